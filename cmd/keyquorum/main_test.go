@@ -1,0 +1,58 @@
+package main
+
+import (
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/rogpeppe/go-internal/testscript"
+	"github.com/urfave/cli/v2"
+)
+
+func TestMain(m *testing.M) {
+	os.Exit(testscript.RunMain(m, map[string]func() int{
+		"keyquorum": func() int {
+			if err := run(os.Args, os.Stdin, os.Stdout, os.Stderr); err != nil {
+				os.Stderr.WriteString("keyquorum: " + err.Error() + "\n")
+				if ec, ok := err.(cli.ExitCoder); ok && ec.ExitCode() != 0 {
+					return ec.ExitCode()
+				}
+				return 1
+			}
+			return 0
+		},
+	}))
+}
+
+func TestScripts(t *testing.T) {
+	testscript.Run(t, testscript.Params{Dir: "testdata"})
+}
+
+// TestEveryFlagHasEnvVar walks the whole command tree and checks that every
+// flag can also be set from a KEYQUORUM_* environment variable, and that
+// every command has a one-line description.
+func TestEveryFlagHasEnvVar(t *testing.T) {
+	var walk func(path string, cmds []*cli.Command)
+	walk = func(path string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			p := path + " " + c.Name
+			if c.Usage == "" {
+				t.Errorf("%s: command has no usage line", p)
+			}
+			for _, f := range c.Flags {
+				ev, ok := f.(interface{ GetEnvVars() []string })
+				if !ok || len(ev.GetEnvVars()) == 0 {
+					t.Errorf("%s: flag %v has no environment variable", p, f.Names())
+					continue
+				}
+				for _, e := range ev.GetEnvVars() {
+					if !strings.HasPrefix(e, "KEYQUORUM_") {
+						t.Errorf("%s: flag %v env var %q lacks KEYQUORUM_ prefix", p, f.Names(), e)
+					}
+				}
+			}
+			walk(p, c.Subcommands)
+		}
+	}
+	walk("keyquorum", newApp().Commands)
+}
