@@ -1,0 +1,205 @@
+package escrow
+
+import (
+	"bytes"
+	"crypto/cipher"
+	"crypto/hkdf"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/binary"
+	"errors"
+	"fmt"
+
+	"github.com/keyquorum/keyquorum/internal/group"
+	"go.dedis.ch/kyber/v3"
+	"golang.org/x/crypto/chacha20poly1305"
+)
+
+// KeySize is the size of a session key K.
+const KeySize = 32
+
+// aeadOverhead is the Poly1305 tag size.
+const aeadOverhead = 16
+
+// envelopeVersion is the first byte of an encoded envelope.
+const envelopeVersion = 1
+
+// Envelope is the escrow field attached to a session: the session key K
+// encrypted to the trustee group's epoch key X_e, bound to its context.
+//
+//	r = HashToScalar("keyquorum/v1/envelope/r", K, ctx)
+//	U = r·G, S = r·X_e
+//	W = HKDF-SHA256(S, salt = U‖X_e, info = "keyquorum/v1/wrap"‖ctx)
+//	C = ChaCha20-Poly1305_W(nonce 0, K, ad = ctx‖U)
+//	π = Schnorr proof of knowledge of r = log_G U, bound to X_e, ctx and C
+//
+// Every value is a function of K, ctx and X_e, so the recipient, who gets K
+// through HPKE, recomputes the envelope and compares bytes ([CheckEnvelope]).
+// The proof lets anyone (a trustee) check that U belongs to this context
+// without learning K; without it an investigator could submit another
+// session's U under a context the warrant covers.
+type Envelope struct {
+	Context *Context
+	U       kyber.Point
+	C       []byte // KeySize + 16 bytes
+	proof   schnorrProof
+	ctx     []byte // canonical encoding of Context
+}
+
+// Errors about envelopes.
+var (
+	// ErrEnvelopeMissing: a session arrived without an escrow field.
+	ErrEnvelopeMissing = errors.New("escrow: session has no escrow envelope; the sender's client stripped it, reject the session")
+	// ErrEnvelopeMismatch: the envelope is not the one K and the context
+	// determine; the sender's client forged or altered it.
+	ErrEnvelopeMismatch = errors.New("escrow: escrow envelope does not match the session key and context; the sender's client forged or altered it, reject the session")
+	// ErrBadEnvelope: the envelope cannot be parsed or its proof fails.
+	ErrBadEnvelope = errors.New("escrow: malformed escrow envelope")
+)
+
+// SealEnvelope computes the envelope for session key K in context ctx under
+// the group key X_e. It is deterministic.
+func SealEnvelope(K []byte, ctx *Context, groupKey kyber.Point) (*Envelope, error) {
+	if len(K) != KeySize {
+		return nil, fmt.Errorf("escrow: session key must be %d bytes, got %d", KeySize, len(K))
+	}
+	if KeyIDOf(groupKey) != ctx.GroupKeyID {
+		return nil, fmt.Errorf("escrow: context names group key %s but the key given is %s", ctx.GroupKeyID, KeyIDOf(groupKey))
+	}
+	cb, err := ctx.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	r := group.HashToScalar(labelEnvelopeR, K, cb)
+	U := group.Point().Mul(r, nil)
+	S := group.Point().Mul(r, groupKey)
+	aead, err := wrapAEAD(S, U, groupKey, cb)
+	if err != nil {
+		return nil, err
+	}
+	C := aead.Seal(nil, make([]byte, chacha20poly1305.NonceSize), K, concat(cb, group.PointBytes(U)))
+	pi := proveSchnorr(labelEnvelopeProof, labelEnvelopeNonce, r, U, group.PointBytes(groupKey), cb, C)
+	return &Envelope{Context: ctx, U: U, C: C, proof: pi, ctx: cb}, nil
+}
+
+// wrapAEAD derives W from the shared point S and returns the AEAD keyed by it.
+func wrapAEAD(S, U, groupKey kyber.Point, ctx []byte) (cipher.AEAD, error) {
+	W, err := hkdf.Key(sha256.New, group.PointBytes(S), concat(group.PointBytes(U), group.PointBytes(groupKey)),
+		labelWrap+string(ctx), chacha20poly1305.KeySize)
+	if err != nil {
+		return nil, fmt.Errorf("escrow: deriving wrap key: %w", err)
+	}
+	return chacha20poly1305.New(W)
+}
+
+// Verify checks the envelope's proof: that whoever made it knew r = log_G U
+// for this context and ciphertext, under groupKey. Trustees call it before
+// answering; it needs no secret.
+func (e *Envelope) Verify(groupKey kyber.Point) error {
+	if KeyIDOf(groupKey) != e.Context.GroupKeyID {
+		return fmt.Errorf("%w: escrowed under group key %s, not %s", ErrBadEnvelope, e.Context.GroupKeyID, KeyIDOf(groupKey))
+	}
+	if err := e.proof.verify(labelEnvelopeProof, e.U, group.PointBytes(groupKey), e.ctx, e.C); err != nil {
+		return fmt.Errorf("%w: proof binding U to its context fails (was U taken from another session?)", ErrBadEnvelope)
+	}
+	return nil
+}
+
+// CheckEnvelope is the recipient's check: it recomputes the envelope from
+// the session key K it received and the context it expects, and compares it
+// byte for byte with the envelope that came with the session.
+func CheckEnvelope(K []byte, ctx *Context, groupKey kyber.Point, got []byte) error {
+	if len(got) == 0 {
+		return ErrEnvelopeMissing
+	}
+	want, err := SealEnvelope(K, ctx, groupKey)
+	if err != nil {
+		return err
+	}
+	if subtle.ConstantTimeCompare(want.Marshal(), got) != 1 {
+		return ErrEnvelopeMismatch
+	}
+	return nil
+}
+
+// Marshal encodes the envelope:
+//
+//	version(1) ctxlen(2) ctx U(32) C(48) proof(64)
+func (e *Envelope) Marshal() []byte {
+	b := make([]byte, 0, 3+len(e.ctx)+group.PointLen+len(e.C)+schnorrProofLen)
+	b = append(b, envelopeVersion)
+	b = binary.BigEndian.AppendUint16(b, uint16(len(e.ctx)))
+	b = append(b, e.ctx...)
+	b = append(b, group.PointBytes(e.U)...)
+	b = append(b, e.C...)
+	return append(b, e.proof.marshal()...)
+}
+
+// ParseEnvelope decodes an envelope and checks every field's encoding: the
+// context is canonical and U is a canonical point of the prime-order
+// subgroup, not of small order. It does not check the proof; see
+// [Envelope.Verify].
+func ParseEnvelope(b []byte) (*Envelope, error) {
+	if len(b) < 3 {
+		return nil, fmt.Errorf("%w: %d bytes is too short", ErrBadEnvelope, len(b))
+	}
+	if b[0] != envelopeVersion {
+		return nil, fmt.Errorf("%w: version %d, this build reads version %d", ErrBadEnvelope, b[0], envelopeVersion)
+	}
+	n := int(binary.BigEndian.Uint16(b[1:3]))
+	rest := b[3:]
+	want := n + group.PointLen + KeySize + aeadOverhead + schnorrProofLen
+	if len(rest) != want {
+		return nil, fmt.Errorf("%w: length %d, want %d", ErrBadEnvelope, len(b), 3+want)
+	}
+	ctxb := bytes.Clone(rest[:n])
+	ctx, err := ParseContext(ctxb)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadEnvelope, err)
+	}
+	rest = rest[n:]
+	U, err := group.ParsePoint(rest[:group.PointLen])
+	if err != nil {
+		return nil, fmt.Errorf("%w: U: %w", ErrBadEnvelope, err)
+	}
+	rest = rest[group.PointLen:]
+	C := bytes.Clone(rest[:KeySize+aeadOverhead])
+	pi, err := parseSchnorrProof(rest[len(C):])
+	if err != nil {
+		return nil, fmt.Errorf("%w: proof: %w", ErrBadEnvelope, err)
+	}
+	return &Envelope{Context: ctx, U: U, C: C, proof: pi, ctx: ctxb}, nil
+}
+
+// ContextBytes returns the canonical encoding of the envelope's context.
+func (e *Envelope) ContextBytes() []byte { return bytes.Clone(e.ctx) }
+
+// openWithS decrypts C given S = r·X_e and checks that the result
+// re-derives this exact envelope. It is the last step of [Combine].
+func (e *Envelope) openWithS(S, groupKey kyber.Point) ([]byte, error) {
+	aead, err := wrapAEAD(S, e.U, groupKey, e.ctx)
+	if err != nil {
+		return nil, err
+	}
+	K, err := aead.Open(nil, make([]byte, chacha20poly1305.NonceSize), e.C, concat(e.ctx, group.PointBytes(e.U)))
+	if err != nil {
+		return nil, ErrCombineCheck
+	}
+	again, err := SealEnvelope(K, e.Context, groupKey)
+	if err != nil || !bytes.Equal(again.Marshal(), e.Marshal()) {
+		return nil, ErrCombineCheck
+	}
+	return K, nil
+}
+
+func concat(parts ...[]byte) []byte {
+	var n int
+	for _, p := range parts {
+		n += len(p)
+	}
+	b := make([]byte, 0, n)
+	for _, p := range parts {
+		b = append(b, p...)
+	}
+	return b
+}
