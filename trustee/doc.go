@@ -1,0 +1,39 @@
+// Package trustee is a keyquorum trustee node: it holds one share of each
+// epoch's group key, decides decryption requests against its own policy,
+// writes every decision to a tamper-evident audit log before any key share
+// leaves, and answers with partial decryptions the requester can verify.
+//
+// # What a node decides
+//
+// A request is granted only if, in this order: it parses; its warrant is
+// signed by enough judges this node trusts and is valid now; the warrant's
+// session window and validity are within this node's limits; the request is
+// signed by the requester key the warrant names; the signing judges are
+// under this node's rate limit; every envelope's proof holds under a key
+// this node still holds, its context is in the warrant's scope (and, in
+// prospective-only mode, started after the warrant became valid); and the
+// sessions released under this warrant, counted across all its requests,
+// stay within both the warrant's and the policy's cap. A request is granted
+// or refused whole: a single out-of-scope envelope refuses all of it, so a
+// requester cannot probe the scope one session at a time without each probe
+// being logged as a refusal.
+//
+// # Fail closed
+//
+// The decision record is appended to the audit log first; only if that
+// append succeeds are partial decryptions computed and returned. A node that
+// cannot log cannot release.
+//
+// # Epochs and retention
+//
+// Each epoch has its own group key. [Node.DestroyEpochsBefore] erases the
+// shares of past epochs and logs that it did; after every trustee has done
+// so, no coalition of trustees, however large, can open those sessions.
+//
+// # What a node cannot prevent
+//
+// Any t trustees that pool their shares can decrypt every envelope of every
+// epoch they still hold, with no warrant and no log entry anywhere. The
+// threshold turns "one key opens everything" into "t organisations must
+// collude to open everything"; it does not make collusion impossible.
+package trustee

@@ -1,0 +1,374 @@
+package trustee
+
+import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/keyquorum/keyquorum/escrow"
+	"github.com/keyquorum/keyquorum/internal/group"
+	"go.dedis.ch/kyber/v3"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
+)
+
+// Refusal codes: stable strings a requester (and the HTTP API) can switch on.
+const (
+	CodeBadRequest       = "bad-request"
+	CodeBadWarrant       = "bad-warrant"
+	CodeWarrantExpired   = "warrant-expired"
+	CodeNotYetValid      = "warrant-not-yet-valid"
+	CodeUnknownJudge     = "unknown-judge"
+	CodeTooFewJudges     = "too-few-judges"
+	CodeBadSignature     = "bad-request-signature"
+	CodePolicyLimit      = "policy-limit"
+	CodeRateLimited      = "rate-limited"
+	CodeBadEnvelope      = "bad-envelope"
+	CodeUnknownEpoch     = "unknown-epoch"
+	CodeEpochDestroyed   = "epoch-destroyed"
+	CodeOutOfScope       = "out-of-scope"
+	CodeProspectiveOnly  = "prospective-only"
+	CodeSessionCap       = "session-cap"
+	CodeAuditUnavailable = "audit-unavailable"
+)
+
+// Sentinels for the refusals a caller is likely to test for. Each
+// [RefusalError] wraps one of these or an escrow sentinel.
+var (
+	ErrPolicyLimit     = errors.New("trustee: warrant exceeds this trustee's policy")
+	ErrRateLimited     = errors.New("trustee: judge rate limit reached")
+	ErrUnknownEpoch    = errors.New("trustee: envelope is escrowed under an epoch this trustee never held")
+	ErrEpochDestroyed  = errors.New("trustee: this trustee destroyed its share of that epoch under its retention policy; the session can no longer be decrypted by anyone")
+	ErrProspectiveOnly = errors.New("trustee: this trustee only releases sessions that started after the warrant became valid")
+	ErrSessionCap      = errors.New("trustee: the warrant's session cap is reached")
+	ErrAuditFailed     = errors.New("trustee: the audit log could not be written, so nothing is released (fail closed)")
+)
+
+// RefusalError is a refused request: a stable code, the trustee's name and
+// the reason, which tells the requester what to do next.
+type RefusalError struct {
+	Trustee string
+	Code    string
+	Err     error
+}
+
+func (e *RefusalError) Error() string {
+	return fmt.Sprintf("trustee %s refused (%s): %v", e.Trustee, e.Code, e.Err)
+}
+
+func (e *RefusalError) Unwrap() error { return e.Err }
+
+// EpochShare is this trustee's share of one epoch's group key.
+type EpochShare struct {
+	Epoch    uint32
+	Index    int // 1-based x-coordinate
+	Share    kyber.Scalar
+	GroupKey kyber.Point
+}
+
+// Answer is a granted request: one partial decryption per envelope, in
+// request order, and the audit evidence of the decision.
+type Answer struct {
+	Trustee     string
+	Index       int
+	Partials    []*escrow.PartialDecryption
+	RecordIndex int64
+	Record      []byte
+	Head        []byte // signed tree head note
+	Proof       tlog.RecordProof
+}
+
+// Node is a trustee. It is safe for concurrent use.
+type Node struct {
+	name  string
+	index int
+	clock func() time.Time
+	rand  io.Reader
+	log   *AuditLog
+
+	mu        sync.Mutex
+	policy    Policy
+	shares    map[uint32]*EpochShare
+	destroyed map[uint32]bool
+	released  map[string]map[escrow.SessionID]bool // by warrant id
+	judgeUse  map[string][]time.Time               // grant times by judge
+}
+
+// Option configures a Node.
+type Option func(*Node)
+
+// WithClock sets the node's clock (default time.Now).
+func WithClock(now func() time.Time) Option { return func(n *Node) { n.clock = now } }
+
+// WithRandom sets the node's randomness source (default crypto/rand).
+func WithRandom(r io.Reader) Option { return func(n *Node) { n.rand = r } }
+
+// New returns a trustee node with the given name, 1-based share index and
+// policy that writes its audit log to store, signing tree heads with
+// logSigner.
+func New(name string, index int, policy Policy, store AuditStore, logSigner note.Signer, opts ...Option) (*Node, error) {
+	if index < 1 {
+		return nil, fmt.Errorf("trustee: share index must be 1 or more, got %d", index)
+	}
+	if err := policy.Validate(); err != nil {
+		return nil, err
+	}
+	n := &Node{
+		name: name, index: index, policy: policy,
+		clock: time.Now, rand: rand.Reader,
+		shares:    map[uint32]*EpochShare{},
+		destroyed: map[uint32]bool{},
+		released:  map[string]map[escrow.SessionID]bool{},
+		judgeUse:  map[string][]time.Time{},
+	}
+	for _, o := range opts {
+		o(n)
+	}
+	log, err := NewAuditLog(store, logSigner, n.clock)
+	if err != nil {
+		return nil, err
+	}
+	n.log = log
+	return n, nil
+}
+
+// Name returns the trustee's name.
+func (n *Node) Name() string { return n.name }
+
+// Index returns the trustee's 1-based share index.
+func (n *Node) Index() int { return n.index }
+
+// AuditLog returns the node's audit log.
+func (n *Node) AuditLog() *AuditLog { return n.log }
+
+// AddEpochShare installs this trustee's share of an epoch key, after checking
+// it against the trustee's public share from the group's commitment.
+func (n *Node) AddEpochShare(s *EpochShare, publicShare kyber.Point) error {
+	if s.Index != n.index {
+		return fmt.Errorf("trustee: share is for index %d, this trustee is %d", s.Index, n.index)
+	}
+	if !group.Point().Mul(s.Share, nil).Equal(publicShare) {
+		return fmt.Errorf("trustee: share for epoch %d does not match the group's public share for trustee %d; the dealer or the file is wrong", s.Epoch, s.Index)
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.destroyed[s.Epoch] {
+		return fmt.Errorf("trustee: epoch %d was destroyed; it cannot be reinstalled", s.Epoch)
+	}
+	n.shares[s.Epoch] = s
+	return nil
+}
+
+// Epochs returns the epochs this node holds shares for, ascending.
+func (n *Node) Epochs() []uint32 {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var es []uint32
+	for e := range n.shares {
+		es = append(es, e)
+	}
+	sort.Slice(es, func(i, j int) bool { return es[i] < es[j] })
+	return es
+}
+
+// DestroyEpochsBefore applies retention with current as the newest epoch:
+// shares of epochs older than current−RetentionEpochs+1 are overwritten and
+// forgotten, and each destruction is logged. It returns the destroyed epochs.
+func (n *Node) DestroyEpochsBefore(current uint32) ([]uint32, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.policy.RetentionEpochs == 0 {
+		return nil, nil
+	}
+	var gone []uint32
+	for e, s := range n.shares {
+		if uint64(e)+uint64(n.policy.RetentionEpochs) > uint64(current) {
+			continue
+		}
+		rec := AuditRecord{Time: n.clock(), Kind: AuditKindShareDestroyed, Epoch: uint64(e)}
+		if _, _, _, err := n.log.Append(rec); err != nil {
+			return gone, fmt.Errorf("%w: %w", ErrAuditFailed, err)
+		}
+		s.Share.Zero()
+		delete(n.shares, e)
+		n.destroyed[e] = true
+		gone = append(gone, e)
+	}
+	sort.Slice(gone, func(i, j int) bool { return gone[i] < gone[j] })
+	return gone, nil
+}
+
+// Decide checks an encoded decryption request and either returns partial
+// decryptions with the audit evidence, or a *RefusalError. Both outcomes
+// are logged; a grant is logged before any share is computed.
+func (n *Node) Decide(reqBytes []byte) (*Answer, error) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	now := n.clock()
+	rec := AuditRecord{Time: now, Kind: AuditKindDecision}
+	d, refusal := n.check(reqBytes, now, &rec)
+	if refusal != nil {
+		rec.Decision = AuditRefused
+		rec.Sessions = nil
+		rec.Refusal = &AuditRefusal{Code: refusal.Code, Message: refusal.Err.Error()}
+		// A refusal is logged too; if logging fails the refusal stands.
+		_, _, _, _ = n.log.Append(rec)
+		return nil, refusal
+	}
+	rec.Decision = AuditGranted
+	idx, head, proof, err := n.log.Append(rec)
+	if err != nil {
+		return nil, n.refuse(CodeAuditUnavailable, fmt.Errorf("%w: %w", ErrAuditFailed, err))
+	}
+	// Logged: count the release and compute the answer.
+	rel := n.released[d.warrant.ID]
+	if rel == nil {
+		rel = map[escrow.SessionID]bool{}
+		n.released[d.warrant.ID] = rel
+	}
+	for _, e := range d.envs {
+		rel[e.Context.SessionID] = true
+	}
+	for _, j := range d.judges {
+		n.judgeUse[j] = append(n.judgeUse[j], now)
+	}
+	ans := &Answer{Trustee: n.name, Index: n.index, RecordIndex: idx, Head: head.Note, Proof: proof}
+	ans.Record, _ = rec.Marshal()
+	for _, e := range d.envs {
+		s := n.shares[e.Context.Epoch]
+		p, err := escrow.PartialDecrypt(n.index, s.Share, e, d.warrant.Requester, n.rand)
+		if err != nil {
+			return nil, n.refuse(CodeBadEnvelope, err)
+		}
+		ans.Partials = append(ans.Partials, p)
+	}
+	return ans, nil
+}
+
+type decision struct {
+	warrant *escrow.Warrant
+	judges  []string
+	envs    []*escrow.Envelope
+}
+
+func (n *Node) refuse(code string, err error) *RefusalError {
+	return &RefusalError{Trustee: n.name, Code: code, Err: err}
+}
+
+// check runs every policy check in order, filling rec as it learns things.
+func (n *Node) check(reqBytes []byte, now time.Time, rec *AuditRecord) (*decision, *RefusalError) {
+	req, err := escrow.ParseDecryptionRequest(reqBytes)
+	if err != nil {
+		return nil, n.refuse(CodeBadRequest, err)
+	}
+	wh := sha256.Sum256(req.Warrant)
+	rec.WarrantHash = hex.EncodeToString(wh[:])
+	vw, err := escrow.VerifyWarrant(req.Warrant, escrow.JudgePolicy{Judges: n.policy.Judges, Required: n.policy.JudgesRequired}, now)
+	if vw != nil && vw.Warrant != nil {
+		n.describeWarrant(vw, rec)
+	}
+	if err != nil {
+		return nil, n.refuse(warrantCode(err), err)
+	}
+	w := vw.Warrant
+	if win := w.WindowEnd.Sub(w.WindowStart); win > n.policy.MaxWindow {
+		return nil, n.refuse(CodePolicyLimit, fmt.Errorf("%w: session window is %v, this trustee allows at most %v; ask the judge for a narrower warrant", ErrPolicyLimit, win, n.policy.MaxWindow))
+	}
+	if v := w.ValidUntil.Sub(w.ValidFrom); v > n.policy.MaxValidity {
+		return nil, n.refuse(CodePolicyLimit, fmt.Errorf("%w: warrant is valid for %v, this trustee allows at most %v", ErrPolicyLimit, v, n.policy.MaxValidity))
+	}
+	if err := req.VerifySignature(w.Requester); err != nil {
+		return nil, n.refuse(CodeBadSignature, err)
+	}
+	if n.policy.RateLimit > 0 {
+		for _, j := range vw.Judges {
+			if c := n.recentUses(j, now); c >= n.policy.RateLimit {
+				return nil, n.refuse(CodeRateLimited, fmt.Errorf("%w: judge %s already authorised %d requests in the last %v here; retry later", ErrRateLimited, j, c, n.policy.RatePeriod))
+			}
+		}
+	}
+	d := &decision{warrant: w, judges: vw.Judges}
+	seen := map[escrow.SessionID]bool{}
+	for i, b := range req.Envelopes {
+		e, err := escrow.ParseEnvelope(b)
+		if err != nil {
+			return nil, n.refuse(CodeBadEnvelope, fmt.Errorf("envelope %d: %w", i, err))
+		}
+		sid := e.Context.SessionID
+		if seen[sid] {
+			return nil, n.refuse(CodeBadEnvelope, fmt.Errorf("%w: envelope %d repeats session %s", escrow.ErrBadEnvelope, i, sid))
+		}
+		seen[sid] = true
+		s, ok := n.shares[e.Context.Epoch]
+		switch {
+		case !ok && n.destroyed[e.Context.Epoch]:
+			return nil, n.refuse(CodeEpochDestroyed, fmt.Errorf("%w (epoch %d, session %s)", ErrEpochDestroyed, e.Context.Epoch, sid))
+		case !ok:
+			return nil, n.refuse(CodeUnknownEpoch, fmt.Errorf("%w (epoch %d, session %s)", ErrUnknownEpoch, e.Context.Epoch, sid))
+		}
+		if err := e.Verify(s.GroupKey); err != nil {
+			return nil, n.refuse(CodeBadEnvelope, fmt.Errorf("session %s: %w", sid, err))
+		}
+		if err := w.Covers(e.Context); err != nil {
+			return nil, n.refuse(CodeOutOfScope, fmt.Errorf("session %s: %w", sid, err))
+		}
+		if n.policy.ProspectiveOnly && e.Context.Start.Before(w.ValidFrom) {
+			return nil, n.refuse(CodeProspectiveOnly, fmt.Errorf("%w: session %s started %s, warrant valid from %s", ErrProspectiveOnly, sid, e.Context.Start.Format(time.RFC3339), w.ValidFrom.Format(time.RFC3339)))
+		}
+		d.envs = append(d.envs, e)
+		rec.Sessions = append(rec.Sessions, sid.String())
+	}
+	limit := min(w.MaxSessions, n.policy.MaxSessionsPerWarrant)
+	already := n.released[w.ID]
+	total := len(already)
+	for sid := range seen {
+		if !already[sid] {
+			total++
+		}
+	}
+	if total > limit {
+		return nil, n.refuse(CodeSessionCap, fmt.Errorf("%w: warrant %s may release %d sessions here, %d already released, this request would make %d; ask the judge to raise max-sessions", ErrSessionCap, w.ID, limit, len(already), total))
+	}
+	return d, nil
+}
+
+func (n *Node) describeWarrant(vw *escrow.VerifiedWarrant, rec *AuditRecord) {
+	w := vw.Warrant
+	rec.WarrantID = w.ID
+	rec.Judges = vw.Judges
+	rec.Requester = hex.EncodeToString(group.PointBytes(w.Requester))
+	ch := sha256.Sum256([]byte(w.Case))
+	rec.CaseRefHash = hex.EncodeToString(ch[:])
+}
+
+func (n *Node) recentUses(judge string, now time.Time) int {
+	uses := n.judgeUse[judge]
+	keep := uses[:0]
+	for _, t := range uses {
+		if now.Sub(t) < n.policy.RatePeriod {
+			keep = append(keep, t)
+		}
+	}
+	n.judgeUse[judge] = keep
+	return len(keep)
+}
+
+func warrantCode(err error) string {
+	switch {
+	case errors.Is(err, escrow.ErrWarrantExpired):
+		return CodeWarrantExpired
+	case errors.Is(err, escrow.ErrWarrantNotYetValid):
+		return CodeNotYetValid
+	case errors.Is(err, escrow.ErrUnknownJudge):
+		return CodeUnknownJudge
+	case errors.Is(err, escrow.ErrTooFewJudges):
+		return CodeTooFewJudges
+	}
+	return CodeBadWarrant
+}
