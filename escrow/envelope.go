@@ -109,17 +109,49 @@ func (e *Envelope) Verify(groupKey kyber.Point) error {
 // the session key K it received and the context it expects, and compares it
 // byte for byte with the envelope that came with the session.
 func CheckEnvelope(K []byte, ctx *Context, groupKey kyber.Point, got []byte) error {
-	if len(got) == 0 {
-		return ErrEnvelopeMissing
-	}
-	want, err := SealEnvelope(K, ctx, groupKey)
+	c, err := NewEnvelopeChecker(K, ctx, groupKey)
 	if err != nil {
 		return err
 	}
-	if subtle.ConstantTimeCompare(want.Marshal(), got) != 1 {
+	return c.Check(got)
+}
+
+// EnvelopeChecker holds the one envelope a (K, ctx, X_e) determines, so a
+// recipient can check many candidate escrow fields for one session at the
+// cost of a byte comparison each.
+type EnvelopeChecker struct{ want []byte }
+
+// NewEnvelopeChecker computes the expected envelope.
+func NewEnvelopeChecker(K []byte, ctx *Context, groupKey kyber.Point) (*EnvelopeChecker, error) {
+	want, err := SealEnvelope(K, ctx, groupKey)
+	if err != nil {
+		return nil, err
+	}
+	return &EnvelopeChecker{want: want.Marshal()}, nil
+}
+
+// Check compares got with the expected envelope: ErrEnvelopeMissing if got
+// is empty, ErrEnvelopeMismatch if it differs in any byte.
+func (c *EnvelopeChecker) Check(got []byte) error {
+	if len(got) == 0 {
+		return ErrEnvelopeMissing
+	}
+	if subtle.ConstantTimeCompare(c.want, got) != 1 {
 		return ErrEnvelopeMismatch
 	}
 	return nil
+}
+
+// OpenWithGroupSecret opens an envelope with the whole group secret x_e
+// (S = x_e·U). No honest keyquorum party ever holds x_e: this is what a
+// single master key holder, a dealer, or t colluding trustees who pooled
+// their shares can do, and the demo runs it to measure exactly that.
+func OpenWithGroupSecret(env *Envelope, x kyber.Scalar) ([]byte, error) {
+	X := group.Point().Mul(x, nil)
+	if KeyIDOf(X) != env.Context.GroupKeyID {
+		return nil, ErrCombineCheck
+	}
+	return env.openWithS(group.Point().Mul(x, env.U), X)
 }
 
 // Marshal encodes the envelope:
