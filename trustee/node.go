@@ -372,3 +372,20 @@ func warrantCode(err error) string {
 	}
 	return CodeBadWarrant
 }
+
+// StoredShares returns copies of the epoch shares this node still holds:
+// exactly what an attacker who breaks into this node's storage would get.
+// The demo hands these to its attacker code to measure what compromising k
+// trustees exposes.
+func (n *Node) StoredShares() []EpochShare {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []EpochShare
+	for _, s := range n.shares {
+		c := *s
+		c.Share = s.Share.Clone()
+		out = append(out, c)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Epoch < out[j].Epoch })
+	return out
+}

@@ -1,0 +1,416 @@
+// Package demo runs keyquorum's whole story in one process and measures it:
+// a trustee federation, users chatting with escrowed sessions, a rogue
+// client, a judge, a warrant and an investigator, then the trade-off table
+// in which every cell is counted by running attacker or requester code over
+// the simulated state. Nothing in the table is typed in by hand.
+//
+// # The designs compared
+//
+// All five designs carry the same simulated sessions; they differ in who
+// holds what.
+//
+//   - no-escrow: plain end-to-end encryption; sessions carry no escrow field.
+//   - master-key: one agency holds every epoch's group secret x_e.
+//   - split-master-key: the trustees hold Shamir shares of the master key;
+//     for each warrant a combiner collects t shares, rebuilds the key and
+//     decrypts. Afterwards the combiner holds the master key.
+//   - threshold: keyquorum. Trustees answer per envelope with partial
+//     decryptions re-encrypted to the requester; nobody rebuilds x_e.
+//   - threshold-epochs: keyquorum with retention: trustees destroy shares
+//     of epochs older than their retention window.
+//
+// # The columns
+//
+//   - parties_to_decrypt: how many key holders must take part (null: nobody
+//     can).
+//   - exposed_by_one_warrant: after serving one warrant, how many sessions
+//     can the parties who served it (requester, combiner or agency) open
+//     with what they then hold.
+//   - exposed_when_compromised[k]: hand an attacker the stored secrets of k
+//     key holders and count the sessions its code opens.
+//   - recoverable_with_down[f]: with f key holders offline, how many of the
+//     warrant's sessions the warranted decryption still recovers.
+//   - forged_field_detected: whether honest recipients rejected every
+//     session whose escrow field the rogue client stripped or forged.
+//   - uses_logged: whether every warranted decryption appears in a
+//     tamper-evident audit log (checked by reading the logs).
+package demo
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/keyquorum/keyquorum/escrow"
+	"github.com/keyquorum/keyquorum/internal/sim"
+	"github.com/keyquorum/keyquorum/shares"
+	"github.com/keyquorum/keyquorum/trustee"
+	"go.dedis.ch/kyber/v3"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Config says what to run.
+type Config struct {
+	Trustees        int
+	Threshold       int
+	Users           int
+	Days            int
+	Seed            uint64
+	EpochDays       int // length of an epoch
+	RetentionEpochs int // for threshold-epochs
+	ForgeryTries    int // random escrow fields tried against a recipient
+	Start           time.Time
+}
+
+// DefaultConfig is the demo's default: 5 trustees, t = 3, 8 users, 30 days.
+func DefaultConfig() Config {
+	return Config{
+		Trustees: 5, Threshold: 3, Users: 8, Days: 30, Seed: 1,
+		EpochDays: 7, RetentionEpochs: 2, ForgeryTries: 1 << 16,
+		Start: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC),
+	}
+}
+
+// Validate checks the configuration and says how to fix it.
+func (c *Config) Validate() error {
+	switch {
+	case c.Trustees < 1 || c.Trustees > 64:
+		return fmt.Errorf("demo: trustees must be 1 to 64, got %d", c.Trustees)
+	case c.Threshold < 1 || c.Threshold > c.Trustees:
+		return fmt.Errorf("demo: threshold must be between 1 and the number of trustees (%d), got %d", c.Trustees, c.Threshold)
+	case c.Users < 3 || c.Users > 200:
+		return fmt.Errorf("demo: users must be 3 to 200, got %d", c.Users)
+	case c.Days < 7 || c.Days > 366:
+		return fmt.Errorf("demo: days must be 7 to 366 (the warrant covers one week), got %d", c.Days)
+	case c.EpochDays < 1:
+		return fmt.Errorf("demo: epoch length must be at least one day")
+	case c.RetentionEpochs < 1:
+		return fmt.Errorf("demo: retention must keep at least one epoch")
+	case c.ForgeryTries < 1:
+		return fmt.Errorf("demo: forgery tries must be at least 1")
+	}
+	return nil
+}
+
+// Report is everything the demo measured. Its JSON form is the demo's
+// --json output.
+type Report struct {
+	Mode             string         `json:"mode"`
+	KeyGeneration    string         `json:"key_generation"`
+	Trustees         int            `json:"trustees"`
+	Threshold        int            `json:"threshold"`
+	Users            int            `json:"users"`
+	Days             int            `json:"days"`
+	Epochs           int            `json:"epochs"`
+	RetainedEpochs   []uint32       `json:"retained_epochs"`
+	Sessions         int            `json:"sessions"`
+	RejectedSessions int            `json:"rejected_sessions"`
+	Target           string         `json:"target"`
+	WindowStart      time.Time      `json:"window_start"`
+	WindowEnd        time.Time      `json:"window_end"`
+	InScope          int            `json:"in_scope"`
+	Recovered        int            `json:"recovered"`
+	MessagesRead     int            `json:"messages_read"`
+	OutOfScopeTried  int            `json:"out_of_scope_tried"`
+	OutOfScopeRecov  int            `json:"out_of_scope_recovered"`
+	ForgedEnvelopes  Forgery        `json:"forged_envelopes"`
+	LEAFForgeryTries int            `json:"leaf_forgery_tries"`
+	Attacks          []Attack       `json:"attacks"`
+	AuditRecords     map[string]int `json:"audit_records"`
+	Designs          []Design       `json:"designs"`
+	Sample           []string       `json:"sample_messages"`
+}
+
+// Forgery counts random escrow fields tried against an honest recipient.
+type Forgery struct {
+	Attempted int `json:"attempted"`
+	Accepted  int `json:"accepted"`
+}
+
+// Attack is one attempt to get more than a warrant allows, and its outcome.
+type Attack struct {
+	Name      string `json:"name"`
+	Succeeded bool   `json:"succeeded"`
+	Outcome   string `json:"outcome"`
+}
+
+// Design is one row of the trade-off table.
+type Design struct {
+	Name                   string `json:"name"`
+	PartiesToDecrypt       *int   `json:"parties_to_decrypt"`
+	ExposedByOneWarrant    int    `json:"exposed_by_one_warrant"`
+	ExposedWhenCompromised []int  `json:"exposed_when_compromised"`
+	RecoverableWithDown    []int  `json:"recoverable_with_down"`
+	ForgedFieldDetected    bool   `json:"forged_field_detected"`
+	UsesLogged             bool   `json:"uses_logged"`
+}
+
+// world is the simulated state every measurement runs over.
+type world struct {
+	cfg       Config
+	now       time.Time
+	group     *trustee.GroupFile
+	dealt     []trustee.DealtShare
+	requester *escrow.RequesterKey
+	judge     note.Verifier
+	judgeSign note.Signer
+	warrant   []byte
+	w         *escrow.Warrant
+	traffic   *sim.Traffic
+	pubs      map[string]*escrow.UserPublic
+	honest    []*sim.Captured
+	inScope   []*sim.Captured
+	rogue     []*sim.Captured
+	feds      map[string]*federation // "threshold", "threshold-epochs"
+}
+
+// Run runs the demo.
+func Run(cfg Config) (*Report, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	w, err := build(cfg)
+	if err != nil {
+		return nil, err
+	}
+	rep := &Report{
+		Mode: "in-process", KeyGeneration: w.group.KeyGeneration,
+		Trustees: cfg.Trustees, Threshold: cfg.Threshold, Users: cfg.Users, Days: cfg.Days,
+		Epochs: len(w.group.Epochs), Sessions: len(w.honest), RejectedSessions: len(w.rogue),
+		Target: w.w.Targets[0], WindowStart: w.w.WindowStart, WindowEnd: w.w.WindowEnd,
+		InScope: len(w.inScope), AuditRecords: map[string]int{},
+	}
+	rep.RetainedEpochs = w.feds["threshold-epochs"].nodes[0].Epochs()
+
+	// The warranted decryption, through the keyquorum federation.
+	fed := w.feds["threshold"]
+	got, err := fed.decrypt(w, envelopesOf(w.inScope), nil)
+	if err != nil {
+		return nil, fmt.Errorf("demo: warranted decryption failed: %w", err)
+	}
+	for _, c := range w.inScope {
+		texts, ok := got.read(w, c)
+		if ok {
+			rep.Recovered++
+			rep.MessagesRead += len(texts)
+			if len(rep.Sample) < 3 {
+				rep.Sample = append(rep.Sample, fmt.Sprintf("%s → %s: %q", c.Context.Sender, c.Context.Recipient, texts[0]))
+			}
+		}
+	}
+	if rep.Attacks, rep.OutOfScopeTried, rep.OutOfScopeRecov, err = runAttacks(w); err != nil {
+		return nil, err
+	}
+	if rep.ForgedEnvelopes, err = forgeEnvelopes(w); err != nil {
+		return nil, err
+	}
+	if rep.LEAFForgeryTries, err = forgeClipper(w); err != nil {
+		return nil, err
+	}
+	if rep.Designs, err = measureDesigns(w); err != nil {
+		return nil, err
+	}
+	for _, n := range fed.nodes {
+		h, err := n.AuditLog().Head()
+		if err != nil {
+			return nil, err
+		}
+		rep.AuditRecords[n.Name()] = int(h.Tree.N)
+	}
+	return rep, nil
+}
+
+// build sets up the group, judge, requester, users, traffic and warrant.
+func build(cfg Config) (*world, error) {
+	setup := sim.NewRand(cfg.Seed, "setup")
+	w := &world{cfg: cfg, feds: map[string]*federation{}}
+	start := cfg.Start.UTC().Truncate(24 * time.Hour)
+	end := start.AddDate(0, 0, cfg.Days)
+	w.now = end.Add(time.Hour)
+
+	var epochs []trustee.GroupEpoch
+	for i := 0; i*cfg.EpochDays < cfg.Days; i++ {
+		from := start.AddDate(0, 0, i*cfg.EpochDays)
+		epochs = append(epochs, trustee.GroupEpoch{Epoch: uint32(i + 1), ValidFrom: from, ValidUntil: from.AddDate(0, 0, cfg.EpochDays)})
+	}
+	var names []string
+	for i := 1; i <= cfg.Trustees; i++ {
+		names = append(names, fmt.Sprintf("trustee-%d", i))
+	}
+	var err error
+	if w.group, w.dealt, err = trustee.Deal(names, cfg.Threshold, epochs, setup); err != nil {
+		return nil, err
+	}
+	skey, vkey, err := escrow.NewJudgeKey("judge-hale", setup)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		return nil, err
+	}
+	w.judgeSign = signer
+	if w.judge, err = note.NewVerifier(vkey); err != nil {
+		return nil, err
+	}
+	if w.requester, err = escrow.GenerateRequesterKey(setup); err != nil {
+		return nil, err
+	}
+
+	users, err := sim.GenerateUsers(cfg.Users, cfg.Seed)
+	if err != nil {
+		return nil, err
+	}
+	keyAt := func(t time.Time) (uint32, kyber.Point, error) {
+		e, err := w.group.EpochAt(t)
+		if err != nil {
+			return 0, nil, err
+		}
+		g, err := w.group.EscrowGroup(e.Epoch)
+		if err != nil {
+			return 0, nil, err
+		}
+		return e.Epoch, g.Key, nil
+	}
+	w.traffic, err = sim.Generate(sim.Config{Users: cfg.Users, Days: cfg.Days, Seed: cfg.Seed, Start: start, SessionsPerUserDay: 1}, users, keyAt)
+	if err != nil {
+		return nil, err
+	}
+	w.pubs = map[string]*escrow.UserPublic{}
+	for _, u := range users {
+		w.pubs[u.Name] = u.Public()
+	}
+	for _, c := range w.traffic.Sessions {
+		if c.Tampering != sim.Honest {
+			w.rogue = append(w.rogue, c)
+		} else if c.Accepted {
+			w.honest = append(w.honest, c)
+		} else {
+			return nil, fmt.Errorf("demo: an honest session was rejected: %v", c.Rejection)
+		}
+	}
+
+	// The warrant: the first user, the last week of the month.
+	wr := &escrow.Warrant{
+		ID: "W-2026-0042", Case: "case 2026/117: threats against a public official",
+		Requester: w.requester.Public, Targets: []string{users[0].Name},
+		WindowStart: end.AddDate(0, 0, -7), WindowEnd: end,
+		ValidFrom: end, ValidUntil: end.AddDate(0, 0, 7), MaxSessions: 200,
+		Purpose: "read the target's conversations in the week before the incident",
+	}
+	body, err := wr.MarshalText()
+	if err != nil {
+		return nil, err
+	}
+	if w.warrant, err = escrow.SignWarrant(body, signer); err != nil {
+		return nil, err
+	}
+	w.w = wr
+	for _, c := range w.honest {
+		if wr.Covers(c.Context) == nil {
+			w.inScope = append(w.inScope, c)
+		}
+	}
+	if len(w.inScope) == 0 {
+		return nil, errors.New("demo: the warrant covers no session; simulate more users or days")
+	}
+
+	for _, name := range []string{"threshold", "threshold-epochs"} {
+		retention := 0
+		if name == "threshold-epochs" {
+			retention = cfg.RetentionEpochs
+		}
+		f, err := newFederation(w, retention, sim.NewRand(cfg.Seed, "federation/"+name))
+		if err != nil {
+			return nil, err
+		}
+		w.feds[name] = f
+	}
+	return w, nil
+}
+
+func envelopesOf(cs []*sim.Captured) [][]byte {
+	var out [][]byte
+	for _, c := range cs {
+		out = append(out, c.Session.Envelope)
+	}
+	return out
+}
+
+// readSession opens a session's messages with K and checks them against the
+// simulation's ground truth: a "recovered" session is one whose every
+// message decrypted, verified and matched.
+func readSession(w *world, c *sim.Captured, K []byte) ([]string, bool) {
+	env, err := escrow.ParseEnvelope(c.Session.Envelope)
+	if err != nil {
+		return nil, false
+	}
+	keys, err := escrow.KeysFromRecovered(env, K)
+	if err != nil {
+		return nil, false
+	}
+	var texts []string
+	for i, m := range c.Session.Messages {
+		pt, err := keys.Open(m, w.pubs)
+		if err != nil || pt.Text != c.Plain[i] {
+			return nil, false
+		}
+		texts = append(texts, pt.Text)
+	}
+	return texts, true
+}
+
+// openWithSecrets is the attacker's code for anyone holding epoch secrets
+// (or guesses of them): try every session and count those it reads.
+func openWithSecrets(w *world, sessions []*sim.Captured, secrets map[uint32]kyber.Scalar) int {
+	n := 0
+	for _, c := range sessions {
+		x, ok := secrets[c.Context.Epoch]
+		if !ok || len(c.Session.Envelope) == 0 {
+			continue
+		}
+		env, err := escrow.ParseEnvelope(c.Session.Envelope)
+		if err != nil {
+			continue
+		}
+		K, err := escrow.OpenWithGroupSecret(env, x)
+		if err != nil {
+			continue
+		}
+		if _, ok := readSession(w, c, K); ok {
+			n++
+		}
+	}
+	return n
+}
+
+// interpolate is what an attacker holding some shares does: Lagrange at 0
+// over whatever shares it has, per epoch. With fewer than t shares the
+// result is a wrong secret, and openWithSecrets finds it opens nothing.
+func interpolate(held map[uint32][]shares.Share) map[uint32]kyber.Scalar {
+	out := map[uint32]kyber.Scalar{}
+	for e, ss := range held {
+		if len(ss) == 0 {
+			continue
+		}
+		x, err := shares.Recover(ss, len(ss))
+		if err == nil {
+			out[e] = x
+		}
+	}
+	return out
+}
+
+// dealtShares returns the shares the dealer handed to trustees 1..k (or to
+// the online trustees), by epoch.
+func dealtShares(w *world, take func(index int) bool) map[uint32][]shares.Share {
+	out := map[uint32][]shares.Share{}
+	for _, d := range w.dealt {
+		if take(d.Trustee.Index) {
+			out[d.Epoch] = append(out[d.Epoch], d.Share)
+		}
+	}
+	return out
+}
+
+func intp(i int) *int { return &i }

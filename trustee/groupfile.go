@@ -1,0 +1,248 @@
+package trustee
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/keyquorum/keyquorum/escrow"
+	"github.com/keyquorum/keyquorum/internal/group"
+	"github.com/keyquorum/keyquorum/shares"
+	"go.dedis.ch/kyber/v3"
+)
+
+// GroupFileVersion is the version field of a group file.
+const GroupFileVersion = "keyquorum group v1"
+
+// GroupFile is the public description of a trustee group: who the trustees
+// are, the threshold, and for each epoch the group key, its Feldman
+// commitment (from which every trustee's public share X_i follows) and when
+// senders should use it. It holds no secret.
+type GroupFile struct {
+	Version       string        `json:"version"`
+	KeyGeneration string        `json:"key_generation"` // "dealer" or "dkg"
+	Threshold     int           `json:"threshold"`
+	Trustees      []GroupMember `json:"trustees"`
+	Epochs        []GroupEpoch  `json:"epochs"`
+}
+
+// GroupMember is one trustee in the roster.
+type GroupMember struct {
+	Index  int    `json:"index"` // 1-based share index
+	Name   string `json:"name"`
+	LogKey string `json:"log_key,omitempty"` // note verifier key of its audit log
+}
+
+// GroupEpoch is one epoch's key.
+type GroupEpoch struct {
+	Epoch      uint32    `json:"epoch"`
+	Key        string    `json:"key"`        // base64 X_e
+	Commitment []string  `json:"commitment"` // base64 A_0..A_{t-1}, A_0 = X_e
+	ValidFrom  time.Time `json:"valid_from"`
+	ValidUntil time.Time `json:"valid_until"`
+}
+
+// ErrBadGroupFile wraps every group-file validation failure.
+var ErrBadGroupFile = errors.New("trustee: bad group file")
+
+// Marshal encodes the group file as indented JSON.
+func (g *GroupFile) Marshal() ([]byte, error) {
+	if err := g.Validate(); err != nil {
+		return nil, err
+	}
+	b, err := json.MarshalIndent(g, "", "  ")
+	if err != nil {
+		return nil, err
+	}
+	return append(b, '\n'), nil
+}
+
+// ParseGroupFile decodes and validates a group file. Unknown fields are
+// refused, and the encoding must be the canonical one [GroupFile.Marshal]
+// writes.
+func ParseGroupFile(b []byte) (*GroupFile, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	var g GroupFile
+	if err := dec.Decode(&g); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrBadGroupFile, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrBadGroupFile)
+	}
+	again, err := g.Marshal()
+	if err != nil {
+		return nil, err
+	}
+	if !bytes.Equal(again, b) {
+		return nil, fmt.Errorf("%w: not in canonical form (was it edited by hand? regenerate it)", ErrBadGroupFile)
+	}
+	return &g, nil
+}
+
+// Validate checks the roster, threshold and every epoch's key material.
+func (g *GroupFile) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrBadGroupFile}, args...)...)
+	}
+	if g.Version != GroupFileVersion {
+		return bad("version %q, this build reads %q", g.Version, GroupFileVersion)
+	}
+	if g.KeyGeneration != "dealer" && g.KeyGeneration != "dkg" {
+		return bad("key_generation must be \"dealer\" or \"dkg\"")
+	}
+	n := len(g.Trustees)
+	if g.Threshold < 1 || g.Threshold > n {
+		return bad("threshold %d with %d trustees", g.Threshold, n)
+	}
+	for i, m := range g.Trustees {
+		if m.Index != i+1 {
+			return bad("trustee %d has index %d; indices run 1..n in order", i+1, m.Index)
+		}
+		if !escrow.ValidName(m.Name) {
+			return bad("trustee %d name %q", m.Index, m.Name)
+		}
+	}
+	if len(g.Epochs) == 0 {
+		return bad("no epochs")
+	}
+	for i, e := range g.Epochs {
+		if i > 0 && e.Epoch <= g.Epochs[i-1].Epoch {
+			return bad("epochs must be listed in increasing order")
+		}
+		if !e.ValidUntil.After(e.ValidFrom) {
+			return bad("epoch %d valid_until must be after valid_from", e.Epoch)
+		}
+		if len(e.Commitment) != g.Threshold {
+			return bad("epoch %d commitment has %d points, threshold is %d", e.Epoch, len(e.Commitment), g.Threshold)
+		}
+		if _, err := g.commitment(e); err != nil {
+			return bad("epoch %d: %v", e.Epoch, err)
+		}
+	}
+	return nil
+}
+
+func (g *GroupFile) commitment(e GroupEpoch) (*shares.Commitment, error) {
+	key, err := parsePointB64(e.Key)
+	if err != nil {
+		return nil, fmt.Errorf("key: %w", err)
+	}
+	c := &shares.Commitment{}
+	for j, s := range e.Commitment {
+		p, err := parsePointB64(s)
+		if err != nil {
+			return nil, fmt.Errorf("commitment point %d: %w", j, err)
+		}
+		c.Points = append(c.Points, p)
+	}
+	if !c.Points[0].Equal(key) {
+		return nil, errors.New("commitment does not commit to the epoch key")
+	}
+	return c, nil
+}
+
+// Epoch returns the named epoch.
+func (g *GroupFile) Epoch(epoch uint32) (*GroupEpoch, error) {
+	for i := range g.Epochs {
+		if g.Epochs[i].Epoch == epoch {
+			return &g.Epochs[i], nil
+		}
+	}
+	return nil, fmt.Errorf("trustee: group file has no epoch %d", epoch)
+}
+
+// EpochAt returns the epoch senders should use at time t.
+func (g *GroupFile) EpochAt(t time.Time) (*GroupEpoch, error) {
+	for i := range g.Epochs {
+		e := &g.Epochs[i]
+		if !t.Before(e.ValidFrom) && t.Before(e.ValidUntil) {
+			return e, nil
+		}
+	}
+	return nil, fmt.Errorf("trustee: group file has no epoch valid at %s; rotate the group key", t.Format(time.RFC3339))
+}
+
+// EscrowGroup returns the public view of one epoch that a requester needs
+// to combine: the key, the threshold and every trustee's public share.
+func (g *GroupFile) EscrowGroup(epoch uint32) (*escrow.Group, error) {
+	e, err := g.Epoch(epoch)
+	if err != nil {
+		return nil, err
+	}
+	c, err := g.commitment(*e)
+	if err != nil {
+		return nil, fmt.Errorf("%w: epoch %d: %w", ErrBadGroupFile, epoch, err)
+	}
+	eg := &escrow.Group{Epoch: epoch, Key: c.Points[0], Threshold: g.Threshold, PublicShares: map[int]kyber.Point{}}
+	for _, m := range g.Trustees {
+		eg.PublicShares[m.Index] = c.PublicShare(m.Index)
+	}
+	return eg, nil
+}
+
+// Commitment returns the Feldman commitment of an epoch.
+func (g *GroupFile) Commitment(epoch uint32) (*shares.Commitment, error) {
+	e, err := g.Epoch(epoch)
+	if err != nil {
+		return nil, err
+	}
+	return g.commitment(*e)
+}
+
+// DealtShare is one trustee's share of one epoch, as a dealer hands it out.
+type DealtShare struct {
+	Trustee GroupMember
+	Epoch   uint32
+	Share   shares.Share
+}
+
+// Deal is dealer mode: it draws each epoch's group secret itself, splits it
+// t-of-n with Feldman commitments and returns the group file and every
+// trustee's shares. The dealer saw every group secret; anyone who copied its
+// memory holds a master key. See the DKG ceremony for the way without one.
+func Deal(names []string, t int, epochs []GroupEpoch, rand io.Reader) (*GroupFile, []DealtShare, error) {
+	g := &GroupFile{Version: GroupFileVersion, KeyGeneration: "dealer", Threshold: t}
+	for i, name := range names {
+		g.Trustees = append(g.Trustees, GroupMember{Index: i + 1, Name: name})
+	}
+	var dealt []DealtShare
+	for _, e := range epochs {
+		secret, err := group.RandomScalar(rand)
+		if err != nil {
+			return nil, nil, err
+		}
+		ss, c, err := shares.Split(secret, t, len(names), rand)
+		secret.Zero()
+		if err != nil {
+			return nil, nil, fmt.Errorf("trustee: %w", err)
+		}
+		e.Key = b64(group.PointBytes(c.Points[0]))
+		e.Commitment = nil
+		for _, p := range c.Points {
+			e.Commitment = append(e.Commitment, b64(group.PointBytes(p)))
+		}
+		g.Epochs = append(g.Epochs, e)
+		for _, s := range ss {
+			dealt = append(dealt, DealtShare{Trustee: g.Trustees[s.Index-1], Epoch: e.Epoch, Share: s})
+		}
+	}
+	if err := g.Validate(); err != nil {
+		return nil, nil, err
+	}
+	return g, dealt, nil
+}
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func parsePointB64(s string) (kyber.Point, error) {
+	b, err := base64.StdEncoding.Strict().DecodeString(s)
+	if err != nil {
+		return nil, fmt.Errorf("not base64: %w", err)
+	}
+	return group.ParsePoint(b)
+}
