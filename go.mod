@@ -6,6 +6,7 @@ require (
 	github.com/rogpeppe/go-internal v1.16.0
 	github.com/urfave/cli/v2 v2.27.7
 	go.dedis.ch/kyber/v3 v3.1.0
+	golang.org/x/mod v0.42.0
 )
 
 require (
