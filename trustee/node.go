@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -216,9 +217,12 @@ func (n *Node) Decide(reqBytes []byte) (*Answer, error) {
 	if refusal != nil {
 		rec.Decision = AuditRefused
 		rec.Sessions = nil
-		rec.Refusal = &AuditRefusal{Code: refusal.Code, Message: refusal.Err.Error()}
-		// A refusal is logged too; if logging fails the refusal stands.
-		_, _, _, _ = n.log.Append(rec)
+		rec.Refusal = &AuditRefusal{Code: refusal.Code, Message: logSafe(refusal.Err.Error())}
+		// A refusal is logged too; if logging fails the refusal still
+		// stands, and the requester is told the log failed.
+		if _, _, _, err := n.log.Append(rec); err != nil {
+			refusal.Err = fmt.Errorf("%w (and the refusal could not be logged: %v)", refusal.Err, err)
+		}
 		return nil, refusal
 	}
 	rec.Decision = AuditGranted
@@ -388,4 +392,21 @@ func (n *Node) StoredShares() []EpochShare {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Epoch < out[j].Epoch })
 	return out
+}
+
+// logSafe makes an error message fit an audit record: printable, one line,
+// at most 1024 bytes.
+func logSafe(msg string) string {
+	b := []byte(msg)
+	out := make([]byte, 0, len(b))
+	for _, c := range b {
+		if c < 0x20 || c == 0x7f {
+			c = ' '
+		}
+		out = append(out, c)
+	}
+	if len(out) > 1024 {
+		out = append(out[:1021], "..."...)
+	}
+	return strings.ToValidUTF8(string(out), "?")
 }
