@@ -55,7 +55,6 @@ func newApp() *cli.App {
 			groupCommand(),
 			simulateCommand(),
 			sharesCommand(),
-			benchCommand(),
 			versionCommand(),
 		},
 	}
