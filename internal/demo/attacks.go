@@ -119,10 +119,7 @@ func forgeEnvelopes(w *world) (Forgery, error) {
 			recipient = u
 		}
 	}
-	g, err := w.group.EscrowGroup(c.Context.Epoch)
-	if err != nil {
-		return Forgery{}, err
-	}
+	g := w.groups[c.Context.Epoch]
 	keys, err := escrow.AcceptSession(recipient, w.pubs[c.Context.Sender], g.Key, c.Session, nil)
 	if err != nil {
 		return Forgery{}, err

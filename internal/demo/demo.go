@@ -161,7 +161,9 @@ type world struct {
 	honest    []*sim.Captured
 	inScope   []*sim.Captured
 	rogue     []*sim.Captured
-	feds      map[string]*federation // "threshold", "threshold-epochs"
+	feds      map[string]*federation                // "threshold", "threshold-epochs"
+	groups    map[uint32]*escrow.Group              // public view of each epoch
+	envs      map[escrow.SessionID]*escrow.Envelope // parsed once
 }
 
 // Run runs the demo.
@@ -223,7 +225,7 @@ func Run(cfg Config) (*Report, error) {
 // build sets up the group, judge, requester, users, traffic and warrant.
 func build(cfg Config) (*world, error) {
 	setup := sim.NewRand(cfg.Seed, "setup")
-	w := &world{cfg: cfg, feds: map[string]*federation{}}
+	w := &world{cfg: cfg, feds: map[string]*federation{}, groups: map[uint32]*escrow.Group{}, envs: map[escrow.SessionID]*escrow.Envelope{}}
 	start := cfg.Start.UTC().Truncate(24 * time.Hour)
 	end := start.AddDate(0, 0, cfg.Days)
 	w.now = end.Add(time.Hour)
@@ -261,16 +263,17 @@ func build(cfg Config) (*world, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, e := range w.group.Epochs {
+		if w.groups[e.Epoch], err = w.group.EscrowGroup(e.Epoch); err != nil {
+			return nil, err
+		}
+	}
 	keyAt := func(t time.Time) (uint32, kyber.Point, error) {
 		e, err := w.group.EpochAt(t)
 		if err != nil {
 			return 0, nil, err
 		}
-		g, err := w.group.EscrowGroup(e.Epoch)
-		if err != nil {
-			return 0, nil, err
-		}
-		return e.Epoch, g.Key, nil
+		return e.Epoch, w.groups[e.Epoch].Key, nil
 	}
 	w.traffic, err = sim.Generate(sim.Config{Users: cfg.Users, Days: cfg.Days, Seed: cfg.Seed, Start: start, SessionsPerUserDay: 1}, users, keyAt)
 	if err != nil {
@@ -285,6 +288,9 @@ func build(cfg Config) (*world, error) {
 			w.rogue = append(w.rogue, c)
 		} else if c.Accepted {
 			w.honest = append(w.honest, c)
+			if w.envs[c.Context.SessionID], err = escrow.ParseEnvelope(c.Session.Envelope); err != nil {
+				return nil, err
+			}
 		} else {
 			return nil, fmt.Errorf("demo: an honest session was rejected: %v", c.Rejection)
 		}
@@ -329,6 +335,22 @@ func build(cfg Config) (*world, error) {
 	return w, nil
 }
 
+// envelope returns the parsed envelope of a captured session, or nil if it
+// has none (a stripped or no-escrow session).
+func (w *world) envelope(c *sim.Captured) *escrow.Envelope {
+	if len(c.Session.Envelope) == 0 {
+		return nil
+	}
+	if e, ok := w.envs[c.Context.SessionID]; ok {
+		return e
+	}
+	e, err := escrow.ParseEnvelope(c.Session.Envelope)
+	if err != nil {
+		return nil
+	}
+	return e
+}
+
 func envelopesOf(cs []*sim.Captured) [][]byte {
 	var out [][]byte
 	for _, c := range cs {
@@ -341,8 +363,8 @@ func envelopesOf(cs []*sim.Captured) [][]byte {
 // simulation's ground truth: a "recovered" session is one whose every
 // message decrypted, verified and matched.
 func readSession(w *world, c *sim.Captured, K []byte) ([]string, bool) {
-	env, err := escrow.ParseEnvelope(c.Session.Envelope)
-	if err != nil {
+	env := w.envelope(c)
+	if env == nil {
 		return nil, false
 	}
 	keys, err := escrow.KeysFromRecovered(env, K)
@@ -369,8 +391,8 @@ func openWithSecrets(w *world, sessions []*sim.Captured, secrets map[uint32]kybe
 		if !ok || len(c.Session.Envelope) == 0 {
 			continue
 		}
-		env, err := escrow.ParseEnvelope(c.Session.Envelope)
-		if err != nil {
+		env := w.envelope(c)
+		if env == nil {
 			continue
 		}
 		K, err := escrow.OpenWithGroupSecret(env, x)

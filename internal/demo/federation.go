@@ -45,10 +45,7 @@ func newFederation(w *world, retention int, rand io.Reader) (*federation, error)
 			if d.Trustee.Index != m.Index {
 				continue
 			}
-			g, err := w.group.EscrowGroup(d.Epoch)
-			if err != nil {
-				return nil, err
-			}
+			g := w.groups[d.Epoch]
 			es := &trustee.EpochShare{Epoch: d.Epoch, Index: m.Index, Share: d.Share.Value.Clone(), GroupKey: g.Key}
 			if err := node.AddEpochShare(es, g.PublicShares[m.Index]); err != nil {
 				return nil, err
@@ -114,8 +111,8 @@ func (f *federation) request(w *world, warrant []byte, req *escrow.RequesterKey,
 		if err != nil {
 			continue
 		}
-		g, err := w.group.EscrowGroup(env.Context.Epoch)
-		if err != nil {
+		g, ok := w.groups[env.Context.Epoch]
+		if !ok {
 			continue
 		}
 		res, err := escrow.Combine(g, env, req, d.partials[env.Context.SessionID])
@@ -145,14 +142,11 @@ func (d *decryption) exposedTo(w *world, sessions []*sim.Captured) int {
 			n++
 			continue
 		}
-		env, err := escrow.ParseEnvelope(c.Session.Envelope)
-		if err != nil {
+		env := w.envelope(c)
+		if env == nil {
 			continue
 		}
-		g, err := w.group.EscrowGroup(env.Context.Epoch)
-		if err != nil {
-			continue
-		}
+		g := w.groups[env.Context.Epoch]
 		if res, err := escrow.Combine(g, env, w.requester, d.partials[env.Context.SessionID]); err == nil {
 			if _, ok := readSession(w, c, res.Key); ok {
 				n++

@@ -1,0 +1,143 @@
+package demo
+
+import (
+	"testing"
+)
+
+// checkInvariants asserts what the demo is for: the warrant opens exactly
+// its scope, collusion below t opens nothing, and the comparison designs
+// behave as the design notes say, all as measured by the run.
+func checkInvariants(t *testing.T, cfg Config, r *Report) {
+	t.Helper()
+	if r.InScope <= 0 || r.Recovered != r.InScope {
+		t.Errorf("recovered %d of %d in-scope sessions", r.Recovered, r.InScope)
+	}
+	if r.OutOfScopeTried == 0 || r.OutOfScopeRecov != 0 {
+		t.Errorf("out of scope: tried %d, recovered %d", r.OutOfScopeTried, r.OutOfScopeRecov)
+	}
+	if r.ForgedEnvelopes.Attempted != cfg.ForgeryTries || r.ForgedEnvelopes.Accepted != 0 {
+		t.Errorf("forged envelopes %+v", r.ForgedEnvelopes)
+	}
+	if r.LEAFForgeryTries < 1 || r.LEAFForgeryTries > 1<<24 {
+		t.Errorf("LEAF forgery took %d tries", r.LEAFForgeryTries)
+	}
+	if r.RejectedSessions == 0 {
+		t.Error("the rogue client's sessions were not simulated")
+	}
+	for _, a := range r.Attacks {
+		if a.Succeeded {
+			t.Errorf("attack %q succeeded: %s", a.Name, a.Outcome)
+		}
+	}
+	rows := map[string]Design{}
+	for _, d := range r.Designs {
+		rows[d.Name] = d
+		if len(d.ExposedWhenCompromised) != cfg.Trustees+1 || len(d.RecoverableWithDown) != cfg.Trustees+1 {
+			t.Fatalf("%s: wrong column lengths", d.Name)
+		}
+	}
+	n, th := cfg.Trustees, cfg.Threshold
+	for _, name := range []string{"no-escrow", "master-key", "split-master-key", "threshold", "threshold-epochs"} {
+		if _, ok := rows[name]; !ok {
+			t.Fatalf("design %s missing", name)
+		}
+	}
+	thr := rows["threshold"]
+	for k := 0; k <= n; k++ {
+		want := 0
+		if k >= th {
+			want = r.Sessions
+		}
+		if thr.ExposedWhenCompromised[k] != want {
+			t.Errorf("threshold: %d compromised expose %d, want %d", k, thr.ExposedWhenCompromised[k], want)
+		}
+	}
+	for f := 0; f <= n; f++ {
+		want := 0
+		if n-f >= th {
+			want = r.InScope
+		}
+		if thr.RecoverableWithDown[f] != want {
+			t.Errorf("threshold: %d down recovers %d, want %d", f, thr.RecoverableWithDown[f], want)
+		}
+	}
+	if thr.ExposedByOneWarrant != r.InScope || !thr.UsesLogged || !thr.ForgedFieldDetected {
+		t.Errorf("threshold row %+v", thr)
+	}
+	ep := rows["threshold-epochs"]
+	if ep.ExposedWhenCompromised[th] <= 0 || ep.ExposedWhenCompromised[th] >= r.Sessions {
+		t.Errorf("threshold-epochs: t compromised expose %d of %d; retention should put old epochs out of reach", ep.ExposedWhenCompromised[th], r.Sessions)
+	}
+	if mk := rows["master-key"]; mk.ExposedWhenCompromised[0] != 0 || mk.ExposedWhenCompromised[1] != r.Sessions || mk.UsesLogged {
+		t.Errorf("master-key row %+v", mk)
+	}
+	if sp := rows["split-master-key"]; sp.ExposedByOneWarrant != r.Sessions || sp.ExposedWhenCompromised[th-1] != 0 {
+		t.Errorf("split-master-key row %+v", sp)
+	}
+	if ne := rows["no-escrow"]; ne.PartiesToDecrypt != nil || ne.ExposedByOneWarrant != 0 || ne.ForgedFieldDetected {
+		t.Errorf("no-escrow row %+v", ne)
+	}
+}
+
+func TestDemoDefault(t *testing.T) {
+	cfg := DefaultConfig()
+	r, err := Run(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkInvariants(t, cfg, r)
+	if r.Mode != "in-process" || r.KeyGeneration != "dealer" {
+		t.Errorf("mode %q key generation %q", r.Mode, r.KeyGeneration)
+	}
+	for name, n := range r.AuditRecords {
+		if n == 0 {
+			t.Errorf("%s logged nothing", name)
+		}
+	}
+}
+
+func TestDemoOtherShapes(t *testing.T) {
+	for _, shape := range []struct{ n, t int }{{4, 2}, {3, 3}, {1, 1}} {
+		cfg := DefaultConfig()
+		cfg.Trustees, cfg.Threshold, cfg.Users, cfg.Days, cfg.ForgeryTries = shape.n, shape.t, 5, 14, 1000
+		cfg.EpochDays = 5
+		r, err := Run(cfg)
+		if err != nil {
+			t.Fatalf("%d-of-%d: %v", shape.t, shape.n, err)
+		}
+		checkInvariants(t, cfg, r)
+	}
+}
+
+func TestConfigRefusals(t *testing.T) {
+	for _, mod := range []func(*Config){
+		func(c *Config) { c.Threshold = 6 },
+		func(c *Config) { c.Threshold = 0 },
+		func(c *Config) { c.Users = 2 },
+		func(c *Config) { c.Days = 3 },
+		func(c *Config) { c.EpochDays = 0 },
+	} {
+		cfg := DefaultConfig()
+		mod(&cfg)
+		if _, err := Run(cfg); err == nil {
+			t.Errorf("config %+v accepted", cfg)
+		}
+	}
+}
+
+func TestClipperLEAFForgeryIsCheap(t *testing.T) {
+	// Over several seeds the brute force must succeed, and on average
+	// around 2^16 tries: the checksum has 16 bits.
+	total := 0
+	for seed := uint64(1); seed <= 8; seed++ {
+		w := &world{cfg: Config{Seed: seed}}
+		n, err := forgeClipper(w)
+		if err != nil || n > 1<<24 {
+			t.Fatalf("seed %d: %d tries, %v", seed, n, err)
+		}
+		total += n
+	}
+	if avg := total / 8; avg < 1<<13 || avg > 1<<19 {
+		t.Errorf("average %d tries, expected near 65536", avg)
+	}
+}
