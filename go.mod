@@ -3,6 +3,7 @@ module github.com/keyquorum/keyquorum
 go 1.26.0
 
 require (
+	filippo.io/edwards25519 v1.2.0
 	github.com/rogpeppe/go-internal v1.16.0
 	github.com/urfave/cli/v2 v2.27.7
 	go.dedis.ch/kyber/v3 v3.1.0
