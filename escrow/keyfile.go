@@ -256,6 +256,10 @@ func ParseRequesterPublicFile(b []byte) (kyber.Point, error) {
 		}
 		return k.Public, nil
 	}
+	first, _, _ := strings.Cut(string(b), "\n")
+	if what, ok := describeHeader(first); ok {
+		return nil, fmt.Errorf("%w: this is a keyquorum %s, not a requester public key or requester key", ErrBadKeyFile, what)
+	}
 	return ParseRequesterPublic(strings.TrimSuffix(string(b), "\n"))
 }
 
