@@ -127,7 +127,7 @@ func badWarrant(format string, args ...any) error {
 // validate checks every field and the relations between them.
 func (w *Warrant) validate() error {
 	if !validWarrantID(w.ID) {
-		return badWarrant("id %q: use 1-%d letters, digits or . _ -", w.ID, maxWarrantIDLen)
+		return badWarrant("id %q: use 1-%d letters, digits or . _ -", truncateForError(w.ID), maxWarrantIDLen)
 	}
 	if err := checkWarrantText(wfCase, w.Case); err != nil {
 		return err
@@ -143,7 +143,7 @@ func (w *Warrant) validate() error {
 	}
 	for i, t := range w.Targets {
 		if !ValidName(t) {
-			return badWarrant("target %q: names are 1-%d letters, digits or . _ @ + -", t, MaxNameLen)
+			return badWarrant("target %q: names are 1-%d letters, digits or . _ @ + -", truncateForError(t), MaxNameLen)
 		}
 		if slices.Contains(w.Targets[:i], t) {
 			return badWarrant("target %q named twice", t)
