@@ -47,6 +47,9 @@ func ParseSessionID(s string) (SessionID, error) {
 // contextVersion is the first byte of an encoded context.
 const contextVersion = 1
 
+// maxUnix bounds times in encodings (far past any real date).
+const maxUnix = 1 << 40
+
 // MaxNameLen bounds user names in a context.
 const MaxNameLen = 64
 
@@ -79,8 +82,8 @@ func (c *Context) Validate() error {
 	if !ValidName(c.Recipient) {
 		return fmt.Errorf("%w: recipient %q: names are 1-%d letters, digits or . _ @ + -", ErrBadContext, c.Recipient, MaxNameLen)
 	}
-	if c.Start.IsZero() || c.Start.Unix() < 0 {
-		return fmt.Errorf("%w: session start time missing or before 1970", ErrBadContext)
+	if c.Start.IsZero() || c.Start.Unix() < 0 || c.Start.Unix() > maxUnix {
+		return fmt.Errorf("%w: session start time missing, before 1970 or absurdly far in the future", ErrBadContext)
 	}
 	if !c.Start.Equal(c.Start.Truncate(time.Second)) {
 		return fmt.Errorf("%w: session start must be whole seconds", ErrBadContext)
@@ -156,7 +159,7 @@ func ParseContext(b []byte) (*Context, error) {
 	if binary.Read(r, binary.BigEndian, &start) != nil {
 		return fail("start time")
 	}
-	if start > 1<<62 {
+	if start > maxUnix {
 		return nil, fmt.Errorf("%w: start time out of range", ErrBadContext)
 	}
 	c.Start = time.Unix(int64(start), 0).UTC()

@@ -123,6 +123,9 @@ type EnvelopeChecker struct{ want []byte }
 
 // NewEnvelopeChecker computes the expected envelope.
 func NewEnvelopeChecker(K []byte, ctx *Context, groupKey kyber.Point) (*EnvelopeChecker, error) {
+	if KeyIDOf(groupKey) != ctx.GroupKeyID {
+		return nil, fmt.Errorf("%w: the session is escrowed under group key %s, not the trustees' key %s for its epoch", ErrEnvelopeMismatch, ctx.GroupKeyID, KeyIDOf(groupKey))
+	}
 	want, err := SealEnvelope(K, ctx, groupKey)
 	if err != nil {
 		return nil, err

@@ -54,6 +54,14 @@ func NewDecryptionRequest(warrant []byte, envelopes [][]byte, req *RequesterKey,
 	if len(warrant) > MaxWarrantLen {
 		return nil, fmt.Errorf("escrow: warrant is %d bytes, more than the %d allowed", len(warrant), MaxWarrantLen)
 	}
+	for i, e := range envelopes {
+		if len(e) == 0 || len(e) > maxEnvelopeLen {
+			return nil, fmt.Errorf("escrow: envelope %d is %d bytes; an envelope is 1 to %d bytes (was it stripped or corrupted?)", i, len(e), maxEnvelopeLen)
+		}
+	}
+	if now.Unix() < 0 || now.Unix() > maxUnix {
+		return nil, fmt.Errorf("escrow: request time %s is out of range; check the clock", now.Format(time.RFC3339))
+	}
 	r := &DecryptionRequest{Created: now.UTC().Truncate(time.Second), Warrant: warrant, Envelopes: envelopes}
 	if _, err := io.ReadFull(rand, r.ID[:]); err != nil {
 		return nil, fmt.Errorf("escrow: reading randomness: %w", err)
@@ -117,7 +125,7 @@ func ParseDecryptionRequest(b []byte) (*DecryptionRequest, error) {
 	r := &DecryptionRequest{}
 	copy(r.ID[:], b[1:17])
 	created := binary.BigEndian.Uint64(b[17:25])
-	if created > 1<<62 {
+	if created > maxUnix {
 		return fail("creation time out of range")
 	}
 	r.Created = time.Unix(int64(created), 0).UTC()

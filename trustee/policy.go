@@ -65,5 +65,15 @@ func (p *Policy) Validate() error {
 	case p.RetentionEpochs < 0:
 		return fmt.Errorf("trustee: policy retention must be 0 (keep all) or a number of epochs")
 	}
+	seen := map[string]bool{}
+	for i, j := range p.Judges {
+		if j == nil {
+			return fmt.Errorf("trustee: policy judge %d is empty; give a judge verifier key", i+1)
+		}
+		if seen[j.Name()] {
+			return fmt.Errorf("trustee: policy lists judge %q twice; one judge cannot count as two signatures", j.Name())
+		}
+		seen[j.Name()] = true
+	}
 	return nil
 }
