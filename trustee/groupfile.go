@@ -32,9 +32,12 @@ type GroupFile struct {
 
 // GroupMember is one trustee in the roster.
 type GroupMember struct {
-	Index  int    `json:"index"` // 1-based share index
-	Name   string `json:"name"`
-	LogKey string `json:"log_key,omitempty"` // note verifier key of its audit log
+	Index       int    `json:"index"` // 1-based share index
+	Name        string `json:"name"`
+	Address     string `json:"address,omitempty"`      // host:port of its API
+	IdentityKey string `json:"identity_key,omitempty"` // base64 X25519 key shares are sealed to
+	TLSPin      string `json:"tls_pin,omitempty"`      // "sha256/" + base64 SHA-256 of the certificate's public key; empty: plain HTTP on loopback only
+	LogKey      string `json:"log_key,omitempty"`      // note verifier key of its audit log
 }
 
 // GroupEpoch is one epoch's key.
