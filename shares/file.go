@@ -218,7 +218,7 @@ func CombineFiles(files []*ShareFile, w io.Writer) error {
 	bodies := make([]*bodyReader, len(files))
 	bufs := make([][]byte, len(files))
 	for j, f := range files {
-		bodies[j] = &bodyReader{f: f, br: f.body, line: f.lines}
+		bodies[j] = &bodyReader{f: f, br: f.body, line: f.lines, want: ctLen}
 		bufs[j] = make([]byte, ChunkSize+tagSize)
 		f.body = nil // single use
 	}
@@ -355,8 +355,10 @@ type bodyReader struct {
 	line    int // line number in the file of the last line read
 	buf     [lineBytes]byte
 	pending []byte
-	last    bool // read the last line
-	cut     bool // the file ends in a line without a newline
+	want    int64 // ciphertext length the header announces
+	got     int64 // ciphertext bytes decoded so far
+	last    bool  // read the last line
+	cut     bool  // the file ends in a line without a newline
 	err     error
 	br      *bufio.Reader
 }
@@ -409,8 +411,21 @@ func (r *bodyReader) fill() error {
 	if err != nil || bytes.IndexByte(text, '\r') >= 0 {
 		return r.formatError("not canonical base64")
 	}
+	r.got += int64(n)
 	if len(text) < b64LineLen || n < lineBytes {
 		r.last = true
+		// Only the last line may be short: say now if it is not, rather
+		// than report the ciphertext as truncated.
+		if _, err := r.br.Peek(1); err != io.EOF {
+			if err != nil {
+				return fmt.Errorf("shares: reading share %d: %w", r.index(), err)
+			}
+			r.line++
+			if r.got == r.want {
+				return r.formatError("data appended after the end of the ciphertext")
+			}
+			return r.formatError(fmt.Sprintf("a line shorter than %d characters before the last line", b64LineLen))
+		}
 	}
 	r.pending = r.buf[:n]
 	return nil
@@ -421,7 +436,7 @@ func (r *bodyReader) atEnd() error {
 	var b [1]byte
 	n, err := r.Read(b[:])
 	if n > 0 {
-		return r.formatError("more ciphertext than the header's size accounts for (data appended after the end)")
+		return r.formatError("data appended after the end of the ciphertext")
 	}
 	if err != io.EOF {
 		return err

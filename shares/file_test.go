@@ -591,3 +591,37 @@ func BenchmarkCombineFiles(b *testing.B) {
 		}
 	}
 }
+
+// TestFileBodyCanonical checks that the ciphertext has one encoding only:
+// non-zero padding bits, a shortened full line or a carriage return are
+// refused even where the bytes they decode to would be right.
+func TestFileBodyCanonical(t *testing.T) {
+	files := splitBytes(t, randomBytes(100, 18), 2, 2, 18) // 116 ciphertext bytes: lines of 64, 64, 28 characters
+	hdr, ct := splitFile(t, files[0])
+	body := string(joinFile(hdr, ct)[len(hdr):])
+	lines := strings.SplitAfter(body, "\n")
+	last := lines[2]
+	if len(last) != 29 || !strings.HasSuffix(last, "=\n") {
+		t.Fatalf("unexpected last line %q", last)
+	}
+	// The last line holds 20 bytes = 6·3 + 2: its final quantum is three
+	// characters and "=", and the third character's two low bits are
+	// padding.
+	const alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+	c := strings.IndexByte(alphabet, last[26])
+	padded := last[:26] + string(alphabet[c^1]) + last[27:]
+	for name, b := range map[string]string{
+		"non-zero padding bits": lines[0] + lines[1] + padded,
+		"line split in two":     lines[0][:32] + "\n" + lines[0][32:] + lines[1] + last,
+		"carriage return":       lines[0][:63] + "\r" + lines[0][63:] + lines[1] + last,
+	} {
+		_, err := combine(append(append([]byte(nil), hdr...), b...), files[1])
+		var fe *CiphertextFormatError
+		if !errors.As(err, &fe) || fe.Index != 1 {
+			t.Errorf("%s: got %v, want a CiphertextFormatError for share 1", name, err)
+		}
+	}
+	if _, err := combine(files...); err != nil {
+		t.Fatal(err)
+	}
+}
