@@ -136,7 +136,51 @@ func New(name string, index int, policy Policy, store AuditStore, logSigner note
 		return nil, err
 	}
 	n.log = log
+	if err := n.replay(); err != nil {
+		return nil, err
+	}
 	return n, nil
+}
+
+// replay rebuilds what the node must remember across restarts from its own
+// audit log, the one durable record of every decision: the sessions
+// released under each warrant (for the session cap), when each judge's
+// warrants were last granted (for the rate limit), and which epochs were
+// destroyed. Nothing is counted that the log does not hold, so a crash
+// between logging a grant and answering counts the grant, which errs on the
+// side of the cap.
+func (n *Node) replay() error {
+	h, err := n.log.Head()
+	if err != nil {
+		return fmt.Errorf("trustee: reading the audit log at start: %w", err)
+	}
+	for i := int64(0); i < h.Tree.N; i++ {
+		rec, _, err := n.log.Record(i)
+		if err != nil {
+			return fmt.Errorf("trustee: replaying the audit log at start: %w", err)
+		}
+		switch {
+		case rec.Kind == AuditKindShareDestroyed:
+			n.destroyed[uint32(rec.Epoch)] = true
+		case rec.Kind == AuditKindDecision && rec.Decision == AuditGranted:
+			rel := n.released[rec.WarrantID]
+			if rel == nil {
+				rel = map[escrow.SessionID]bool{}
+				n.released[rec.WarrantID] = rel
+			}
+			for _, s := range rec.Sessions {
+				sid, err := escrow.ParseSessionID(s)
+				if err != nil {
+					return fmt.Errorf("%w: record %d: %w", ErrAuditStoreCorrupt, i, err)
+				}
+				rel[sid] = true
+			}
+			for _, j := range rec.Judges {
+				n.judgeUse[j] = append(n.judgeUse[j], rec.Time)
+			}
+		}
+	}
+	return nil
 }
 
 // Name returns the trustee's name.
