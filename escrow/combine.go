@@ -1,6 +1,7 @@
 package escrow
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"sort"
@@ -67,7 +68,7 @@ func Combine(g *Group, env *Envelope, req *RequesterKey, partials []*PartialDecr
 	}
 	res := &Result{}
 	var valid []*share.PubShare
-	seen := map[int]bool{}
+	seen := map[int][]byte{}
 	for _, p := range partials {
 		bad := func(reason string) {
 			res.Bad = append(res.Bad, BadShareError{Trustee: p.Trustee, Reason: reason})
@@ -76,14 +77,18 @@ func Combine(g *Group, env *Envelope, req *RequesterKey, partials []*PartialDecr
 		switch {
 		case !ok:
 			bad("no such trustee in the group")
-		case seen[p.Trustee]:
-			bad("second answer from the same trustee")
+		case seen[p.Trustee] != nil:
+			// A retried request can deliver the same answer twice; only a
+			// different second answer is suspicious.
+			if !bytes.Equal(seen[p.Trustee], p.Marshal()) {
+				bad("two different answers from the same trustee")
+			}
 		default:
 			if err := p.Verify(Xi, env, req.Public); err != nil {
 				bad(err.Error())
 				continue
 			}
-			seen[p.Trustee] = true
+			seen[p.Trustee] = p.Marshal()
 			if len(valid) < g.Threshold {
 				valid = append(valid, &share.PubShare{I: p.Trustee - 1, V: p.V})
 				res.Used = append(res.Used, p.Trustee)

@@ -82,6 +82,9 @@ func (c *Context) Validate() error {
 	if !ValidName(c.Recipient) {
 		return fmt.Errorf("%w: recipient %q: names are 1-%d letters, digits or . _ @ + -", ErrBadContext, c.Recipient, MaxNameLen)
 	}
+	if c.Sender == c.Recipient {
+		return fmt.Errorf("%w: sender and recipient are both %q; a session has two parties", ErrBadContext, c.Sender)
+	}
 	if c.Start.IsZero() || c.Start.Unix() < 0 || c.Start.Unix() > maxUnix {
 		return fmt.Errorf("%w: session start time missing, before 1970 or absurdly far in the future", ErrBadContext)
 	}

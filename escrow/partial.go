@@ -57,16 +57,24 @@ func PartialDecrypt(index int, xi kyber.Scalar, env *Envelope, Q kyber.Point, ra
 	if index < 1 || index > 0xffff {
 		return nil, fmt.Errorf("escrow: trustee index %d out of range", index)
 	}
+	// Q comes from a warrant, so from outside: a torsion component in Q
+	// would make V_i leak x_i mod 8, whatever checked the warrant.
+	if _, err := group.ParsePoint(group.PointBytes(Q)); err != nil {
+		return nil, fmt.Errorf("escrow: requester key refused: %w", err)
+	}
 	H := group.Point().Add(env.U, Q)
 	if H.Equal(group.Point()) {
 		return nil, fmt.Errorf("escrow: U+Q is the identity; refusing to answer")
 	}
 	Xi := group.Point().Mul(xi, nil)
 	Vi := group.Point().Mul(xi, H)
-	k, err := group.RandomScalar(rand)
-	if err != nil {
-		return nil, fmt.Errorf("escrow: %w", err)
+	// The nonce is hedged: fresh randomness hashed with the secret and the
+	// statement, so a repeated or weak random source alone cannot reveal x_i.
+	var fresh [32]byte
+	if _, err := io.ReadFull(rand, fresh[:]); err != nil {
+		return nil, fmt.Errorf("escrow: reading randomness: %w", err)
 	}
+	k := group.HashToScalar(labelDLEQNonce, group.ScalarBytes(xi), group.PointBytes(H), group.PointBytes(Vi), env.ctx, fresh[:])
 	A := group.Point().Mul(k, nil)
 	B := group.Point().Mul(k, H)
 	c := dleqChallenge(H, Xi, Vi, A, B, index, env.ctx)

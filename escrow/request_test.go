@@ -292,10 +292,11 @@ func TestRequesterKeyRefusesBadPoints(t *testing.T) {
 	if _, err := group.ParsePoint(group.PointBytes(Qt)); !errors.Is(err, group.ErrNotInSubgroup) {
 		t.Fatalf("torsioned Q: got %v, want group.ErrNotInSubgroup", err)
 	}
-	p, err := PartialDecrypt(1, tg.Shares[1], env, Qt, rand) // a trustee that skipped the check
-	if err != nil {
-		t.Fatal(err)
+	if _, err := PartialDecrypt(1, tg.Shares[1], env, Qt, rand); !errors.Is(err, group.ErrNotInSubgroup) {
+		t.Fatalf("PartialDecrypt with a torsioned Q: got %v, want group.ErrNotInSubgroup", err)
 	}
+	// What a trustee that skipped the check would have answered.
+	p := &PartialDecryption{V: group.Point().Mul(tg.Shares[1], group.Point().Add(env.U, Qt))}
 	timesL := func(P kyber.Point) kyber.Point { // l·P = (l−1)·P + P
 		lm1 := group.Scalar().Neg(group.Scalar().One())
 		R := group.Point().Mul(lm1, P)

@@ -103,6 +103,26 @@ func StartSession(sender *UserKey, recipient *UserPublic, epoch uint32, groupKey
 	return keys, &Session{Context: keys.ctx, SealedKey: sealed, Envelope: env.Marshal()}, nil
 }
 
+// ErrSessionTiming: the session claims a start time or epoch the recipient
+// does not believe, which a sender could use to escape a warrant's window
+// or to escrow under a retired key.
+var ErrSessionTiming = errors.New("escrow: session start time or epoch is not current; a sender may be backdating it to escape warrants, reject the session")
+
+// CheckSessionTiming is the recipient's check that a new session's claimed
+// start is within maxSkew of its own clock and that it is escrowed under
+// the epoch current at that time. Recipients call it with [AcceptSession]:
+// the envelope check alone proves the escrow is genuine, not that its
+// context tells the truth about when.
+func CheckSessionTiming(ctx *Context, currentEpoch uint32, now time.Time, maxSkew time.Duration) error {
+	if d := ctx.Start.Sub(now); d > maxSkew || d < -maxSkew {
+		return fmt.Errorf("%w: claims to start at %s, the recipient's clock says %s", ErrSessionTiming, ctx.Start.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	if ctx.Epoch != currentEpoch {
+		return fmt.Errorf("%w: escrowed under epoch %d, the current epoch is %d", ErrSessionTiming, ctx.Epoch, currentEpoch)
+	}
+	return nil
+}
+
 // SeenSessions remembers which session ids a recipient has accepted.
 type SeenSessions map[SessionID]bool
 

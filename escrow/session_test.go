@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"testing"
+	"time"
 )
 
 type sessionFixture struct {
@@ -231,5 +232,33 @@ func TestRecoveredKeyCannotForge(t *testing.T) {
 	}
 	if _, err := bobKeys.Open(m1, map[string]*UserPublic{}); err == nil {
 		t.Error("message opened without its author's public key")
+	}
+}
+
+func TestCheckSessionTiming(t *testing.T) {
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	ctx := &Context{Epoch: 3, Sender: "alice", Recipient: "bob", Start: now.Add(-time.Minute)}
+	if err := CheckSessionTiming(ctx, 3, now, 5*time.Minute); err != nil {
+		t.Fatalf("current session refused: %v", err)
+	}
+	for name, c := range map[string]struct {
+		start time.Time
+		epoch uint32
+	}{
+		"backdated a week":    {now.AddDate(0, 0, -7), 3},
+		"dated in the future": {now.Add(time.Hour), 3},
+		"retired epoch":       {now, 2},
+	} {
+		ctx := &Context{Epoch: c.epoch, Sender: "alice", Recipient: "bob", Start: c.start}
+		if err := CheckSessionTiming(ctx, 3, now, 5*time.Minute); !errors.Is(err, ErrSessionTiming) {
+			t.Errorf("%s: got %v, want ErrSessionTiming", name, err)
+		}
+	}
+}
+
+func TestContextRefusesSelfSession(t *testing.T) {
+	c := &Context{Epoch: 1, Sender: "alice", Recipient: "alice", Start: time.Unix(1e9, 0)}
+	if _, err := c.Marshal(); !errors.Is(err, ErrBadContext) {
+		t.Fatalf("sender == recipient: got %v, want ErrBadContext", err)
 	}
 }

@@ -19,7 +19,7 @@ func simulateCommand() *cli.Command {
 		ArgsUsage: " ",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "group", Required: true, Usage: "group file whose epoch keys the sessions are escrowed under", EnvVars: envVar("group")},
-			&cli.IntFlag{Name: "users", Value: 8, Usage: "users, the last of whom (mallory) runs a client that strips or forges the escrow field", EnvVars: envVar("users")},
+			&cli.IntFlag{Name: "users", Value: 8, Usage: "users, the last of whom (mallory) runs a client that strips, forges or backdates the escrow field", EnvVars: envVar("users")},
 			&cli.IntFlag{Name: "days", Value: 30, Usage: "days of traffic, from the first epoch's start", EnvVars: envVar("days")},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed: same seed and group, same sessions", EnvVars: envVar("seed")},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "capture file to write (JSON Lines)", EnvVars: envVar("out")},
@@ -68,7 +68,7 @@ func simulateCommand() *cli.Command {
 					rejected++
 				}
 			}
-			fmt.Fprintf(c.App.Writer, "wrote %s: %d sessions among %d users over %d days; %d rejected by their recipients (escrow field stripped or forged)\n",
+			fmt.Fprintf(c.App.Writer, "wrote %s: %d sessions among %d users over %d days; %d rejected by their recipients (escrow field stripped, forged or backdated)\n",
 				c.String("out"), len(t.Sessions), len(users), c.Int("days"), rejected)
 			return nil
 		},

@@ -104,6 +104,7 @@ type Report struct {
 	Epochs           int            `json:"epochs"`
 	RetainedEpochs   []uint32       `json:"retained_epochs"`
 	Sessions         int            `json:"sessions"`
+	RogueSessions    int            `json:"rogue_sessions"`
 	RejectedSessions int            `json:"rejected_sessions"`
 	Target           string         `json:"target"`
 	WindowStart      time.Time      `json:"window_start"`
@@ -178,9 +179,14 @@ func Run(cfg Config) (*Report, error) {
 	rep := &Report{
 		Mode: "in-process", KeyGeneration: w.group.KeyGeneration,
 		Trustees: cfg.Trustees, Threshold: cfg.Threshold, Users: cfg.Users, Days: cfg.Days,
-		Epochs: len(w.group.Epochs), Sessions: len(w.honest), RejectedSessions: len(w.rogue),
+		Epochs: len(w.group.Epochs), Sessions: len(w.honest), RogueSessions: len(w.rogue),
 		Target: w.w.Targets[0], WindowStart: w.w.WindowStart, WindowEnd: w.w.WindowEnd,
 		InScope: len(w.inScope), AuditRecords: map[string]int{},
+	}
+	for _, c := range w.rogue {
+		if !c.Accepted {
+			rep.RejectedSessions++
+		}
 	}
 	rep.RetainedEpochs = w.feds["threshold-epochs"].nodes[0].Epochs()
 

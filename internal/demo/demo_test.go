@@ -21,8 +21,8 @@ func checkInvariants(t *testing.T, cfg Config, r *Report) {
 	if r.LEAFForgeryTries < 1 || r.LEAFForgeryTries > 1<<24 {
 		t.Errorf("LEAF forgery took %d tries", r.LEAFForgeryTries)
 	}
-	if r.RejectedSessions == 0 {
-		t.Error("the rogue client's sessions were not simulated")
+	if r.RogueSessions == 0 || r.RejectedSessions != r.RogueSessions {
+		t.Errorf("rogue sessions %d, rejected %d", r.RogueSessions, r.RejectedSessions)
 	}
 	for _, a := range r.Attacks {
 		if a.Succeeded {

@@ -107,13 +107,13 @@ func measureDesigns(w *world) ([]Design, error) {
 }
 
 // rogueDetected reports whether honest recipients rejected every session
-// whose escrow field was stripped or forged, for the reason that it was.
+// whose escrow field was stripped, forged or backdated, for that reason.
 func rogueDetected(w *world) bool {
 	if len(w.rogue) == 0 {
 		return false
 	}
 	for _, c := range w.rogue {
-		if !errors.Is(c.Rejection, escrow.ErrEnvelopeMissing) && !errors.Is(c.Rejection, escrow.ErrEnvelopeMismatch) {
+		if !errors.Is(c.Rejection, escrow.ErrEnvelopeMissing) && !errors.Is(c.Rejection, escrow.ErrEnvelopeMismatch) && !errors.Is(c.Rejection, escrow.ErrSessionTiming) {
 			return false
 		}
 	}

@@ -46,10 +46,15 @@ type Tampering string
 
 // Kinds of tampering.
 const (
-	Honest   Tampering = ""
-	Stripped Tampering = "stripped"
-	Forged   Tampering = "forged"
+	Honest    Tampering = ""
+	Stripped  Tampering = "stripped"
+	Forged    Tampering = "forged"
+	Backdated Tampering = "backdated" // a genuine envelope for a false start time
 )
+
+// MaxClockSkew is how far a recipient lets a session's claimed start time
+// differ from its own clock.
+const MaxClockSkew = 5 * time.Minute
 
 // Captured is one session as the provider saw it, with what the demo needs
 // to check its results: the ground-truth plaintexts and whether the
@@ -160,18 +165,27 @@ func session(u, peer *escrow.UserKey, pubs map[string]*escrow.UserPublic, at tim
 	if err != nil {
 		return nil, err
 	}
-	sk, s, err := escrow.StartSession(u, pubs[peer.Name], epoch, gk, at, keys)
+	tamper := Honest
+	claimed := at
+	if u.Name == RogueName {
+		// The rogue client drops the field, sends a field that looks right
+		// but escrows nothing useful, or escrows honestly under a start
+		// time a week early, to fall outside any warrant for this week.
+		tamper = []Tampering{Stripped, Forged, Backdated}[choices.IntN(3)]
+		if tamper == Backdated {
+			claimed = at.AddDate(0, 0, -7)
+		}
+	}
+	sk, s, err := escrow.StartSession(u, pubs[peer.Name], epoch, gk, claimed, keys)
 	if err != nil {
 		return nil, err
 	}
-	c := &Captured{Session: s, Context: sk.Context}
+	c := &Captured{Session: s, Context: sk.Context, Tampering: tamper}
 	if u.Name == RogueName {
-		// The rogue client alternates between dropping the field and
-		// sending a field that looks right but escrows nothing useful.
-		if choices.IntN(2) == 0 {
-			c.Tampering, s.Envelope = Stripped, nil
-		} else {
-			c.Tampering = Forged
+		switch tamper {
+		case Stripped:
+			s.Envelope = nil
+		case Forged:
 			fake := make([]byte, len(s.Envelope))
 			copy(fake, s.Envelope[:len(s.Envelope)-64-48])
 			for i := len(s.Envelope) - 64 - 48; i < len(fake); i++ {
@@ -197,7 +211,12 @@ func session(u, peer *escrow.UserKey, pubs map[string]*escrow.UserPublic, at tim
 	if seen[peer.Name] == nil {
 		seen[peer.Name] = escrow.SeenSessions{}
 	}
-	_, c.Rejection = escrow.AcceptSession(peer, pubs[u.Name], gk, s, seen[peer.Name])
+	// The recipient checks the claimed time and epoch against its own
+	// clock (the real start), then the envelope.
+	c.Rejection = escrow.CheckSessionTiming(c.Context, epoch, at, MaxClockSkew)
+	if c.Rejection == nil {
+		_, c.Rejection = escrow.AcceptSession(peer, pubs[u.Name], gk, s, seen[peer.Name])
+	}
 	c.Accepted = c.Rejection == nil
 	return c, nil
 }
