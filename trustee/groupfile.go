@@ -102,7 +102,12 @@ func (g *GroupFile) Validate() error {
 	if g.Threshold < 1 || g.Threshold > n {
 		return bad("threshold %d with %d trustees", g.Threshold, n)
 	}
+	names := map[string]bool{}
 	for i, m := range g.Trustees {
+		if names[m.Name] {
+			return bad("trustee name %q appears twice", m.Name)
+		}
+		names[m.Name] = true
 		if m.Index != i+1 {
 			return bad("trustee %d has index %d; indices run 1..n in order", i+1, m.Index)
 		}
@@ -119,6 +124,14 @@ func (g *GroupFile) Validate() error {
 		}
 		if !e.ValidUntil.After(e.ValidFrom) {
 			return bad("epoch %d valid_until must be after valid_from", e.Epoch)
+		}
+		for _, t := range []time.Time{e.ValidFrom, e.ValidUntil} {
+			if t.Location() != time.UTC || !t.Equal(t.Truncate(time.Second)) {
+				return bad("epoch %d times must be UTC whole seconds (write them with a trailing Z)", e.Epoch)
+			}
+		}
+		if i > 0 && e.ValidFrom.Before(g.Epochs[i-1].ValidUntil) {
+			return bad("epoch %d starts before epoch %d ends; epochs must not overlap", e.Epoch, g.Epochs[i-1].Epoch)
 		}
 		if len(e.Commitment) != g.Threshold {
 			return bad("epoch %d commitment has %d points, threshold is %d", e.Epoch, len(e.Commitment), g.Threshold)

@@ -159,6 +159,12 @@ func TestParseGroupFileRefusals(t *testing.T) {
 		{"index skipped", edit(func(g *trustee.GroupFile) { g.Trustees[4].Index = 6 })},
 		{"bad trustee name", edit(func(g *trustee.GroupFile) { g.Trustees[0].Name = "trustee one" })},
 		{"no epochs", edit(func(g *trustee.GroupFile) { g.Epochs = nil })},
+		{"trustee name twice", edit(func(g *trustee.GroupFile) { g.Trustees[3].Name = g.Trustees[1].Name })},
+		{"overlapping epochs", edit(func(g *trustee.GroupFile) { g.Epochs[1].ValidFrom = g.Epochs[0].ValidUntil.Add(-time.Hour) })},
+		{"epoch time not UTC", edit(func(g *trustee.GroupFile) {
+			g.Epochs[0].ValidFrom = g.Epochs[0].ValidFrom.In(time.FixedZone("CET", 3600))
+		})},
+		{"epoch time with fractions", edit(func(g *trustee.GroupFile) { g.Epochs[0].ValidFrom = g.Epochs[0].ValidFrom.Add(time.Millisecond) })},
 		{"epochs out of order", edit(func(g *trustee.GroupFile) { g.Epochs[0], g.Epochs[1] = g.Epochs[1], g.Epochs[0] })},
 		{"epoch repeated", edit(func(g *trustee.GroupFile) { g.Epochs[1].Epoch = g.Epochs[0].Epoch })},
 		{"empty validity", edit(func(g *trustee.GroupFile) { g.Epochs[0].ValidUntil = g.Epochs[0].ValidFrom })},

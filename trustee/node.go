@@ -206,7 +206,12 @@ func (n *Node) AddEpochShare(s *EpochShare, publicShare kyber.Point) error {
 	if n.destroyed[s.Epoch] {
 		return fmt.Errorf("trustee: epoch %d was destroyed; it cannot be reinstalled", s.Epoch)
 	}
-	n.shares[s.Epoch] = s
+	if old, ok := n.shares[s.Epoch]; ok && !old.Share.Equal(s.Share) {
+		return fmt.Errorf("trustee: a different share for epoch %d is already installed; refusing to replace it", s.Epoch)
+	}
+	c := *s // keep our own copy: retention zeroes it
+	c.Share = s.Share.Clone()
+	n.shares[s.Epoch] = &c
 	return nil
 }
 
@@ -231,8 +236,14 @@ func (n *Node) DestroyEpochsBefore(current uint32) ([]uint32, error) {
 	if n.policy.RetentionEpochs == 0 {
 		return nil, nil
 	}
+	var epochs []uint32
+	for e := range n.shares {
+		epochs = append(epochs, e)
+	}
+	sort.Slice(epochs, func(i, j int) bool { return epochs[i] < epochs[j] })
 	var gone []uint32
-	for e, s := range n.shares {
+	for _, e := range epochs {
+		s := n.shares[e]
 		if uint64(e)+uint64(n.policy.RetentionEpochs) > uint64(current) {
 			continue
 		}
@@ -245,7 +256,6 @@ func (n *Node) DestroyEpochsBefore(current uint32) ([]uint32, error) {
 		n.destroyed[e] = true
 		gone = append(gone, e)
 	}
-	sort.Slice(gone, func(i, j int) bool { return gone[i] < gone[j] })
 	return gone, nil
 }
 
