@@ -1,0 +1,650 @@
+package trustee
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/keyquorum/keyquorum/escrow"
+	"github.com/keyquorum/keyquorum/internal/group"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Errors from [Decrypt].
+var (
+	// ErrInsufficientQuorum: fewer than t trustees gave a valid answer for
+	// some session, so it could not be decrypted. The error is a
+	// *[QuorumError] naming every trustee that refused, cheated, was
+	// unreachable or gave bad audit evidence, and why.
+	ErrInsufficientQuorum = errors.New("trustee: insufficient quorum")
+	// ErrQuorumRefused is also wrapped by a *[QuorumError] when refusals
+	// alone make the quorum impossible: more than n−t trustees refused the
+	// request on policy grounds. Retrying will not help; read their
+	// reasons.
+	ErrQuorumRefused = errors.New("trustee: too many trustees refused the request")
+)
+
+// Outcomes of one trustee in a [DecryptResult].
+const (
+	// StatusGranted: the trustee granted the request, its audit evidence
+	// verified and every partial decryption it sent passed its proof.
+	StatusGranted = "granted"
+	// StatusRefused: the trustee refused; Code and Reason say why.
+	StatusRefused = "refused"
+	// StatusCheated: the trustee sent partial decryptions that fail their
+	// DLEQ proof, or an answer that does not match the request. Its bad
+	// shares were dropped.
+	StatusCheated = "cheated"
+	// StatusUnreachable: no answer after every attempt (connection
+	// failures, timeouts, server errors, or a certificate that does not
+	// match its pin).
+	StatusUnreachable = "unreachable"
+	// StatusBadEvidence: the trustee answered, but its signed tree head
+	// or the inclusion proof of its decision record does not verify, or
+	// the record does not say it granted these sessions. Its answer was not
+	// used: a share without proof that its release was logged is refused.
+	StatusBadEvidence = "bad-audit-evidence"
+)
+
+// TrusteeResult is what one trustee did with a request.
+type TrusteeResult struct {
+	Index    int    `json:"index"`
+	Name     string `json:"name"`
+	Status   string `json:"status"`
+	Code     string `json:"code,omitempty"`   // refusal code, for StatusRefused
+	Reason   string `json:"reason,omitempty"` // why, for anything but StatusGranted
+	Attempts int    `json:"attempts"`
+	// BadShares counts the sessions for which the trustee's partial
+	// decryption failed its proof.
+	BadShares int `json:"bad_shares,omitempty"`
+	// RecordIndex and Head are the audit evidence of a grant: the index of
+	// the decision record in the trustee's log and the signed head it was
+	// proved against.
+	RecordIndex int64  `json:"record_index,omitempty"`
+	Head        string `json:"head,omitempty"`
+	// Err is the error behind Status, when there is one.
+	Err error `json:"-"`
+}
+
+func (r TrusteeResult) describe() string {
+	switch r.Status {
+	case StatusRefused:
+		return fmt.Sprintf("%s refused (%s): %s", r.Name, r.Code, r.Reason)
+	case StatusGranted:
+		return r.Name + " granted"
+	}
+	return fmt.Sprintf("%s %s: %s", r.Name, r.Status, r.Reason)
+}
+
+// DecryptResult is the outcome of [Decrypt].
+type DecryptResult struct {
+	Threshold int
+	// Trustees has one entry per trustee, in roster order.
+	Trustees []TrusteeResult
+	// Keys holds the recovered, confirmed session key K of every session
+	// that could be decrypted.
+	Keys map[escrow.SessionID][]byte
+	// Unrecovered says why each other session could not be decrypted.
+	Unrecovered map[escrow.SessionID]string
+}
+
+// QuorumError is the error [Decrypt] returns when some session could not
+// be decrypted because fewer than t trustees answered validly. It wraps
+// [ErrInsufficientQuorum], and [ErrQuorumRefused] when refusals alone
+// decided it.
+type QuorumError struct {
+	Threshold   int
+	Usable      int // trustees whose answers were used
+	Trustees    []TrusteeResult
+	Unrecovered int // sessions not decrypted
+	Sessions    int // sessions requested
+	Refused     bool
+}
+
+func (e *QuorumError) Error() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "trustee: insufficient quorum: %d of %d sessions not decrypted; %d of %d trustees answered validly, %d needed",
+		e.Unrecovered, e.Sessions, e.Usable, len(e.Trustees), e.Threshold)
+	var why []string
+	for _, t := range e.Trustees {
+		if t.Status != StatusGranted {
+			why = append(why, t.describe())
+		}
+	}
+	if len(why) > 0 {
+		b.WriteString(": ")
+		b.WriteString(strings.Join(why, "; "))
+	}
+	return b.String()
+}
+
+func (e *QuorumError) Unwrap() []error {
+	if e.Refused {
+		return []error{ErrInsufficientQuorum, ErrQuorumRefused}
+	}
+	return []error{ErrInsufficientQuorum}
+}
+
+// DecryptOptions tunes [Decrypt]. The zero value is usable.
+type DecryptOptions struct {
+	// Timeout bounds each attempt at one trustee (default 10 s).
+	Timeout time.Duration
+	// Attempts is how often a trustee is tried when it cannot be reached or
+	// answers with a server error (default 3). Refusals are never retried.
+	Attempts int
+	// Backoff is the wait before the first retry, doubled after each
+	// (default 200 ms).
+	Backoff time.Duration
+	// Grace is how long trustees still working get once t trustees have
+	// answered validly, before they are given up as unreachable (default
+	// 2 s). Their answers, if they come in time, serve to check the
+	// others and to replace a cheater.
+	Grace time.Duration
+	// Now is the request's creation time (default time.Now).
+	Now func() time.Time
+	// Rand supplies the request id (default crypto/rand).
+	Rand io.Reader
+	// Workers is how many goroutines combine sessions (default GOMAXPROCS).
+	Workers int
+	// Progress, if set, is called as sessions are combined, with the
+	// number done and the total. It may be called from several goroutines,
+	// but never concurrently.
+	Progress func(done, total int)
+}
+
+func (o *DecryptOptions) defaults() {
+	if o.Timeout <= 0 {
+		o.Timeout = 10 * time.Second
+	}
+	if o.Attempts <= 0 {
+		o.Attempts = 3
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = 200 * time.Millisecond
+	}
+	if o.Grace <= 0 {
+		o.Grace = 2 * time.Second
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.Workers <= 0 {
+		o.Workers = runtime.GOMAXPROCS(0)
+	}
+}
+
+// Decrypt is the requester's side of a warranted decryption. It signs one
+// request for envelopes under warrant with key, sends it to every trustee
+// of g at once (clients[i] talks to g.Trustees[i]), and for each answer
+// checks, before using it:
+//
+//   - the signed tree head, with the log key the group file gives for
+//     that trustee ([VerifyHead]);
+//   - the inclusion proof of the returned decision record in that head
+//     ([VerifyInclusion]);
+//   - that the record is a grant of this warrant (by hash) to this
+//     requester, for exactly the requested sessions;
+//   - that it holds one partial decryption per envelope, in order.
+//
+// Then, per envelope, [escrow.Combine] checks every partial decryption's
+// DLEQ proof, names the trustees whose proofs fail, and combines the first
+// t valid ones in the order the answers arrived; the key is confirmed by
+// re-deriving the envelope. Sessions are combined on all cores.
+//
+// Each trustee gets opts.Attempts tries of opts.Timeout each, with backoff,
+// when it cannot be reached or answers with a server error; refusals are
+// final. A retry repeats the same signed request, so a trustee that did
+// answer the first time logs a second decision for the same sessions.
+//
+// The result lists every trustee's outcome and every recovered key. If a
+// session could not be decrypted, Decrypt returns the result together with
+// a *[QuorumError] (wrapping [ErrInsufficientQuorum]). Other errors (bad
+// input, such as an envelope that does not parse or an epoch the group file
+// lacks) come with a nil result and nothing sent.
+func Decrypt(ctx context.Context, g *GroupFile, clients []*Client, warrant []byte, key *escrow.RequesterKey, envelopes [][]byte, opts DecryptOptions) (*DecryptResult, error) {
+	opts.defaults()
+	if len(clients) != len(g.Trustees) {
+		return nil, fmt.Errorf("trustee: %d clients for %d trustees in the group file", len(clients), len(g.Trustees))
+	}
+	for i, c := range clients {
+		if c == nil || c.member.Index != g.Trustees[i].Index || c.member.Name != g.Trustees[i].Name {
+			return nil, fmt.Errorf("trustee: client %d does not talk to %s", i, g.Trustees[i].Name)
+		}
+	}
+	if key == nil {
+		return nil, errors.New("trustee: no requester key")
+	}
+	job, err := newDecryptJob(g, warrant, key, envelopes, opts)
+	if err != nil {
+		return nil, err
+	}
+	req, err := escrow.NewDecryptionRequest(warrant, envelopes, key, opts.Now(), opts.Rand)
+	if err != nil {
+		return nil, fmt.Errorf("trustee: %w", err)
+	}
+	answers := job.fanOut(ctx, clients, req.Marshal())
+	return job.combine(answers)
+}
+
+// decryptJob is one request's fixed inputs, parsed once.
+type decryptJob struct {
+	g           *GroupFile
+	opts        DecryptOptions
+	key         *escrow.RequesterKey
+	warrantHash string
+	requester   string
+	envs        []*escrow.Envelope
+	sessions    map[string]bool // requested session ids, hex
+	groups      map[uint32]*escrow.Group
+	results     []TrusteeResult
+}
+
+func newDecryptJob(g *GroupFile, warrant []byte, key *escrow.RequesterKey, envelopes [][]byte, opts DecryptOptions) (*decryptJob, error) {
+	wh := sha256.Sum256(warrant)
+	j := &decryptJob{
+		g: g, opts: opts, key: key,
+		warrantHash: hex.EncodeToString(wh[:]),
+		requester:   hex.EncodeToString(group.PointBytes(key.Public)),
+		envs:        make([]*escrow.Envelope, len(envelopes)),
+		sessions:    make(map[string]bool, len(envelopes)),
+		groups:      map[uint32]*escrow.Group{},
+	}
+	errs := make([]error, len(envelopes))
+	parallel(len(envelopes), opts.Workers, func(i int) {
+		j.envs[i], errs[i] = escrow.ParseEnvelope(envelopes[i])
+	})
+	for i, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("trustee: envelope %d: %w", i, err)
+		}
+	}
+	for i, e := range j.envs {
+		sid := e.Context.SessionID.String()
+		if j.sessions[sid] {
+			return nil, fmt.Errorf("trustee: envelope %d repeats session %s", i, sid)
+		}
+		j.sessions[sid] = true
+		if _, ok := j.groups[e.Context.Epoch]; !ok {
+			eg, err := g.EscrowGroup(e.Context.Epoch)
+			if err != nil {
+				return nil, fmt.Errorf("trustee: session %s: %w", sid, err)
+			}
+			j.groups[e.Context.Epoch] = eg
+		}
+	}
+	j.results = make([]TrusteeResult, len(g.Trustees))
+	for i, m := range g.Trustees {
+		j.results[i] = TrusteeResult{Index: m.Index, Name: m.Name}
+	}
+	return j, nil
+}
+
+// verifiedAnswer is a granted answer whose audit evidence verified, with
+// its position in the roster.
+type verifiedAnswer struct {
+	slot int
+	ans  *Answer
+}
+
+// fanOut asks every trustee at once and returns the answers that passed
+// verification, in the order they arrived. It fills j.results for the
+// others.
+func (j *decryptJob) fanOut(ctx context.Context, clients []*Client, wire []byte) []verifiedAnswer {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	quorum := make(chan struct{})
+	var (
+		mu       sync.Mutex
+		verified []verifiedAnswer
+		wg       sync.WaitGroup
+		grace    *time.Timer
+	)
+	for slot, c := range clients {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res := &j.results[slot] // each goroutine writes only its own slot
+			ans, err := j.ask(ctx, c, wire, quorum, res)
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			defer mu.Unlock()
+			verified = append(verified, verifiedAnswer{slot: slot, ans: ans})
+			if len(verified) == j.g.Threshold {
+				close(quorum)
+				grace = time.AfterFunc(j.opts.Grace, cancel)
+			}
+		}()
+	}
+	wg.Wait()
+	if grace != nil {
+		grace.Stop()
+	}
+	return verified
+}
+
+// ask runs the attempts at one trustee and verifies a granted answer. It
+// records the outcome in res and returns the answer only if it may be used.
+func (j *decryptJob) ask(ctx context.Context, c *Client, wire []byte, quorum <-chan struct{}, res *TrusteeResult) (*Answer, error) {
+	fail := func(status, code string, err error) (*Answer, error) {
+		res.Status, res.Code, res.Err = status, code, err
+		res.Reason = err.Error()
+		var refusal *RefusalError
+		if errors.As(err, &refusal) {
+			res.Reason = refusal.Err.Error()
+		}
+		return nil, err
+	}
+	var verifier note.Verifier
+	if lk := c.member.LogKey; lk == "" {
+		// Checked before sending: without the log key the answer could not
+		// be verified, so asking would only make the trustee log a release
+		// the requester cannot use.
+		return fail(StatusBadEvidence, "", fmt.Errorf("the group file gives no audit log key for %s, so its answers cannot be verified", c.member.Name))
+	} else if v, err := note.NewVerifier(lk); err != nil {
+		return fail(StatusBadEvidence, "", fmt.Errorf("the group file's audit log key for %s is malformed: %v", c.member.Name, err))
+	} else {
+		verifier = v
+	}
+	backoff := j.opts.Backoff
+	var ans *Answer
+	var err error
+	for attempt := 1; ; attempt++ {
+		res.Attempts = attempt
+		actx, cancel := context.WithTimeout(ctx, j.opts.Timeout)
+		ans, err = c.Decrypt(actx, wire)
+		cancel()
+		if err == nil || !retryable(err) || attempt >= j.opts.Attempts || ctx.Err() != nil {
+			break
+		}
+		select {
+		case <-time.After(backoff):
+		case <-quorum: // enough answers already: no more retries
+		case <-ctx.Done():
+		}
+		if ctx.Err() != nil || isClosed(quorum) {
+			break
+		}
+		backoff *= 2
+	}
+	if err != nil {
+		var refusal *RefusalError
+		var api *APIError
+		switch {
+		case errors.As(err, &refusal) && !retryableRefusal(refusal):
+			return fail(StatusRefused, refusal.Code, err)
+		case errors.As(err, &api) && api.Status < 500:
+			return fail(StatusRefused, api.Code, err)
+		case errors.Is(err, ErrBadAnswer):
+			return fail(StatusCheated, "", err)
+		case ctx.Err() != nil && isClosed(quorum):
+			return fail(StatusUnreachable, "", fmt.Errorf("no answer within the %v grace after %d trustees had answered (%v)", j.opts.Grace, j.g.Threshold, err))
+		}
+		return fail(StatusUnreachable, "", err)
+	}
+	if err := j.verify(ans, verifier); err != nil {
+		if errors.Is(err, ErrBadAnswer) {
+			return fail(StatusCheated, "", err)
+		}
+		return fail(StatusBadEvidence, "", err)
+	}
+	res.Status = StatusGranted
+	res.RecordIndex = ans.RecordIndex
+	res.Head = string(ans.Head)
+	return ans, nil
+}
+
+func isClosed(ch <-chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
+	}
+}
+
+// retryable reports whether an attempt's error may be transient: anything
+// but a refusal, a client-side API error or a malformed answer, and never a
+// certificate that does not match its pin.
+func retryable(err error) bool {
+	var refusal *RefusalError
+	var api *APIError
+	switch {
+	case errors.Is(err, ErrPinMismatch), errors.Is(err, ErrBadAnswer):
+		return false
+	case errors.As(err, &refusal):
+		return retryableRefusal(refusal)
+	case errors.As(err, &api):
+		return api.Status >= 500
+	}
+	return true
+}
+
+// retryableRefusal: a node that cannot write its audit log refuses with
+// 503; it may recover.
+func retryableRefusal(r *RefusalError) bool { return r.Code == CodeAuditUnavailable }
+
+// verify checks an answer's audit evidence and shape against the request.
+func (j *decryptJob) verify(ans *Answer, logKey note.Verifier) error {
+	tree, err := VerifyHead(ans.Head, logKey)
+	if err != nil {
+		return err
+	}
+	if err := VerifyInclusion(tree, ans.RecordIndex, ans.Record, ans.Proof); err != nil {
+		return err
+	}
+	rec, err := ParseAuditRecord(ans.Record)
+	if err != nil {
+		return err
+	}
+	switch {
+	case rec.Kind != AuditKindDecision || rec.Decision != AuditGranted:
+		return fmt.Errorf("%w: the logged record is a %q %s, not a grant", ErrBadInclusion, rec.Decision, rec.Kind)
+	case rec.WarrantHash != j.warrantHash:
+		return fmt.Errorf("%w: the logged grant is for another warrant (hash %s)", ErrBadInclusion, rec.WarrantHash)
+	case rec.Requester != j.requester:
+		return fmt.Errorf("%w: the logged grant is for another requester key", ErrBadInclusion)
+	case len(rec.Sessions) != len(j.sessions):
+		return fmt.Errorf("%w: the logged grant lists %d sessions, %d were requested", ErrBadInclusion, len(rec.Sessions), len(j.sessions))
+	}
+	logged := make(map[string]bool, len(rec.Sessions))
+	for _, s := range rec.Sessions {
+		if !j.sessions[s] || logged[s] {
+			return fmt.Errorf("%w: the logged grant lists session %q, which was not requested or is repeated", ErrBadInclusion, s)
+		}
+		logged[s] = true
+	}
+	if len(ans.Partials) != len(j.envs) {
+		return fmt.Errorf("%w from %s: %d partial decryptions for %d envelopes", ErrBadAnswer, ans.Trustee, len(ans.Partials), len(j.envs))
+	}
+	for i, p := range ans.Partials {
+		if p.Trustee != ans.Index || p.SessionID != j.envs[i].Context.SessionID {
+			return fmt.Errorf("%w from %s: partial decryption %d is for trustee %d, session %s; expected trustee %d, session %s",
+				ErrBadAnswer, ans.Trustee, i, p.Trustee, p.SessionID, ans.Index, j.envs[i].Context.SessionID)
+		}
+	}
+	return nil
+}
+
+// combine decrypts every session from the verified answers, on all cores,
+// and names the trustees whose shares failed their proofs.
+func (j *decryptJob) combine(answers []verifiedAnswer) (*DecryptResult, error) {
+	res := &DecryptResult{
+		Threshold:   j.g.Threshold,
+		Trustees:    j.results,
+		Keys:        make(map[escrow.SessionID][]byte, len(j.envs)),
+		Unrecovered: map[escrow.SessionID]string{},
+	}
+	slotOf := map[int]int{} // trustee index -> roster slot
+	for i, m := range j.g.Trustees {
+		slotOf[m.Index] = i
+	}
+	keys := make([][]byte, len(j.envs))
+	fails := make([]string, len(j.envs))
+	type badTally struct {
+		count  int
+		reason string
+	}
+	var (
+		mu       sync.Mutex
+		bad      = map[int]*badTally{} // by roster slot
+		done     atomic.Int64
+		pmu      sync.Mutex
+		reported int
+	)
+	total := len(j.envs)
+	step := max(total/200, 1)
+	if len(answers) < j.g.Threshold {
+		for i := range fails {
+			fails[i] = fmt.Sprintf("only %d of the %d trustees needed answered validly", len(answers), j.g.Threshold)
+		}
+	} else {
+		parallel(total, j.opts.Workers, func(i int) {
+			env := j.envs[i]
+			partials := make([]*escrow.PartialDecryption, len(answers))
+			for k, a := range answers {
+				partials[k] = a.ans.Partials[i]
+			}
+			r, err := escrow.Combine(j.groups[env.Context.Epoch], env, j.key, partials)
+			var bads []escrow.BadShareError
+			if err != nil {
+				bads = badSharesOf(err) // Combine joins each BadShareError into its error
+			} else {
+				bads = r.Bad
+			}
+			if len(bads) > 0 {
+				mu.Lock()
+				for _, b := range bads {
+					s, ok := slotOf[b.Trustee]
+					if !ok {
+						continue
+					}
+					t := bad[s]
+					if t == nil {
+						t = &badTally{reason: b.Reason}
+						bad[s] = t
+					}
+					t.count++
+				}
+				mu.Unlock()
+			}
+			if err != nil {
+				fails[i] = err.Error()
+			} else {
+				keys[i] = r.Key
+			}
+			if n := int(done.Add(1)); j.opts.Progress != nil && (n%step == 0 || n == total) {
+				pmu.Lock()
+				if n > reported { // counts taken before the lock may arrive out of order
+					reported = n
+					j.opts.Progress(n, total)
+				}
+				pmu.Unlock()
+			}
+		})
+	}
+	for i, e := range j.envs {
+		if keys[i] != nil {
+			res.Keys[e.Context.SessionID] = keys[i]
+		} else {
+			res.Unrecovered[e.Context.SessionID] = fails[i]
+		}
+	}
+	slots := make([]int, 0, len(bad))
+	for s := range bad {
+		slots = append(slots, s)
+	}
+	sort.Ints(slots)
+	usable := len(answers)
+	for _, s := range slots {
+		t := &res.Trustees[s]
+		t.Status = StatusCheated
+		t.BadShares = bad[s].count
+		t.Reason = fmt.Sprintf("%d of %d partial decryptions failed their proof (%s); those shares were dropped", t.BadShares, total, bad[s].reason)
+		t.Err = &escrow.BadShareError{Trustee: t.Index, Reason: bad[s].reason}
+		usable--
+	}
+	if len(res.Unrecovered) == 0 {
+		return res, nil
+	}
+	refused := 0
+	for _, t := range res.Trustees {
+		if t.Status == StatusRefused {
+			refused++
+		}
+	}
+	return res, &QuorumError{
+		Threshold:   j.g.Threshold,
+		Usable:      usable,
+		Trustees:    res.Trustees,
+		Unrecovered: len(res.Unrecovered),
+		Sessions:    total,
+		Refused:     len(j.g.Trustees)-refused < j.g.Threshold,
+	}
+}
+
+// badSharesOf collects the *escrow.BadShareError values joined into err.
+func badSharesOf(err error) []escrow.BadShareError {
+	var out []escrow.BadShareError
+	var walk func(error)
+	walk = func(e error) {
+		if be, ok := e.(*escrow.BadShareError); ok {
+			out = append(out, *be)
+			return
+		}
+		switch u := e.(type) {
+		case interface{ Unwrap() []error }:
+			for _, x := range u.Unwrap() {
+				walk(x)
+			}
+		case interface{ Unwrap() error }:
+			if x := u.Unwrap(); x != nil {
+				walk(x)
+			}
+		}
+	}
+	walk(err)
+	return out
+}
+
+// parallel runs f(0..n-1) on up to workers goroutines, handing out
+// indexes in small batches.
+func parallel(n, workers int, f func(i int)) {
+	if n == 0 {
+		return
+	}
+	workers = max(1, min(workers, n))
+	const batch = 16
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				start := int(next.Add(batch)) - batch
+				if start >= n {
+					return
+				}
+				for i := start; i < min(start+batch, n); i++ {
+					f(i)
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -1,0 +1,479 @@
+package trustee_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyquorum/keyquorum/escrow"
+	"github.com/keyquorum/keyquorum/internal/group"
+	"github.com/keyquorum/keyquorum/trustee"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// fastOptions keeps retries short so tests of dead trustees stay fast.
+func fastOptions() trustee.DecryptOptions {
+	return trustee.DecryptOptions{
+		Timeout: 5 * time.Second, Attempts: 2, Backoff: 10 * time.Millisecond, Grace: time.Second,
+		Now: func() time.Time { return netNow }, Rand: netRand("requester options"),
+	}
+}
+
+func statusOf(res *trustee.DecryptResult, name string) trustee.TrusteeResult {
+	for _, t := range res.Trustees {
+		if t.Name == name {
+			return t
+		}
+	}
+	return trustee.TrusteeResult{}
+}
+
+func expectStatuses(t *testing.T, res *trustee.DecryptResult, want map[string]string) {
+	t.Helper()
+	for _, tr := range res.Trustees {
+		w, ok := want[tr.Name]
+		if !ok {
+			w = trustee.StatusGranted
+		}
+		if tr.Status != w {
+			t.Errorf("%s: status %q (%s), want %q", tr.Name, tr.Status, tr.Reason, w)
+		}
+	}
+}
+
+func TestDecryptOverTLS(t *testing.T) {
+	f := newNetFed(t, netOptions{})
+	ctx := context.Background()
+	ss := f.sessions(6, "tls")
+	warrant := f.warrant(nil)
+
+	res, err := trustee.Decrypt(ctx, f.group, f.clients(), warrant, f.requester, envelopesOf(ss), fastOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectStatuses(t, res, nil)
+	f.checkRead(ss, res.Keys)
+	for _, tr := range res.Trustees {
+		if tr.Head == "" || tr.Attempts != 1 {
+			t.Errorf("%s: head %q, %d attempts", tr.Name, tr.Head, tr.Attempts)
+		}
+	}
+
+	// Two trustees down: three still make the quorum.
+	f.servers[1].Close()
+	f.servers[3].Close()
+	res, err = trustee.Decrypt(ctx, f.group, f.clients(), warrant, f.requester, envelopesOf(ss), fastOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectStatuses(t, res, map[string]string{"trustee-2": trustee.StatusUnreachable, "trustee-4": trustee.StatusUnreachable})
+	if a := statusOf(res, "trustee-2").Attempts; a != 2 {
+		t.Errorf("trustee-2 tried %d times, want 2", a)
+	}
+	f.checkRead(ss, res.Keys)
+
+	// Three down: no quorum, and the error names the missing trustees.
+	f.servers[4].Close()
+	res, err = trustee.Decrypt(ctx, f.group, f.clients(), warrant, f.requester, envelopesOf(ss), fastOptions())
+	if !errors.Is(err, trustee.ErrInsufficientQuorum) {
+		t.Fatalf("three trustees down: %v", err)
+	}
+	if errors.Is(err, trustee.ErrQuorumRefused) {
+		t.Errorf("unreachable trustees reported as refusals: %v", err)
+	}
+	var qe *trustee.QuorumError
+	if !errors.As(err, &qe) || qe.Usable != 2 || qe.Unrecovered != len(ss) {
+		t.Fatalf("quorum error %+v", qe)
+	}
+	for _, name := range []string{"trustee-2 unreachable", "trustee-4 unreachable", "trustee-5 unreachable"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error does not say %q: %v", name, err)
+		}
+	}
+	if strings.Contains(err.Error(), "trustee-1 ") || strings.Contains(err.Error(), "trustee-3 ") {
+		t.Errorf("error blames a trustee that granted: %v", err)
+	}
+	if len(res.Keys) != 0 || len(res.Unrecovered) != len(ss) {
+		t.Errorf("%d keys, %d unrecovered", len(res.Keys), len(res.Unrecovered))
+	}
+}
+
+func TestDecryptPlainHTTPLoopback(t *testing.T) {
+	f := newNetFed(t, netOptions{plain: true})
+	ss := f.sessions(2, "plain")
+	res, err := trustee.Decrypt(context.Background(), f.group, f.clients(), f.warrant(nil), f.requester, envelopesOf(ss), fastOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.checkRead(ss, res.Keys)
+}
+
+func TestClientRefusesInsecureOrWrongTransport(t *testing.T) {
+	f := newNetFed(t, netOptions{})
+	ctx := context.Background()
+
+	t.Run("pin mismatch", func(t *testing.T) {
+		m := f.group.Trustees[1]
+		m.TLSPin = f.group.Trustees[2].TLSPin // trustee-3's key, not trustee-2's
+		c, err := trustee.NewClient(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = c.Head(ctx)
+		if !errors.Is(err, trustee.ErrPinMismatch) {
+			t.Fatalf("wrong pin: %v", err)
+		}
+		for _, want := range []string{"trustee-2", "does not match its pin in the group file"} {
+			if !strings.Contains(err.Error(), want) {
+				t.Errorf("error %q does not say %q", err, want)
+			}
+		}
+
+		// In a request, that trustee counts as unreachable, once, and the
+		// others decrypt.
+		g := *f.group
+		g.Trustees = append([]trustee.GroupMember(nil), f.group.Trustees...)
+		g.Trustees[1] = m
+		var cs []*trustee.Client
+		for _, m := range g.Trustees {
+			c, err := trustee.NewClient(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			cs = append(cs, c)
+		}
+		ss := f.sessions(2, "pin")
+		res, err := trustee.Decrypt(ctx, &g, cs, f.warrant(nil), f.requester, envelopesOf(ss), fastOptions())
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := statusOf(res, "trustee-2")
+		if tr.Status != trustee.StatusUnreachable || tr.Attempts != 1 || !errors.Is(tr.Err, trustee.ErrPinMismatch) {
+			t.Fatalf("trustee-2: %+v", tr)
+		}
+		f.checkRead(ss, res.Keys)
+	})
+
+	t.Run("plain HTTP to a remote address", func(t *testing.T) {
+		for _, addr := range []string{"192.0.2.7:8443", "trustee.example:443", "[2001:db8::1]:443", "10.0.0.1:80"} {
+			_, err := trustee.NewClient(trustee.GroupMember{Index: 2, Name: "trustee-2", Address: addr})
+			if !errors.Is(err, trustee.ErrInsecureTransport) || !strings.Contains(err.Error(), "trustee-2") {
+				t.Errorf("%s without a pin: %v", addr, err)
+			}
+		}
+		for _, addr := range []string{"127.0.0.1:8443", "127.1.2.3:1", "[::1]:443", "localhost:80"} {
+			if _, err := trustee.NewClient(trustee.GroupMember{Index: 2, Name: "trustee-2", Address: addr}); err != nil {
+				t.Errorf("%s without a pin: %v", addr, err)
+			}
+		}
+	})
+
+	t.Run("bad group entries", func(t *testing.T) {
+		for _, m := range []trustee.GroupMember{
+			{Name: "trustee-2"},
+			{Name: "trustee-2", Address: "no-port"},
+			{Name: "trustee-2", Address: "127.0.0.1:1", TLSPin: "md5/abc"},
+			{Name: "trustee-2", Address: "127.0.0.1:1", TLSPin: "sha256/AAAA"},
+		} {
+			if _, err := trustee.NewClient(m); err == nil || !strings.Contains(err.Error(), "trustee-2") {
+				t.Errorf("%+v: %v", m, err)
+			}
+		}
+	})
+}
+
+// rewriteAnswer wraps a trustee's handler and lets edit change its decrypt
+// answers before they leave.
+func rewriteAnswer(h http.Handler, edit func(a map[string]any)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != trustee.PathDecrypt {
+			h.ServeHTTP(w, r)
+			return
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, r)
+		body := rec.Body.Bytes()
+		if rec.Code == http.StatusOK {
+			var a map[string]any
+			if err := json.Unmarshal(body, &a); err != nil {
+				panic(err)
+			}
+			edit(a)
+			body, _ = json.Marshal(a)
+		}
+		for k, v := range rec.Header() {
+			w.Header()[k] = v
+		}
+		w.WriteHeader(rec.Code)
+		w.Write(body)
+	})
+}
+
+// shiftV replaces V_i in every partial decryption with V_i + G: a valid
+// point, but not x_i·(U+Q).
+func shiftV(a map[string]any) {
+	ps := a["partials"].([]any)
+	for i, p := range ps {
+		b := mustB64(p.(string))
+		V, err := group.ParsePoint(b[19:51])
+		if err != nil {
+			panic(err)
+		}
+		copy(b[19:51], group.PointBytes(group.Point().Add(V, group.Base())))
+		ps[i] = netB64(b)
+	}
+}
+
+func TestDecryptNamesCheatsAndBadEvidence(t *testing.T) {
+	// 3 of 6: trustees 2, 3 and 4 misbehave, 1, 5 and 6 are honest.
+	f := newNetFed(t, netOptions{n: 6, t: 3, wrap: func(index int, h http.Handler) http.Handler {
+		switch index {
+		case 2: // a wrong share
+			return rewriteAnswer(h, shiftV)
+		case 3: // a head whose signature does not verify
+			return rewriteAnswer(h, func(a map[string]any) {
+				head := a["head"].(string)
+				i := strings.Index(head, "\n\n") - 2 // inside the root hash line
+				a["head"] = head[:i] + flipB64(head[i:i+1]) + head[i+1:]
+			})
+		case 4: // a record that is not the one the log holds
+			return rewriteAnswer(h, func(a map[string]any) {
+				rec := mustB64(a["record"].(string))
+				rec = bytes.Replace(rec, []byte(`"granted"`), []byte(`"granted" `), 1)
+				a["record"] = netB64(rec)
+			})
+		}
+		return h
+	}})
+	ss := f.sessions(5, "cheat")
+	res, err := trustee.Decrypt(context.Background(), f.group, f.clients(), f.warrant(nil), f.requester, envelopesOf(ss), fastOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectStatuses(t, res, map[string]string{
+		"trustee-2": trustee.StatusCheated,
+		"trustee-3": trustee.StatusBadEvidence,
+		"trustee-4": trustee.StatusBadEvidence,
+	})
+	f.checkRead(ss, res.Keys)
+
+	cheat := statusOf(res, "trustee-2")
+	var bad *escrow.BadShareError
+	if cheat.BadShares != len(ss) || !errors.As(cheat.Err, &bad) || bad.Trustee != 2 || !strings.Contains(cheat.Reason, "DLEQ") {
+		t.Errorf("cheater: %+v", cheat)
+	}
+	if tr := statusOf(res, "trustee-3"); !errors.Is(tr.Err, trustee.ErrBadHeadSignature) {
+		t.Errorf("trustee-3: %+v", tr)
+	}
+	if tr := statusOf(res, "trustee-4"); !errors.Is(tr.Err, trustee.ErrBadInclusion) {
+		t.Errorf("trustee-4: %+v", tr)
+	}
+
+	// With trustee-5 down as well, only two honest answers are left.
+	f.servers[4].Close()
+	_, err = trustee.Decrypt(context.Background(), f.group, f.clients(), f.warrant(nil), f.requester, envelopesOf(ss), fastOptions())
+	if !errors.Is(err, trustee.ErrInsufficientQuorum) {
+		t.Fatalf("two honest trustees: %v", err)
+	}
+	for _, want := range []string{"trustee-2 cheated", "trustee-3 bad-audit-evidence", "trustee-4 bad-audit-evidence", "trustee-5 unreachable"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error does not say %q: %v", want, err)
+		}
+	}
+}
+
+func TestDecryptRefusals(t *testing.T) {
+	// trustee-4 and trustee-5 trust another judge only.
+	_, otherV := newNetJudge(t, "judge-elsewhere")
+	f := newNetFed(t, netOptions{policy: func(index int, p *trustee.Policy) {
+		if index >= 4 {
+			p.Judges = []note.Verifier{otherV}
+		}
+	}})
+	ctx := context.Background()
+	ss := f.sessions(2, "refusals")
+	res, err := trustee.Decrypt(ctx, f.group, f.clients(), f.warrant(nil), f.requester, envelopesOf(ss), fastOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectStatuses(t, res, map[string]string{"trustee-4": trustee.StatusRefused, "trustee-5": trustee.StatusRefused})
+	for _, name := range []string{"trustee-4", "trustee-5"} {
+		tr := statusOf(res, name)
+		var refusal *trustee.RefusalError
+		if tr.Code != trustee.CodeUnknownJudge || tr.Attempts != 1 || !strings.Contains(tr.Reason, "judge-net") ||
+			!errors.As(tr.Err, &refusal) || refusal.Trustee != name || !errors.Is(tr.Err, escrow.ErrUnknownJudge) {
+			t.Errorf("%s: %+v", name, tr)
+		}
+	}
+	f.checkRead(ss, res.Keys)
+
+	// The client alone: a refusal is a *RefusalError with the code.
+	c := f.clients()[3]
+	_, err = c.Decrypt(ctx, f.request(f.warrant(nil), envelopesOf(ss)))
+	var refusal *trustee.RefusalError
+	if !errors.As(err, &refusal) || refusal.Code != trustee.CodeUnknownJudge || !errors.Is(err, escrow.ErrUnknownJudge) {
+		t.Fatalf("client refusal: %v", err)
+	}
+
+	// An expired warrant: every trustee refuses, and the error says so.
+	expired := f.warrant(func(w *escrow.Warrant) { w.ValidUntil = netNow.Add(-time.Minute) })
+	res, err = trustee.Decrypt(ctx, f.group, f.clients(), expired, f.requester, envelopesOf(ss), fastOptions())
+	if !errors.Is(err, trustee.ErrQuorumRefused) || !errors.Is(err, trustee.ErrInsufficientQuorum) {
+		t.Fatalf("expired warrant: %v", err)
+	}
+	if !strings.Contains(err.Error(), "trustee-1 refused (warrant-expired)") {
+		t.Errorf("error does not give trustee-1's reason: %v", err)
+	}
+	if tr := statusOf(res, "trustee-1"); tr.Code != trustee.CodeWarrantExpired || !errors.Is(tr.Err, escrow.ErrWarrantExpired) {
+		t.Errorf("trustee-1: %+v", tr)
+	}
+}
+
+func TestDecryptBadInput(t *testing.T) {
+	f := newNetFed(t, netOptions{n: 3, t: 2})
+	ss := f.sessions(2, "bad input")
+	envs := envelopesOf(ss)
+	cs := f.clients()
+	for name, tc := range map[string]struct {
+		clients []*trustee.Client
+		envs    [][]byte
+	}{
+		"too few clients":   {cs[:2], envs},
+		"clients reordered": {[]*trustee.Client{cs[1], cs[0], cs[2]}, envs},
+		"repeated session":  {cs, [][]byte{envs[0], envs[0]}},
+		"broken envelope":   {cs, [][]byte{envs[0][:10]}},
+		"no envelopes":      {cs, nil},
+	} {
+		res, err := trustee.Decrypt(context.Background(), f.group, tc.clients, f.warrant(nil), f.requester, tc.envs, fastOptions())
+		if err == nil || res != nil || errors.Is(err, trustee.ErrInsufficientQuorum) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	for i := range f.nodes {
+		if n := logSizeOf(t, f, i); n != 0 {
+			t.Errorf("trustee-%d logged %d decisions for requests never sent", i+1, n)
+		}
+	}
+}
+
+func logSizeOf(t *testing.T, f *netFed, i int) int64 {
+	t.Helper()
+	h, err := f.nodes[i].AuditLog().Head()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h.Tree.N
+}
+
+// TestDecryptManySessions sends 1,000 sessions in one request to a 2-of-3
+// federation (BenchmarkDecryptRequest runs 10,000). It is skipped in
+// -short mode.
+func TestDecryptManySessions(t *testing.T) {
+	if testing.Short() {
+		t.Skip("1,000 sessions")
+	}
+	decryptMany(t, 1000)
+}
+
+// BenchmarkDecryptRequest decrypts 10,000 sessions per request, end to
+// end over loopback TLS, against a 2-of-3 federation.
+func BenchmarkDecryptRequest(b *testing.B) {
+	for b.Loop() {
+		decryptMany(b, 10000)
+	}
+}
+
+func decryptMany(t testing.TB, n int) {
+	f := newNetFed(t, netOptions{n: 3, t: 2})
+	envs, ids := f.envelopesOnly(n)
+	calls, last := 0, 0
+	opts := fastOptions()
+	opts.Timeout = 5 * time.Minute
+	opts.Progress = func(done, total int) {
+		calls++
+		if total != n || done <= last || done > n {
+			t.Errorf("progress %d/%d after %d", done, total, last)
+		}
+		last = done
+	}
+	res, err := trustee.Decrypt(context.Background(), f.group, f.clients(), f.warrant(nil), f.requester, envs, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res.Keys) != n || last != n || calls > 201 {
+		t.Fatalf("%d keys, progress %d in %d calls", len(res.Keys), last, calls)
+	}
+	for _, id := range ids {
+		if res.Keys[id] == nil {
+			t.Fatalf("session %s missing", id)
+		}
+	}
+}
+
+func netB64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func mustB64(s string) []byte {
+	b, err := base64.StdEncoding.DecodeString(s)
+	if err != nil {
+		panic(err)
+	}
+	return b
+}
+
+// flipB64 returns another base64 character.
+func flipB64(c string) string {
+	if c == "A" {
+		return "B"
+	}
+	return "A"
+}
+
+func newNetJudge(t testing.TB, name string) (note.Signer, note.Verifier) {
+	t.Helper()
+	skey, vkey, err := escrow.NewJudgeKey(name, netRand("judge "+name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := note.NewVerifier(vkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s, v
+}
+
+// envelopesOnly makes n envelopes for alice's sessions without the
+// sessions themselves (no HPKE, no messages), for volume tests.
+func (f *netFed) envelopesOnly(n int) ([][]byte, []escrow.SessionID) {
+	f.t.Helper()
+	eg, err := f.group.EscrowGroup(1)
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	r := netRand("envelopes only")
+	envs := make([][]byte, n)
+	ids := make([]escrow.SessionID, n)
+	for i := range n {
+		ctx := &escrow.Context{Epoch: 1, GroupKeyID: escrow.KeyIDOf(eg.Key), Sender: "alice", Recipient: "bob",
+			Start: netT0.Add(48*time.Hour + time.Duration(i)*time.Second)}
+		K := make([]byte, escrow.KeySize)
+		r.Read(K)
+		r.Read(ctx.SessionID[:])
+		env, err := escrow.SealEnvelope(K, ctx, eg.Key)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		envs[i], ids[i] = env.Marshal(), ctx.SessionID
+	}
+	return envs, ids
+}
