@@ -92,6 +92,7 @@ type Node struct {
 	clock func() time.Time
 	rand  io.Reader
 	log   *AuditLog
+	erase func(epoch uint32) error
 
 	mu        sync.Mutex
 	policy    Policy
@@ -109,6 +110,13 @@ func WithClock(now func() time.Time) Option { return func(n *Node) { n.clock = n
 
 // WithRandom sets the node's randomness source (default crypto/rand).
 func WithRandom(r io.Reader) Option { return func(n *Node) { n.rand = r } }
+
+// WithShareEraser sets how a destroyed epoch share is erased from durable
+// storage. [Node.DestroyEpochsBefore] calls it after logging the
+// destruction and before forgetting the share in memory.
+func WithShareEraser(erase func(epoch uint32) error) Option {
+	return func(n *Node) { n.erase = erase }
+}
 
 // New returns a trustee node with the given name, 1-based share index and
 // policy that writes its audit log to store, signing tree heads with
@@ -204,7 +212,7 @@ func (n *Node) AddEpochShare(s *EpochShare, publicShare kyber.Point) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.destroyed[s.Epoch] {
-		return fmt.Errorf("trustee: epoch %d was destroyed; it cannot be reinstalled", s.Epoch)
+		return fmt.Errorf("%w: epoch %d was destroyed (its audit log says so); it cannot be reinstalled", ErrEpochDestroyed, s.Epoch)
 	}
 	if old, ok := n.shares[s.Epoch]; ok && !old.Share.Equal(s.Share) {
 		return fmt.Errorf("trustee: a different share for epoch %d is already installed; refusing to replace it", s.Epoch)
@@ -250,6 +258,11 @@ func (n *Node) DestroyEpochsBefore(current uint32) ([]uint32, error) {
 		rec := AuditRecord{Time: n.clock(), Kind: AuditKindShareDestroyed, Epoch: uint64(e)}
 		if _, _, _, err := n.log.Append(rec); err != nil {
 			return gone, fmt.Errorf("%w: %w", ErrAuditFailed, err)
+		}
+		if n.erase != nil {
+			if err := n.erase(e); err != nil {
+				return gone, fmt.Errorf("trustee: epoch %d destruction is logged but erasing the stored share failed: %w; run again to finish", e, err)
+			}
 		}
 		s.Share.Zero()
 		delete(n.shares, e)
