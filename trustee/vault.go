@@ -452,26 +452,19 @@ func (v *Vault) EpochShares() ([]EpochShare, error) {
 	return out, nil
 }
 
-// DeleteEpochShare removes the share of epoch from the store, if it holds
-// one, and reports whether it did.
+// DeleteEpochShare removes the share of epoch from the store, in one
+// synced transaction; an epoch it does not hold is no error. It fits
+// [WithShareEraser].
 //
-// bbolt copies pages on write, so the sealed bytes stay in a free page of
-// the file until bbolt reuses it; they are encrypted under the vault key,
-// so whoever holds the passphrase and an old copy of the file could still
-// read them. Destroying an epoch for good also takes rotating the
-// passphrase-protected file out of every backup.
-func (v *Vault) DeleteEpochShare(epoch uint32) (bool, error) {
+// What remains: bbolt copies pages on write, so the sealed bytes stay in a
+// free page of the file until bbolt reuses that page, and in any backup or
+// copy of the file made before. They are encrypted under the vault key, so
+// reading them takes the passphrase as well as the old bytes.
+func (v *Vault) DeleteEpochShare(epoch uint32) error {
 	if err := v.live(); err != nil {
-		return false, err
+		return err
 	}
-	var found bool
-	err := v.store.update("deleting an epoch share", func(tx *bolt.Tx) error {
-		b := tx.Bucket(bucketShares)
-		k := epochKey(epoch)
-		if found = b.Get(k) != nil; !found {
-			return nil
-		}
-		return b.Delete(k)
+	return v.store.update("deleting an epoch share", func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketShares).Delete(epochKey(epoch))
 	})
-	return found, err
 }

@@ -99,11 +99,11 @@ func TestVaultRoundTrip(t *testing.T) {
 	if shares, _ := v.EpochShares(); len(shares) != 3 {
 		t.Fatalf("%d shares after a refused batch, want 3", len(shares))
 	}
-	if ok, err := v.DeleteEpochShare(1); !ok || err != nil {
-		t.Fatalf("DeleteEpochShare(1) = %v, %v", ok, err)
+	if err := v.DeleteEpochShare(1); err != nil {
+		t.Fatalf("DeleteEpochShare(1): %v", err)
 	}
-	if ok, err := v.DeleteEpochShare(1); ok || err != nil {
-		t.Fatalf("second DeleteEpochShare(1) = %v, %v", ok, err)
+	if err := v.DeleteEpochShare(1); err != nil {
+		t.Fatalf("second DeleteEpochShare(1): %v", err)
 	}
 	if shares, _ := v.EpochShares(); len(shares) != 2 || shares[0].Epoch != 2 {
 		t.Fatalf("after delete: %d shares", len(shares))
