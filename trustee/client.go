@@ -60,6 +60,21 @@ func (e *APIError) Error() string {
 	return fmt.Sprintf("trustee: %s answered HTTP %d (%s): %s", e.Trustee, e.Status, e.Code, e.Message)
 }
 
+// TransportError is a failure to exchange a request and answer with a
+// trustee at all: connection refused or reset, a timeout, a TLS handshake
+// failure (including [ErrPinMismatch], which it wraps).
+type TransportError struct {
+	Trustee string
+	Address string
+	Err     error
+}
+
+func (e *TransportError) Error() string {
+	return fmt.Sprintf("trustee: %s at %s: %v", e.Trustee, e.Address, e.Err)
+}
+
+func (e *TransportError) Unwrap() error { return e.Err }
+
 // Client talks to one trustee's API, over TLS with the certificate pinned
 // by the group file, or over plain HTTP to a loopback address when the
 // group file pins nothing. It is safe for concurrent use.
@@ -329,7 +344,7 @@ func (c *Client) do(hr *http.Request) (int, []byte, error) {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return 0, nil, fmt.Errorf("trustee: %s at %s: %w", c.member.Name, c.member.Address, err)
+		return 0, nil, &TransportError{Trustee: c.member.Name, Address: c.member.Address, Err: err}
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, c.maxAnswer+1))

@@ -344,8 +344,12 @@ func (j *decryptJob) ask(ctx context.Context, c *Client, wire []byte, quorum <-c
 		res.Status, res.Code, res.Err = status, code, err
 		res.Reason = err.Error()
 		var refusal *RefusalError
-		if errors.As(err, &refusal) {
+		var te *TransportError
+		switch {
+		case errors.As(err, &refusal):
 			res.Reason = refusal.Err.Error()
+		case errors.As(err, &te):
+			res.Reason = fmt.Sprintf("%v (at %s, %d attempt(s))", te.Err, te.Address, res.Attempts)
 		}
 		return nil, err
 	}
