@@ -1,0 +1,467 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/keyquorum/keyquorum/escrow"
+	"github.com/keyquorum/keyquorum/internal/sim"
+	"github.com/keyquorum/keyquorum/trustee"
+	"github.com/urfave/cli/v2"
+	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/term"
+)
+
+// Exit codes of `keyquorum decrypt` (and of `audit verify`, which uses 4
+// for trustees it could not reach).
+const (
+	exitBadInput = 2 // a file or flag is wrong; nothing was sent
+	exitRefused  = 3 // trustees refused, so the quorum could not be reached
+	exitNoQuorum = 4 // too few valid answers: trustees unreachable or cheating
+)
+
+// progressMinSessions is the request size from which decrypt draws a
+// progress bar (on a terminal only).
+const progressMinSessions = 1000
+
+func decryptCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "decrypt",
+		Usage:     "request a warranted decryption from the trustees and read the captured sessions it covers",
+		ArgsUsage: " ",
+		Description: "Selects the sessions of the capture that the warrant covers (and whose escrow field is intact),\n" +
+			"sends one signed request to every trustee at once, verifies each answer's signed log head,\n" +
+			"inclusion proof and DLEQ proofs, combines the first t valid answers per session, and writes\n" +
+			"OUT/sessions/<session id>.txt (one \"from: text\" line per message, signatures checked) and\n" +
+			"OUT/summary.json. Every trustee that refused, cheated or could not be reached is named.\n\n" +
+			"Exit status: 0 every requested session decrypted; 2 bad input (nothing sent);\n" +
+			"3 trustees refused, so no quorum was possible; 4 too few valid answers (unreachable or cheating trustees).",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "group", Required: true, Usage: "group `FILE` naming the trustees, their addresses, TLS pins and log keys", EnvVars: envVar("group")},
+			&cli.StringFlag{Name: "warrant", Required: true, Usage: "signed warrant `FILE`", EnvVars: envVar("warrant")},
+			&cli.StringFlag{Name: "key", Required: true, Usage: "requester key `FILE` (the key the warrant names)", EnvVars: envVar("key")},
+			&cli.StringFlag{Name: "capture", Required: true, Usage: "capture `FILE` (from keyquorum simulate)", EnvVars: envVar("capture")},
+			&cli.StringFlag{Name: "out", Required: true, Usage: "`DIR` to write the sessions and summary.json into (new or empty)", EnvVars: envVar("out")},
+			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "time allowed for each attempt at each trustee", EnvVars: envVar("timeout")},
+		},
+		Action: decryptAction,
+	}
+}
+
+func decryptBadInput(format string, args ...any) error {
+	return cli.Exit("decrypt: "+fmt.Sprintf(format, args...), exitBadInput)
+}
+
+// loadGroupForRequests reads and validates a group file.
+func loadGroupForRequests(path string) (*trustee.GroupFile, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	g, err := trustee.ParseGroupFile(b)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return g, nil
+}
+
+// clientsForGroup makes a pinned client for every trustee of g.
+func clientsForGroup(g *trustee.GroupFile, groupPath string) ([]*trustee.Client, error) {
+	var cs []*trustee.Client
+	for _, m := range g.Trustees {
+		c, err := trustee.NewClient(m)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", groupPath, err)
+		}
+		cs = append(cs, c)
+	}
+	return cs, nil
+}
+
+// warrantBodyOf returns the body of a signed warrant note without checking the
+// judges' signatures: the requester only needs to know what it covers;
+// each trustee checks the signatures against its own policy.
+func warrantBodyOf(signed []byte) (*escrow.Warrant, error) {
+	_, err := note.Open(signed, nil) // no verifiers: every signature is "unverified"
+	var unverified *note.UnverifiedNoteError
+	if !errors.As(err, &unverified) {
+		return nil, errors.New("not a signed warrant (a judge must sign it first with keyquorum warrant sign)")
+	}
+	return escrow.ParseWarrant([]byte(unverified.Note.Text))
+}
+
+// decryptSelection is what decrypt chose to send from a capture.
+type decryptSelection struct {
+	sessions []*sim.CaptureSession // requested, capture order
+	envs     []*escrow.Envelope
+	covered  int
+	stripped int // covered, but no escrow field
+	invalid  int // covered, but the field does not verify
+	overCap  int // covered and valid, beyond the warrant's max-sessions
+}
+
+// selectWarrantedSessions picks the sessions of c that w covers and whose envelope
+// verifies under the group's key for its epoch, in capture order, up to
+// the warrant's cap. A trustee refuses a whole request for one bad
+// envelope, so they are left out here and counted.
+func selectWarrantedSessions(c *sim.Capture, w *escrow.Warrant, g *trustee.GroupFile) *decryptSelection {
+	sel := &decryptSelection{}
+	var cand []*sim.CaptureSession
+	for i := range c.Sessions {
+		s := &c.Sessions[i]
+		ctx, err := escrow.ParseContext(s.Context)
+		if err != nil || w.Covers(ctx) != nil {
+			continue
+		}
+		sel.covered++
+		if len(s.Envelope) == 0 {
+			sel.stripped++
+			continue
+		}
+		cand = append(cand, s)
+	}
+	envs := make([]*escrow.Envelope, len(cand))
+	var wg sync.WaitGroup
+	next := make(chan int)
+	for range runtime.GOMAXPROCS(0) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				envs[i] = intactEnvelope(cand[i], g)
+			}
+		}()
+	}
+	for i := range cand {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	for i, s := range cand {
+		if envs[i] == nil {
+			sel.invalid++
+			continue
+		}
+		if len(sel.sessions) >= min(w.MaxSessions, escrow.MaxRequestSessions) {
+			sel.overCap++
+			continue
+		}
+		sel.sessions = append(sel.sessions, s)
+		sel.envs = append(sel.envs, envs[i])
+	}
+	return sel
+}
+
+// intactEnvelope returns the session's envelope if it parses, carries the
+// session's own context and verifies under the group key of its epoch.
+func intactEnvelope(s *sim.CaptureSession, g *trustee.GroupFile) *escrow.Envelope {
+	env, err := escrow.ParseEnvelope(s.Envelope)
+	if err != nil || !bytes.Equal(env.ContextBytes(), s.Context) {
+		return nil
+	}
+	eg, err := g.EscrowGroup(env.Context.Epoch)
+	if err != nil || env.Verify(eg.Key) != nil {
+		return nil
+	}
+	return env
+}
+
+// decryptSummary is OUT/summary.json.
+type decryptSummary struct {
+	Outcome           string                  `json:"outcome"` // "ok", "refused", "insufficient-quorum"
+	Warrant           string                  `json:"warrant"`
+	WarrantSHA256     string                  `json:"warrant_sha256"`
+	Threshold         int                     `json:"threshold"`
+	Trustees          []trustee.TrusteeResult `json:"trustees"`
+	SessionsInCapture int                     `json:"sessions_in_capture"`
+	SessionsCovered   int                     `json:"sessions_covered"`
+	SkippedStripped   int                     `json:"skipped_no_escrow_field"`
+	SkippedInvalid    int                     `json:"skipped_invalid_escrow_field"`
+	SkippedOverCap    int                     `json:"skipped_over_max_sessions"`
+	SessionsRequested int                     `json:"sessions_requested"`
+	SessionsRecovered int                     `json:"sessions_recovered"`
+	MessagesRead      int                     `json:"messages_read"`
+	MessagesBad       int                     `json:"messages_failed_verification"`
+	Refusals          []refusalSummary        `json:"refusals"`
+	Unrecovered       []unrecoveredSummary    `json:"unrecovered,omitempty"`
+}
+
+type refusalSummary struct {
+	Trustee string `json:"trustee"`
+	Code    string `json:"code"`
+	Reason  string `json:"reason"`
+}
+
+type unrecoveredSummary struct {
+	Session string `json:"session"`
+	Reason  string `json:"reason"`
+}
+
+func decryptAction(c *cli.Context) error {
+	if c.Args().Present() {
+		return decryptBadInput("unexpected argument %q (every input is a flag)", c.Args().First())
+	}
+	g, err := loadGroupForRequests(c.String("group"))
+	if err != nil {
+		return decryptBadInput("%v", err)
+	}
+	warrantBytes, err := os.ReadFile(c.String("warrant"))
+	if err != nil {
+		return decryptBadInput("%v", err)
+	}
+	w, err := warrantBodyOf(warrantBytes)
+	if err != nil {
+		return decryptBadInput("%s: %v", c.String("warrant"), err)
+	}
+	keyBytes, err := os.ReadFile(c.String("key"))
+	if err != nil {
+		return decryptBadInput("%v", err)
+	}
+	key, err := escrow.ParseRequesterKey(keyBytes)
+	if err != nil {
+		return decryptBadInput("%s: %v", c.String("key"), err)
+	}
+	if !key.Public.Equal(w.Requester) {
+		return decryptBadInput("%s is not the requester key warrant %s names; use the key the warrant was drafted for", c.String("key"), w.ID)
+	}
+	capture, err := readCaptureForDecrypt(c.String("capture"))
+	if err != nil {
+		return decryptBadInput("%v", err)
+	}
+	clients, err := clientsForGroup(g, c.String("group"))
+	if err != nil {
+		return decryptBadInput("%v", err)
+	}
+	if c.Duration("timeout") <= 0 {
+		return decryptBadInput("--timeout must be positive")
+	}
+	sel := selectWarrantedSessions(capture, w, g)
+	if len(sel.sessions) == 0 {
+		return decryptBadInput("no session in %s is covered by warrant %s with an intact escrow field (%d covered: %d without escrow field, %d with an invalid one)",
+			c.String("capture"), w.ID, sel.covered, sel.stripped, sel.invalid)
+	}
+	out := c.String("out")
+	sessionsDir, err := prepareDecryptDir(out)
+	if err != nil {
+		return decryptBadInput("%v", err)
+	}
+	if sel.overCap > 0 {
+		fmt.Fprintf(c.App.ErrWriter, "keyquorum: warrant %s allows %d sessions; %d more covered sessions are left out\n", w.ID, w.MaxSessions, sel.overCap)
+	}
+
+	envs := make([][]byte, len(sel.sessions))
+	for i, s := range sel.sessions {
+		envs[i] = s.Envelope
+	}
+	opts := trustee.DecryptOptions{Timeout: c.Duration("timeout")}
+	bar := newCombineProgress(c.App.ErrWriter, len(envs))
+	if bar != nil {
+		opts.Progress = bar.update
+		fmt.Fprintf(c.App.ErrWriter, "asking %d trustees about %d sessions...\n", len(g.Trustees), len(envs))
+	}
+	res, derr := trustee.Decrypt(c.Context, g, clients, warrantBytes, key, envs, opts)
+	bar.finish()
+	if res == nil {
+		return decryptBadInput("%v", derr)
+	}
+
+	wh := sha256.Sum256(warrantBytes)
+	sum := decryptSummary{
+		Outcome: "ok", Warrant: w.ID, WarrantSHA256: hex.EncodeToString(wh[:]), Threshold: g.Threshold,
+		Trustees: res.Trustees, SessionsInCapture: len(capture.Sessions), SessionsCovered: sel.covered,
+		SkippedStripped: sel.stripped, SkippedInvalid: sel.invalid, SkippedOverCap: sel.overCap,
+		SessionsRequested: len(sel.sessions), Refusals: []refusalSummary{},
+	}
+	for _, t := range res.Trustees {
+		if t.Status == trustee.StatusRefused {
+			sum.Refusals = append(sum.Refusals, refusalSummary{Trustee: t.Name, Code: t.Code, Reason: t.Reason})
+		}
+	}
+	for i, s := range sel.sessions {
+		sid := sel.envs[i].Context.SessionID
+		K, ok := res.Keys[sid]
+		if !ok {
+			sum.Unrecovered = append(sum.Unrecovered, unrecoveredSummary{Session: sid.String(), Reason: res.Unrecovered[sid]})
+			continue
+		}
+		read, bad, err := writeSessionFile(sessionsDir, sel.envs[i], K, s, capture.Users)
+		if err != nil {
+			return err
+		}
+		sum.SessionsRecovered++
+		sum.MessagesRead += read
+		sum.MessagesBad += bad
+	}
+	code := 0
+	var qe *trustee.QuorumError
+	switch {
+	case derr == nil:
+	case errors.Is(derr, trustee.ErrQuorumRefused):
+		sum.Outcome, code = "refused", exitRefused
+	case errors.As(derr, &qe):
+		sum.Outcome, code = "insufficient-quorum", exitNoQuorum
+	default:
+		return derr
+	}
+	sj, err := json.MarshalIndent(sum, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := writeSecretFile(filepath.Join(out, "summary.json"), append(sj, '\n')); err != nil {
+		return err
+	}
+	printDecryptSummary(c.App.Writer, &sum, out)
+	if code != 0 {
+		return cli.Exit("decrypt: "+derr.Error(), code)
+	}
+	return nil
+}
+
+func readCaptureForDecrypt(path string) (*sim.Capture, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	c, err := sim.ReadCapture(bufio.NewReader(f))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return c, nil
+}
+
+// prepareDecryptDir creates out (mode 0700: it will hold plaintext) and
+// out/sessions, refusing a directory that already holds anything, so that
+// one decryption's results are never mixed with another's.
+func prepareDecryptDir(out string) (string, error) {
+	if err := os.MkdirAll(out, 0o700); err != nil {
+		return "", err
+	}
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		return "", err
+	}
+	if len(entries) > 0 {
+		return "", fmt.Errorf("%s is not empty; choose a new directory for this decryption", out)
+	}
+	dir := filepath.Join(out, "sessions")
+	if err := os.Mkdir(dir, 0o700); err != nil {
+		return "", err
+	}
+	return dir, nil
+}
+
+// writeSessionFile opens every message of s with the recovered key K, checks
+// each author's signature with the capture's public keys, and writes
+// dir/<session id>.txt: one "from: text" line per message, or a line saying
+// why a message could not be read. It returns the messages read and
+// failed.
+func writeSessionFile(dir string, env *escrow.Envelope, K []byte, s *sim.CaptureSession, users map[string]*escrow.UserPublic) (read, bad int, err error) {
+	keys, err := escrow.KeysFromRecovered(env, K)
+	if err != nil {
+		return 0, 0, err
+	}
+	var b strings.Builder
+	for _, m := range s.Messages {
+		pt, err := keys.Open(m, users)
+		if err != nil {
+			bad++
+			fmt.Fprintf(&b, "[message %d not shown: %v]\n", m.Seq, err)
+			continue
+		}
+		read++
+		fmt.Fprintf(&b, "%s: %s\n", pt.From, strings.ReplaceAll(pt.Text, "\n", "\n  "))
+	}
+	path := filepath.Join(dir, env.Context.SessionID.String()+".txt")
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return 0, 0, err
+	}
+	if _, err := io.WriteString(f, b.String()); err != nil {
+		f.Close()
+		return 0, 0, fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := f.Close(); err != nil {
+		return 0, 0, fmt.Errorf("writing %s: %w", path, err)
+	}
+	return read, bad, nil
+}
+
+func printDecryptSummary(w io.Writer, s *decryptSummary, out string) {
+	fmt.Fprintf(w, "warrant %s: %d sessions covered in the capture, %d requested, %d decrypted (threshold %d of %d trustees)\n",
+		s.Warrant, s.SessionsCovered, s.SessionsRequested, s.SessionsRecovered, s.Threshold, len(s.Trustees))
+	if n := s.SkippedStripped + s.SkippedInvalid; n > 0 {
+		fmt.Fprintf(w, "left out: %d covered sessions without an escrow field, %d with one that does not verify\n", s.SkippedStripped, s.SkippedInvalid)
+	}
+	if s.SkippedOverCap > 0 {
+		fmt.Fprintf(w, "left out: %d covered sessions beyond the warrant's max-sessions\n", s.SkippedOverCap)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	for _, t := range s.Trustees {
+		switch t.Status {
+		case trustee.StatusGranted:
+			fmt.Fprintf(tw, "  %s\tgranted\t(decision logged as record %d)\n", t.Name, t.RecordIndex)
+		case trustee.StatusRefused:
+			fmt.Fprintf(tw, "  %s\trefused\t%s: %s\n", t.Name, t.Code, t.Reason)
+		default:
+			fmt.Fprintf(tw, "  %s\t%s\t%s\n", t.Name, t.Status, t.Reason)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "wrote %d session files (%d messages read", s.SessionsRecovered, s.MessagesRead)
+	if s.MessagesBad > 0 {
+		fmt.Fprintf(w, ", %d failed their signature check", s.MessagesBad)
+	}
+	fmt.Fprintf(w, ") under %s and %s\n", filepath.Join(out, "sessions"), filepath.Join(out, "summary.json"))
+}
+
+// combineProgress draws on a terminal; it is nil (and every method a no-op)
+// otherwise, or for small requests.
+type combineProgress struct {
+	w     io.Writer
+	total int
+	last  time.Time
+	drawn bool
+}
+
+func newCombineProgress(w io.Writer, total int) *combineProgress {
+	if total <= progressMinSessions || !writerIsTerminal(w) {
+		return nil
+	}
+	return &combineProgress{w: w, total: total}
+}
+
+func writerIsTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+func (p *combineProgress) update(done, total int) {
+	if p == nil || (done < total && time.Since(p.last) < 100*time.Millisecond) {
+		return
+	}
+	p.last = time.Now()
+	const width = 40
+	filled := width * done / max(total, 1)
+	fmt.Fprintf(p.w, "\rcombining [%s%s] %d/%d sessions", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), done, total)
+	p.drawn = true
+}
+
+func (p *combineProgress) finish() {
+	if p != nil && p.drawn {
+		fmt.Fprintln(p.w)
+	}
+}

@@ -1,0 +1,361 @@
+package main
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"math/big"
+	"net"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/keyquorum/keyquorum/escrow"
+	"github.com/keyquorum/keyquorum/internal/sim"
+	"github.com/keyquorum/keyquorum/trustee"
+	"github.com/urfave/cli/v2"
+	"go.dedis.ch/kyber/v3"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// cliFed is a 3-of-5 federation on loopback TLS with the files a requester
+// and an auditor use: group file, signed warrant, requester key, capture.
+type cliFed struct {
+	dir      string
+	group    *trustee.GroupFile
+	servers  []*httptest.Server
+	certs    []tls.Certificate
+	signers  []note.Signer
+	judgeV   note.Verifier
+	traffic  *sim.Traffic
+	now      time.Time
+	paths    map[string]string
+	judge    note.Signer
+	reqKey   *escrow.RequesterKey
+	windowT0 time.Time
+}
+
+func newCLIFed(t *testing.T) *cliFed {
+	t.Helper()
+	t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	f := &cliFed{dir: t.TempDir(), now: t0.Add(6 * 24 * time.Hour), paths: map[string]string{}, windowT0: t0}
+	names := []string{"trustee-1", "trustee-2", "trustee-3", "trustee-4", "trustee-5"}
+	g, dealt, err := trustee.Deal(names, 3, []trustee.GroupEpoch{{Epoch: 1, ValidFrom: t0, ValidUntil: t0.Add(30 * 24 * time.Hour)}}, rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.group = g
+	skey, vkey, err := escrow.NewJudgeKey("judge-cli", rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.judge, _ = note.NewSigner(skey)
+	f.judgeV, _ = note.NewVerifier(vkey)
+	eg, _ := g.EscrowGroup(1)
+	for i := range g.Trustees {
+		m := &g.Trustees[i]
+		lskey, lvkey, err := note.GenerateKey(rand.Reader, m.Name+".keyquorum")
+		if err != nil {
+			t.Fatal(err)
+		}
+		signer, _ := note.NewSigner(lskey)
+		node := f.node(t, m.Name, m.Index, signer)
+		for _, d := range dealt {
+			if d.Trustee.Index == m.Index {
+				if err := node.AddEpochShare(&trustee.EpochShare{Epoch: 1, Index: m.Index, Share: d.Share.Value, GroupKey: eg.Key}, eg.PublicShares[m.Index]); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		cert := cliCert(t)
+		ts := cliServe(t, node, cert, lvkey)
+		m.Address, m.TLSPin, m.LogKey = ts.Listener.Addr().String(), cliPin(cert), lvkey
+		f.servers = append(f.servers, ts)
+		f.certs = append(f.certs, cert)
+		f.signers = append(f.signers, signer)
+	}
+	f.paths["group"] = f.write(t, "group.json", mustMarshalGroup(t, g))
+
+	// Traffic among five users over five days, one of them rogue.
+	users, err := sim.GenerateUsers(5, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	keyAt := func(at time.Time) (uint32, kyber.Point, error) { return 1, eg.Key, nil }
+	f.traffic, err = sim.Generate(sim.Config{Users: 5, Days: 5, Seed: 7, Start: t0, SessionsPerUserDay: 2}, users, keyAt)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var capture bytes.Buffer
+	if err := sim.WriteCapture(&capture, 7, f.traffic); err != nil {
+		t.Fatal(err)
+	}
+	f.paths["capture"] = f.write(t, "capture.jsonl", capture.Bytes())
+
+	if f.reqKey, err = escrow.GenerateRequesterKey(rand.Reader); err != nil {
+		t.Fatal(err)
+	}
+	kb, err := escrow.MarshalRequesterKey(f.reqKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.paths["key"] = f.write(t, "requester.key", kb)
+	f.paths["warrant"] = f.write(t, "warrant.note", f.warrant(t, nil))
+	return f
+}
+
+func (f *cliFed) node(t *testing.T, name string, index int, signer note.Signer) *trustee.Node {
+	t.Helper()
+	n, err := trustee.New(name, index, trustee.DefaultPolicy(f.judgeV), trustee.NewMemAuditStore(), signer, trustee.WithClock(func() time.Time { return f.now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func (f *cliFed) write(t *testing.T, name string, b []byte) string {
+	t.Helper()
+	p := filepath.Join(f.dir, name)
+	if err := os.WriteFile(p, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func (f *cliFed) warrant(t *testing.T, edit func(*escrow.Warrant)) []byte {
+	t.Helper()
+	w := &escrow.Warrant{ID: "W-CLI-1", Case: "case cli/1", Requester: f.reqKey.Public, Targets: []string{"alice"},
+		WindowStart: f.windowT0, WindowEnd: f.windowT0.Add(3 * 24 * time.Hour),
+		ValidFrom: f.now.Add(-time.Hour), ValidUntil: f.now.Add(24 * time.Hour), MaxSessions: 500, Purpose: "CLI test"}
+	if edit != nil {
+		edit(w)
+	}
+	text, err := w.MarshalText()
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed, err := escrow.SignWarrant(text, f.judge)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return signed
+}
+
+func mustMarshalGroup(t *testing.T, g *trustee.GroupFile) []byte {
+	t.Helper()
+	b, err := g.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func cliCert(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(2), NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	leaf, _ := x509.ParseCertificate(der)
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+}
+
+func cliPin(c tls.Certificate) string {
+	sum := sha256.Sum256(c.Leaf.RawSubjectPublicKeyInfo)
+	return "sha256/" + base64.StdEncoding.EncodeToString(sum[:])
+}
+
+func cliServe(t *testing.T, node *trustee.Node, cert tls.Certificate, logKey string) *httptest.Server {
+	t.Helper()
+	api := trustee.NewServer(node, trustee.WithLogKey(logKey))
+	ts := httptest.NewUnstartedServer(api)
+	ts.Config = trustee.NewHTTPServer(api, slog.New(slog.DiscardHandler))
+	ts.TLS = trustee.ServerTLSConfig(cert)
+	ts.StartTLS()
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+// runCLI runs the decrypt and audit commands as the binary would and
+// returns stdout, stderr and the exit code.
+func runCLI(t *testing.T, args ...string) (string, string, int) {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	app := &cli.App{
+		Name:           "keyquorum",
+		Writer:         &stdout,
+		ErrWriter:      &stderr,
+		ExitErrHandler: func(*cli.Context, error) {},
+		Commands:       []*cli.Command{decryptCommand(), auditCommand()},
+	}
+	err := app.Run(append([]string{"keyquorum"}, args...))
+	code := 0
+	if err != nil {
+		code = 1
+		var ec cli.ExitCoder
+		if errors.As(err, &ec) {
+			code = ec.ExitCode()
+		}
+		stderr.WriteString("keyquorum: " + err.Error() + "\n")
+	}
+	return stdout.String(), stderr.String(), code
+}
+
+func (f *cliFed) decryptArgs(out string) []string {
+	return []string{"decrypt", "--group", f.paths["group"], "--warrant", f.paths["warrant"], "--key", f.paths["key"],
+		"--capture", f.paths["capture"], "--out", out, "--timeout", "5s"}
+}
+
+func readSummary(t *testing.T, out string) decryptSummary {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(out, "summary.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s decryptSummary
+	if err := json.Unmarshal(b, &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func TestDecryptCommand(t *testing.T) {
+	f := newCLIFed(t)
+	w, err := warrantBodyOf(f.warrant(t, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	// What the requester should read: every covered session with an
+	// intact escrow field, messages as the simulation wrote them.
+	want := map[string]string{}
+	for _, c := range f.traffic.Sessions {
+		if w.Covers(c.Context) != nil || c.Tampering == sim.Stripped || c.Tampering == sim.Forged {
+			continue
+		}
+		var b strings.Builder
+		for i, m := range c.Session.Messages {
+			fmt.Fprintf(&b, "%s: %s\n", m.From, c.Plain[i])
+		}
+		want[c.Context.SessionID.String()] = b.String()
+	}
+	if len(want) < 3 {
+		t.Fatalf("only %d sessions covered; the simulation changed?", len(want))
+	}
+
+	out := filepath.Join(f.dir, "out1")
+	stdout, stderr, code := runCLI(t, f.decryptArgs(out)...)
+	if code != 0 {
+		t.Fatalf("exit %d\n%s%s", code, stdout, stderr)
+	}
+	files, _ := filepath.Glob(filepath.Join(out, "sessions", "*.txt"))
+	if len(files) != len(want) {
+		t.Fatalf("%d session files, want %d\n%s", len(files), len(want), stdout)
+	}
+	for id, text := range want {
+		b, err := os.ReadFile(filepath.Join(out, "sessions", id+".txt"))
+		if err != nil || string(b) != text {
+			t.Fatalf("session %s: %q, %v; want %q", id, b, err, text)
+		}
+	}
+	s := readSummary(t, out)
+	if s.Outcome != "ok" || s.SessionsRequested != len(want) || s.SessionsRecovered != len(want) || len(s.Trustees) != 5 || s.MessagesBad != 0 {
+		t.Fatalf("summary %+v", s)
+	}
+	if !strings.Contains(stdout, fmt.Sprintf("%d decrypted", len(want))) || strings.Contains(stderr, "combining") {
+		t.Errorf("stdout %q stderr %q", stdout, stderr)
+	}
+
+	// The same directory again: refused before anything is sent.
+	if _, stderr, code := runCLI(t, f.decryptArgs(out)...); code != exitBadInput || !strings.Contains(stderr, "not empty") {
+		t.Errorf("reused out dir: exit %d, %s", code, stderr)
+	}
+
+	// A key that is not the warrant's.
+	other, _ := escrow.GenerateRequesterKey(rand.Reader)
+	kb, _ := escrow.MarshalRequesterKey(other)
+	args := f.decryptArgs(filepath.Join(f.dir, "out-badkey"))
+	args[6] = f.write(t, "other.key", kb)
+	if _, stderr, code := runCLI(t, args...); code != exitBadInput || !strings.Contains(stderr, "not the requester key warrant W-CLI-1 names") {
+		t.Errorf("wrong key: exit %d, %s", code, stderr)
+	}
+
+	// An unsigned warrant.
+	args = f.decryptArgs(filepath.Join(f.dir, "out-unsigned"))
+	args[4] = f.write(t, "unsigned.txt", []byte(escrow.WarrantHeader+"\nid: W-1\n"))
+	if _, stderr, code := runCLI(t, args...); code != exitBadInput || !strings.Contains(stderr, "not a signed warrant") {
+		t.Errorf("unsigned warrant: exit %d, %s", code, stderr)
+	}
+
+	// An expired warrant: every trustee refuses, exit 3, reasons shown.
+	args = f.decryptArgs(filepath.Join(f.dir, "out-expired"))
+	args[4] = f.write(t, "expired.note", f.warrant(t, func(w *escrow.Warrant) { w.ValidUntil = f.now.Add(-time.Minute) }))
+	stdout, _, code = runCLI(t, args...)
+	if code != exitRefused || !strings.Contains(stdout, "refused  warrant-expired") {
+		t.Errorf("expired warrant: exit %d\n%s", code, stdout)
+	}
+	if s := readSummary(t, filepath.Join(f.dir, "out-expired")); s.Outcome != "refused" || len(s.Refusals) != 5 || s.Refusals[0].Code != trustee.CodeWarrantExpired {
+		t.Errorf("expired summary %+v", s)
+	}
+
+	// Two trustees down: still decrypted, and they are named.
+	f.servers[0].Close()
+	f.servers[3].Close()
+	out = filepath.Join(f.dir, "out2")
+	stdout, stderr, code = runCLI(t, f.decryptArgs(out)...)
+	if code != 0 || !strings.Contains(stdout, "trustee-1  unreachable") || !strings.Contains(stdout, "trustee-4  unreachable") {
+		t.Fatalf("two down: exit %d\n%s%s", code, stdout, stderr)
+	}
+
+	// Three down: exit 4, the unreachable trustees named.
+	f.servers[4].Close()
+	out = filepath.Join(f.dir, "out3")
+	stdout, stderr, code = runCLI(t, f.decryptArgs(out)...)
+	if code != exitNoQuorum || !strings.Contains(stderr, "insufficient quorum") || !strings.Contains(stderr, "trustee-5 unreachable") {
+		t.Fatalf("three down: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if s := readSummary(t, out); s.Outcome != "insufficient-quorum" || s.SessionsRecovered != 0 || len(s.Unrecovered) != len(want) {
+		t.Errorf("summary %+v", s)
+	}
+}
+
+// TestDecryptAndAuditFlags checks the decrypt and audit commands the way
+// TestEveryFlagHasEnvVar checks the registered ones: a usage line per
+// command and a KEYQUORUM_* variable per flag.
+func TestDecryptAndAuditFlags(t *testing.T) {
+	var walk func(path string, cmds []*cli.Command)
+	walk = func(path string, cmds []*cli.Command) {
+		for _, c := range cmds {
+			p := path + " " + c.Name
+			if c.Usage == "" {
+				t.Errorf("%s: no usage line", p)
+			}
+			for _, f := range c.Flags {
+				ev, ok := f.(interface{ GetEnvVars() []string })
+				if !ok || len(ev.GetEnvVars()) != 1 || !strings.HasPrefix(ev.GetEnvVars()[0], "KEYQUORUM_") {
+					t.Errorf("%s: flag %v has no KEYQUORUM_ variable", p, f.Names())
+				}
+			}
+			walk(p, c.Subcommands)
+		}
+	}
+	walk("keyquorum", []*cli.Command{decryptCommand(), auditCommand()})
+}
