@@ -97,10 +97,7 @@ func ParsePolicyFile(b []byte) (Policy, error) {
 			unknown = append(unknown, k)
 		}
 	}
-	// In file order.
-	slices.SortFunc(unknown, func(a, b string) int {
-		return cmp.Or(cmp.Compare(pf.keyLine(a), pf.keyLine(b)), strings.Compare(a, b))
-	})
+	slices.Sort(unknown)
 	for _, k := range unknown {
 		pf.add(pf.keyLine(k), k, "unknown key (a typo? the keys are %s)", strings.Join(policyKeys, ", "))
 	}
@@ -120,13 +117,12 @@ func ParsePolicyFile(b []byte) (Policy, error) {
 			pf.add(pf.keyLine("prospective_only"), "prospective_only", "must be true or false, not %s", tomlKind(v))
 		}
 	}
-	if len(pf.err.Problems) == 0 {
-		if n := len(p.Judges); p.JudgesRequired > n {
-			pf.add(pf.keyLine("judges_required"), "judges_required", "%d judges must sign but the policy trusts only %d; lower it or add judges", p.JudgesRequired, n)
-		}
-		if p.RateLimit > 0 && p.RatePeriod <= 0 {
-			pf.add(pf.keyLine("rate_period"), "rate_period", "must be positive when rate_limit is set")
-		}
+	// Rules between keys, where both keys are fine on their own.
+	if n := len(p.Judges); pf.fine("judges", "judges_required") && p.JudgesRequired > n {
+		pf.add(pf.keyLine("judges_required"), "judges_required", "%d judges must sign but the policy trusts only %d; lower it or add judges", p.JudgesRequired, n)
+	}
+	if pf.fine("rate_limit", "rate_period") && p.RateLimit > 0 && p.RatePeriod <= 0 {
+		pf.add(pf.keyLine("rate_period"), "rate_period", "must be positive when rate_limit is set")
 	}
 	if len(pf.err.Problems) == 0 {
 		// The file's rules cover Validate's; this is a backstop.
@@ -135,9 +131,20 @@ func ParsePolicyFile(b []byte) (Policy, error) {
 		}
 	}
 	if len(pf.err.Problems) > 0 {
+		// In file order; problems without a line (missing keys) last.
+		slices.SortStableFunc(pf.err.Problems, func(a, b PolicyProblem) int {
+			return cmp.Compare(lineOrLast(a.Line), lineOrLast(b.Line))
+		})
 		return Policy{}, pf.err
 	}
 	return p, nil
+}
+
+func lineOrLast(line int) int {
+	if line == 0 {
+		return math.MaxInt
+	}
+	return line
 }
 
 // policyFile carries the source lines and the problems found so far.
@@ -148,6 +155,18 @@ type policyFile struct {
 
 func (pf *policyFile) add(line int, key, format string, args ...any) {
 	pf.err.Problems = append(pf.err.Problems, PolicyProblem{Line: line, Key: key, Message: fmt.Sprintf(format, args...)})
+}
+
+// fine reports whether no problem was found with any of keys.
+func (pf *policyFile) fine(keys ...string) bool {
+	for _, p := range pf.err.Problems {
+		for _, k := range keys {
+			if p.Key == k {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // keyLine finds the line that defines the top-level key k: "k = ...",
