@@ -1,0 +1,320 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/keyquorum/keyquorum/trustee"
+	"github.com/urfave/cli/v2"
+)
+
+// Files in a trustee node's data directory.
+const (
+	nodeStoreFile  = "node.db"
+	policyFile     = "policy.toml"
+	descriptorFile = "descriptor.json"
+	groupFileName  = "group.json"
+)
+
+func trusteeCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "trustee",
+		Usage: "set up, check and run a trustee node (init, import-share, policy check, serve)",
+		Description: "A trustee node keeps everything in one directory: node.db (its keys, shares and\n" +
+			"audit log, secrets encrypted under a passphrase), policy.toml and group.json.",
+		Subcommands: []*cli.Command{
+			trusteeInitCommand(),
+			trusteeImportShareCommand(),
+			trusteePolicyCommand(),
+			trusteeServeCommand(),
+		},
+	}
+}
+
+// trusteeDirFlag is the --dir flag of the trustee subcommands.
+func trusteeDirFlag() *cli.StringFlag {
+	return &cli.StringFlag{
+		Name:     "dir",
+		Required: true,
+		Usage:    "the trustee node's data `DIR` (node.db, policy.toml, group.json)",
+		EnvVars:  envVar("dir"),
+	}
+}
+
+func trusteeNoArgs(c *cli.Context) error {
+	if c.Args().Present() {
+		return cli.Exit(fmt.Sprintf("%s: unexpected argument %q (flags go before arguments)", c.Command.FullName(), c.Args().First()), 2)
+	}
+	return nil
+}
+
+func trusteeInitCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "init",
+		Usage:     "create a trustee node: identity key, audit-log key, TLS certificate, encrypted store and default policy; prints its descriptor",
+		ArgsUsage: " ",
+		Description: "Creates DIR (mode 0700) holding node.db, policy.toml and descriptor.json, and prints the\n" +
+			"descriptor (also in DIR/descriptor.json): give it to the dealer, who passes it to\n" +
+			"keyquorum group deal --descriptor. The passphrase encrypts every secret in node.db;\n" +
+			"the node cannot start without it.",
+		Flags: []cli.Flag{
+			trusteeDirFlag(),
+			&cli.StringFlag{Name: "name", Required: true, Usage: "the trustee's `NAME` in the group: 1-64 letters, digits or . _ @ -", EnvVars: envVar("name")},
+			&cli.StringFlag{Name: "addr", Required: true, Usage: "`HOST:PORT` clients will reach the node's API at; the TLS certificate names HOST", EnvVars: envVar("addr")},
+			passphraseFileFlag(),
+		},
+		Action: trusteeInit,
+	}
+}
+
+func trusteeInit(c *cli.Context) error {
+	if err := trusteeNoArgs(c); err != nil {
+		return err
+	}
+	dir, name := c.String("dir"), c.String("name")
+	if !trustee.ValidTrusteeName(name) {
+		return cli.Exit(fmt.Sprintf("trustee name %q: use 1-64 letters, digits or . _ @ -", name), 2)
+	}
+	storePath := filepath.Join(dir, nodeStoreFile)
+	paths := []string{storePath, filepath.Join(dir, policyFile), filepath.Join(dir, descriptorFile)}
+	for _, p := range paths {
+		if _, err := os.Lstat(p); err == nil {
+			return cli.Exit(fmt.Sprintf("%s exists: %s already holds a trustee node; choose another --dir", p, dir), 2)
+		}
+	}
+	// Check the name and address before asking for a passphrase.
+	id, err := trustee.GenerateIdentity(name, c.String("addr"), time.Now(), rand.Reader)
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	pass, err := readNewPassphrase(c)
+	if err != nil {
+		return err
+	}
+	defer clear(pass)
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return fmt.Errorf("creating %s: %w", dir, err)
+	}
+
+	var created []string
+	ok := false
+	defer func() {
+		if !ok {
+			for _, p := range created {
+				os.Remove(p)
+			}
+		}
+	}()
+	store, err := trustee.CreateStore(storePath)
+	if err != nil {
+		return err
+	}
+	created = append(created, storePath)
+	err = func() error {
+		defer store.Close()
+		vault, err := store.CreateVault(pass, trustee.DefaultKDFParams(), rand.Reader)
+		if err != nil {
+			return err
+		}
+		defer vault.Close()
+		return vault.SaveIdentity(id)
+	}()
+	if err != nil {
+		return err
+	}
+	desc, err := id.Descriptor().Marshal()
+	if err != nil {
+		return err
+	}
+	for _, f := range []struct {
+		path string
+		data []byte
+	}{{paths[1], trustee.MarshalDefaultPolicy()}, {paths[2], desc}} {
+		if err := writePublicFile(f.path, f.data); err != nil {
+			return err
+		}
+		created = append(created, f.path)
+	}
+	ok = true
+
+	if _, err := c.App.Writer.Write(desc); err != nil {
+		return err
+	}
+	e := c.App.ErrWriter
+	fmt.Fprintf(e, "initialised trustee %s in %s (secrets in %s, encrypted under the passphrase)\n", name, dir, storePath)
+	fmt.Fprintf(e, "next: give %s to the dealer (keyquorum group deal --descriptor),\n", paths[2])
+	fmt.Fprintf(e, "      add a judge to %s and check it (keyquorum trustee policy check --dir %s),\n", paths[1], dir)
+	fmt.Fprintf(e, "      then import the sealed share the dealer sends back (keyquorum trustee import-share).\n")
+	return nil
+}
+
+func trusteeImportShareCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "import-share",
+		Usage:     "open the sealed share the dealer made for this node, check it against the group file, store it encrypted and copy the group file in",
+		ArgsUsage: "SEALEDSHARE",
+		Flags: []cli.Flag{
+			trusteeDirFlag(),
+			&cli.StringFlag{Name: "group", Required: true, Usage: "the group file `FILE` the dealer wrote with the share", EnvVars: envVar("group")},
+			passphraseFileFlag(),
+		},
+		Action: trusteeImportShare,
+	}
+}
+
+func trusteeImportShare(c *cli.Context) error {
+	if c.NArg() != 1 {
+		return cli.Exit("give exactly one sealed share file: keyquorum trustee import-share --dir DIR --group group.json NAME.sealed-share", 2)
+	}
+	dir, groupPath, sealedPath := c.String("dir"), c.String("group"), c.Args().First()
+	groupJSON, err := os.ReadFile(groupPath)
+	if err != nil {
+		return err
+	}
+	g, err := trustee.ParseGroupFile(groupJSON)
+	if err != nil {
+		return fmt.Errorf("%s: %w", groupPath, err)
+	}
+	sealed, err := os.ReadFile(sealedPath)
+	if err != nil {
+		return err
+	}
+	// A node belongs to one group: refuse another group file before
+	// storing anything.
+	dest := filepath.Join(dir, groupFileName)
+	have, err := os.ReadFile(dest)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+	case err != nil:
+		return err
+	case !bytes.Equal(have, groupJSON):
+		return cli.Exit(fmt.Sprintf("%s holds another group file than %s; this node already belongs to a group", dest, groupPath), 2)
+	}
+
+	store, err := trustee.OpenStore(filepath.Join(dir, nodeStoreFile))
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	pass, err := readPassphrase(c)
+	if err != nil {
+		return err
+	}
+	vault, err := store.Unlock(pass)
+	clear(pass)
+	if err != nil {
+		return err
+	}
+	defer vault.Close()
+	id, err := vault.LoadIdentity()
+	if err != nil {
+		return err
+	}
+	shares, err := trustee.OpenSealedShare(sealed, groupJSON, id)
+	if err != nil {
+		return fmt.Errorf("%s: %w", sealedPath, err)
+	}
+	if err := vault.PutEpochShares(shares); err != nil {
+		return err
+	}
+	out := c.App.Writer
+	var epochs []string
+	for _, s := range shares {
+		epochs = append(epochs, fmt.Sprint(s.Epoch))
+	}
+	plural := "s"
+	if len(epochs) == 1 {
+		plural = ""
+	}
+	fmt.Fprintf(out, "imported %s's shares of epoch%s %s (trustee %d of %d, threshold %d) into %s, encrypted\n",
+		id.Name, plural, strings.Join(epochs, ", "), shares[0].Index, len(g.Trustees), g.Threshold, store.Path())
+	if have == nil {
+		if err := writePublicFile(dest, groupJSON); err != nil {
+			return err
+		}
+		fmt.Fprintf(out, "wrote %s\n", dest)
+	}
+	fmt.Fprintf(out, "you may now delete %s; the node keeps the share in %s\n", sealedPath, store.Path())
+	return nil
+}
+
+func trusteePolicyCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "policy",
+		Usage: "work with the node's policy file (policy.toml)",
+		Subcommands: []*cli.Command{{
+			Name:      "check",
+			Usage:     "check DIR/policy.toml: prints OK and a summary, or every problem with its line number",
+			ArgsUsage: " ",
+			Flags:     []cli.Flag{trusteeDirFlag()},
+			Action:    trusteePolicyCheck,
+		}},
+	}
+}
+
+func trusteePolicyCheck(c *cli.Context) error {
+	if err := trusteeNoArgs(c); err != nil {
+		return err
+	}
+	path := filepath.Join(c.String("dir"), policyFile)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	p, err := trustee.ParsePolicyFile(b)
+	var pe *trustee.PolicyFileError
+	if errors.As(err, &pe) {
+		pe.File = path
+		fmt.Fprintln(c.App.ErrWriter, pe.Error())
+		return cli.Exit(fmt.Sprintf("%s: %d problem(s); fix them and run keyquorum trustee policy check again", path, len(pe.Problems)), 1)
+	}
+	if err != nil {
+		return err
+	}
+	out := c.App.Writer
+	var judges []string
+	for _, j := range p.Judges {
+		judges = append(judges, j.Name())
+	}
+	sort.Strings(judges)
+	fmt.Fprintf(out, "OK: %s\n", path)
+	fmt.Fprintf(out, "  judges trusted: %s; signatures required: %d\n", strings.Join(judges, ", "), p.JudgesRequired)
+	fmt.Fprintf(out, "  warrants: session window at most %s, validity at most %s, at most %d sessions each\n", policyDuration(p.MaxWindow), policyDuration(p.MaxValidity), p.MaxSessionsPerWarrant)
+	if p.RateLimit > 0 {
+		fmt.Fprintf(out, "  rate limit: %d granted requests per judge per %s\n", p.RateLimit, policyDuration(p.RatePeriod))
+	} else {
+		fmt.Fprintf(out, "  rate limit: none\n")
+	}
+	if p.RetentionEpochs > 0 {
+		fmt.Fprintf(out, "  retention: shares of the %d most recent epochs; older ones are destroyed\n", p.RetentionEpochs)
+	} else {
+		fmt.Fprintf(out, "  retention: every epoch's share is kept\n")
+	}
+	if p.ProspectiveOnly {
+		fmt.Fprintf(out, "  prospective only: sessions that started before a warrant's valid-from are refused\n")
+	} else {
+		fmt.Fprintf(out, "  prospective only: no (a warrant may reach sessions from before it was issued)\n")
+	}
+	return nil
+}
+
+// policyDuration prints whole hours as "744h (31 days)" and anything else
+// as Go does.
+func policyDuration(d time.Duration) string {
+	if d <= 0 || d%time.Hour != 0 {
+		return d.String()
+	}
+	h := int64(d / time.Hour)
+	if h%24 == 0 && h >= 48 {
+		return fmt.Sprintf("%dh (%d days)", h, h/24)
+	}
+	return fmt.Sprintf("%dh", h)
+}
