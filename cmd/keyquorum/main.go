@@ -54,6 +54,8 @@ func newApp() *cli.App {
 			warrantCommand(),
 			groupCommand(),
 			trusteeCommand(),
+			decryptCommand(),
+			auditCommand(),
 			simulateCommand(),
 			sharesCommand(),
 			versionCommand(),

@@ -1,13 +1,225 @@
 package main
 
-import "github.com/urfave/cli/v2"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"syscall"
+	"time"
 
-// trusteeServeCommand is a placeholder until the node's API server lands;
-// it keeps `keyquorum trustee serve` in the command tree.
+	"github.com/keyquorum/keyquorum/trustee"
+	"github.com/urfave/cli/v2"
+)
+
+// retentionInterval is how often a serving node applies its retention
+// policy to the group file's epochs.
+const retentionInterval = time.Minute
+
 func trusteeServeCommand() *cli.Command {
 	return &cli.Command{
-		Name:   "serve",
-		Usage:  "run the trustee node's API",
-		Action: func(*cli.Context) error { return cli.Exit("not built yet", 2) },
+		Name:  "serve",
+		Usage: "run the trustee node's API (HTTPS with the pinned certificate) until SIGTERM or SIGINT",
+		Description: "Unlocks DIR/node.db with the passphrase, loads policy.toml and group.json, applies the\n" +
+			"retention policy, and serves decryption requests, the audit log, /healthz and /metrics\n" +
+			"on the address in the node's descriptor. On SIGTERM it stops accepting, lets requests\n" +
+			"in flight finish and closes the store cleanly.",
+		Flags: []cli.Flag{
+			trusteeDirFlag(),
+			&cli.StringFlag{Name: "passphrase-file", Usage: "read the passphrase from `FILE` (else KEYQUORUM_PASSPHRASE, else a prompt)", EnvVars: envVar("passphrase-file")},
+			&cli.StringFlag{Name: "listen", Usage: "listen on `HOST:PORT` instead of the descriptor's address", EnvVars: envVar("listen")},
+			&cli.BoolFlag{Name: "insecure-plain-http", Usage: "serve plain HTTP without TLS (loopback addresses only; for demos)", EnvVars: envVar("insecure-plain-http")},
+			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json", EnvVars: envVar("log-format")},
+		},
+		Action: trusteeServe,
 	}
+}
+
+func trusteeServe(c *cli.Context) error {
+	if err := trusteeNoArgs(c); err != nil {
+		return err
+	}
+	dir := c.String("dir")
+	var handler slog.Handler
+	switch c.String("log-format") {
+	case "text":
+		handler = slog.NewTextHandler(c.App.ErrWriter, nil)
+	case "json":
+		handler = slog.NewJSONHandler(c.App.ErrWriter, nil)
+	default:
+		return cli.Exit("--log-format must be text or json", 2)
+	}
+	logger := slog.New(handler)
+
+	pass, err := readPassphrase(c)
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	store, err := trustee.OpenStore(filepath.Join(dir, nodeStoreFile))
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	defer store.Close()
+	vault, err := store.Unlock(pass)
+	clear(pass)
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	defer vault.Close()
+	id, err := vault.LoadIdentity()
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	policyPath := filepath.Join(dir, policyFile)
+	pb, err := os.ReadFile(policyPath)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("%v; run keyquorum trustee init first", err), 2)
+	}
+	policy, err := trustee.ParsePolicyFile(pb)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("%s: %v", policyPath, err), 2)
+	}
+	groupPath := filepath.Join(dir, groupFileName)
+	gb, err := os.ReadFile(groupPath)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("%v; import this trustee's share first (keyquorum trustee import-share)", err), 2)
+	}
+	g, err := trustee.ParseGroupFile(gb)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("%s: %v", groupPath, err), 2)
+	}
+	var me *trustee.GroupMember
+	for i := range g.Trustees {
+		if g.Trustees[i].Name == id.Name {
+			me = &g.Trustees[i]
+		}
+	}
+	if me == nil {
+		return cli.Exit(fmt.Sprintf("%s does not list this trustee (%s); import the share of a group that includes it", groupPath, id.Name), 2)
+	}
+
+	node, err := trustee.New(id.Name, me.Index, policy, store, id.LogSigner, trustee.WithShareEraser(vault.DeleteEpochShare))
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	shares, err := vault.EpochShares()
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	for i := range shares {
+		s := &shares[i]
+		eg, err := g.EscrowGroup(s.Epoch)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("stored share for epoch %d: %v", s.Epoch, err), 2)
+		}
+		err = node.AddEpochShare(s, eg.PublicShares[me.Index])
+		switch {
+		case errors.Is(err, trustee.ErrEpochDestroyed):
+			// Logged as destroyed but still stored: a crash came between the
+			// two. Finish the erasure now.
+			if err := vault.DeleteEpochShare(s.Epoch); err != nil {
+				return cli.Exit(err.Error(), 1)
+			}
+			logger.Warn("erased a share its audit log had already destroyed", "epoch", s.Epoch)
+		case err != nil:
+			return cli.Exit(err.Error(), 2)
+		}
+	}
+	if err := applyRetention(node, g, logger); err != nil {
+		return err
+	}
+
+	addr := id.Address
+	if l := c.String("listen"); l != "" {
+		addr = l
+	}
+	plain := c.Bool("insecure-plain-http")
+	if plain && !isLoopback(addr) {
+		return cli.Exit(fmt.Sprintf("--insecure-plain-http is for loopback addresses only, not %s", addr), 2)
+	}
+	api := trustee.NewServer(node, trustee.WithServerLogger(logger), trustee.WithLogKey(id.LogKey))
+	srv := trustee.NewHTTPServer(api, logger)
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("listening on %s: %v", addr, err), 1)
+	}
+	if !plain {
+		srv.TLSConfig = trustee.ServerTLSConfig(id.TLS)
+	}
+
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	errc := make(chan error, 1)
+	go func() {
+		if plain {
+			logger.Warn("SERVING PLAIN HTTP WITHOUT TLS: anyone on this machine can read the traffic; loopback demos only", "addr", ln.Addr().String())
+			errc <- srv.Serve(ln)
+		} else {
+			errc <- srv.ServeTLS(ln, "", "")
+		}
+	}()
+	logger.Info("trustee serving", "name", id.Name, "index", me.Index, "addr", ln.Addr().String(), "epochs", node.Epochs(), "tls", !plain)
+	fmt.Fprintf(c.App.Writer, "%s serving on %s\n", id.Name, ln.Addr().String())
+
+	tick := time.NewTicker(retentionInterval)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-errc:
+			if errors.Is(err, http.ErrServerClosed) {
+				return nil
+			}
+			return fmt.Errorf("serving: %w", err)
+		case <-tick.C:
+			if err := applyRetention(node, g, logger); err != nil {
+				logger.Error("retention", "err", err)
+			}
+		case <-ctx.Done():
+			logger.Info("shutting down: finishing requests in flight")
+			sctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			err := srv.Shutdown(sctx)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("shutting down: %w", err)
+			}
+			logger.Info("stopped; store closed cleanly")
+			return nil
+		}
+	}
+}
+
+// applyRetention destroys the shares of epochs older than the node's
+// retention window, counted back from the epoch current now.
+func applyRetention(node *trustee.Node, g *trustee.GroupFile, logger *slog.Logger) error {
+	cur, err := g.EpochAt(time.Now())
+	if err != nil {
+		// Past the last epoch: every listed epoch is in the past.
+		last := g.Epochs[len(g.Epochs)-1]
+		if time.Now().Before(last.ValidUntil) {
+			return nil // before the first epoch: nothing is old yet
+		}
+		cur = &trustee.GroupEpoch{Epoch: last.Epoch + 1}
+	}
+	gone, err := node.DestroyEpochsBefore(cur.Epoch)
+	if len(gone) > 0 {
+		logger.Info("retention: destroyed epoch shares", "epochs", gone)
+	}
+	return err
+}
+
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
