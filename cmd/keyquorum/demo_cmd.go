@@ -4,6 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -27,6 +30,7 @@ func demoCommand() *cli.Command {
 			&cli.IntFlag{Name: "retention", Value: def.RetentionEpochs, Usage: "epochs kept by trustees in the threshold-epochs design", EnvVars: envVar("retention")},
 			&cli.IntFlag{Name: "forgery-tries", Value: def.ForgeryTries, Usage: "random escrow fields the rogue client tries against a recipient", EnvVars: envVar("forgery-tries")},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of the report", EnvVars: envVar("json")},
+			&cli.BoolFlag{Name: "in-process", Usage: "run the trustees inside this process on a simulated clock instead of as separate processes over TLS", EnvVars: envVar("in-process")},
 		},
 		Action: func(c *cli.Context) error {
 			cfg := def
@@ -35,6 +39,18 @@ func demoCommand() *cli.Command {
 			cfg.EpochDays, cfg.RetentionEpochs, cfg.ForgeryTries = c.Int("epoch-days"), c.Int("retention"), c.Int("forgery-tries")
 			if err := cfg.Validate(); err != nil {
 				return cli.Exit(err.Error(), 2)
+			}
+			if !c.Bool("in-process") {
+				bin, err := selfPath()
+				if err != nil {
+					return fmt.Errorf("finding this program to start trustee processes: %w (use --in-process)", err)
+				}
+				dir, err := os.MkdirTemp("", "keyquorum-demo-")
+				if err != nil {
+					return err
+				}
+				defer os.RemoveAll(dir)
+				cfg.Processes, cfg.Binary, cfg.WorkDir = true, bin, dir
 			}
 			began := time.Now()
 			rep, err := demo.Run(cfg)
@@ -55,6 +71,9 @@ func demoCommand() *cli.Command {
 func printReport(out io.Writer, r *demo.Report, took time.Duration) {
 	p := func(format string, a ...any) { fmt.Fprintf(out, format+"\n", a...) }
 	p("keyquorum demo: %d trustees, any %d of whom can decrypt (%s, %s key generation)", r.Trustees, r.Threshold, r.Mode, r.KeyGeneration)
+	if r.Mode == "processes" {
+		p("  Each trustee is its own process with its own encrypted store, served over TLS on loopback.")
+	}
 	if r.KeyGeneration == "dealer" {
 		p("  note: a dealer made this group key and saw it whole; dealerless generation is not built yet.")
 	}
@@ -144,4 +163,13 @@ func auditSizes(m map[string]int) string {
 		s = append(s, fmt.Sprintf("%s %d", name, n))
 	}
 	return strings.Join(s, ", ")
+}
+
+// selfPath is the path to run this program again: argv[0] as the shell
+// found it (so a link named keyquorum stays one), else the executable.
+func selfPath() (string, error) {
+	if p, err := exec.LookPath(os.Args[0]); err == nil {
+		return filepath.Abs(p)
+	}
+	return os.Executable()
 }

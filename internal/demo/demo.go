@@ -37,8 +37,10 @@
 package demo
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"path/filepath"
 	"time"
 
 	"github.com/keyquorum/keyquorum/escrow"
@@ -60,6 +62,14 @@ type Config struct {
 	RetentionEpochs int // for threshold-epochs
 	ForgeryTries    int // random escrow fields tried against a recipient
 	Start           time.Time
+
+	// Processes runs every trustee as its own process of Binary (the
+	// keyquorum executable) under WorkDir, over TLS on loopback, on the
+	// real clock: the simulated days then end today. Otherwise trustees
+	// are in-process nodes on a simulated clock.
+	Processes bool
+	Binary    string
+	WorkDir   string
 }
 
 // DefaultConfig is the demo's default: 5 trustees, t = 3, 8 users, 30 days.
@@ -88,6 +98,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("demo: retention must keep at least one epoch")
 	case c.ForgeryTries < 1:
 		return fmt.Errorf("demo: forgery tries must be at least 1")
+	case c.Processes && (c.Binary == "" || c.WorkDir == ""):
+		return fmt.Errorf("demo: running trustees as processes needs the keyquorum binary and a work directory")
 	}
 	return nil
 }
@@ -118,8 +130,17 @@ type Report struct {
 	LEAFForgeryTries int            `json:"leaf_forgery_tries"`
 	Attacks          []Attack       `json:"attacks"`
 	AuditRecords     map[string]int `json:"audit_records"`
+	Audit            []AuditSummary `json:"audit"`
 	Designs          []Design       `json:"designs"`
 	Sample           []string       `json:"sample_messages"`
+}
+
+// AuditSummary is one trustee's audit log after the demo, as an auditor
+// read it: every record verified against the signed head.
+type AuditSummary struct {
+	Trustee  string `json:"trustee"`
+	Records  int    `json:"records"`
+	Verified bool   `json:"verified"`
 }
 
 // Forgery counts random escrow fields tried against an honest recipient.
@@ -148,23 +169,25 @@ type Design struct {
 
 // world is the simulated state every measurement runs over.
 type world struct {
-	cfg       Config
-	now       time.Time
-	group     *trustee.GroupFile
-	dealt     []trustee.DealtShare
-	requester *escrow.RequesterKey
-	judge     note.Verifier
-	judgeSign note.Signer
-	warrant   []byte
-	w         *escrow.Warrant
-	traffic   *sim.Traffic
-	pubs      map[string]*escrow.UserPublic
-	honest    []*sim.Captured
-	inScope   []*sim.Captured
-	rogue     []*sim.Captured
-	feds      map[string]*federation                // "threshold", "threshold-epochs"
-	groups    map[uint32]*escrow.Group              // public view of each epoch
-	envs      map[escrow.SessionID]*escrow.Envelope // parsed once
+	cfg          Config
+	now          time.Time
+	group        *trustee.GroupFile
+	dealt        []trustee.DealtShare
+	requester    *escrow.RequesterKey
+	judge        note.Verifier
+	judgeKey     string // the judge's verifier key
+	judgeSign    note.Signer
+	currentEpoch uint32
+	warrant      []byte
+	w            *escrow.Warrant
+	traffic      *sim.Traffic
+	pubs         map[string]*escrow.UserPublic
+	honest       []*sim.Captured
+	inScope      []*sim.Captured
+	rogue        []*sim.Captured
+	feds         map[string]*federation                // "threshold", "threshold-epochs"
+	groups       map[uint32]*escrow.Group              // public view of each epoch
+	envs         map[escrow.SessionID]*escrow.Envelope // parsed once
 }
 
 // Run runs the demo.
@@ -176,8 +199,20 @@ func Run(cfg Config) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		for _, f := range w.feds {
+			f.close()
+		}
+	}()
+	if err := w.startFederations(); err != nil {
+		return nil, err
+	}
+	mode := "in-process"
+	if cfg.Processes {
+		mode = "processes"
+	}
 	rep := &Report{
-		Mode: "in-process", KeyGeneration: w.group.KeyGeneration,
+		Mode: mode, KeyGeneration: w.group.KeyGeneration,
 		Trustees: cfg.Trustees, Threshold: cfg.Threshold, Users: cfg.Users, Days: cfg.Days,
 		Epochs: len(w.group.Epochs), Sessions: len(w.honest), RogueSessions: len(w.rogue),
 		Target: w.w.Targets[0], WindowStart: w.w.WindowStart, WindowEnd: w.w.WindowEnd,
@@ -188,7 +223,13 @@ func Run(cfg Config) (*Report, error) {
 			rep.RejectedSessions++
 		}
 	}
-	rep.RetainedEpochs = w.feds["threshold-epochs"].nodes[0].Epochs()
+	kept, err := w.feds["threshold-epochs"].members[0].storedShares()
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range kept {
+		rep.RetainedEpochs = append(rep.RetainedEpochs, s.Epoch)
+	}
 
 	// The warranted decryption, through the keyquorum federation.
 	fed := w.feds["threshold"]
@@ -218,12 +259,13 @@ func Run(cfg Config) (*Report, error) {
 	if rep.Designs, err = measureDesigns(w); err != nil {
 		return nil, err
 	}
-	for _, n := range fed.nodes {
-		h, err := n.AuditLog().Head()
-		if err != nil {
-			return nil, err
-		}
-		rep.AuditRecords[n.Name()] = int(h.Tree.N)
+	logs, err := fed.auditLogs(w)
+	if err != nil {
+		return nil, err
+	}
+	for _, l := range logs {
+		rep.AuditRecords[l.Trustee] = int(l.Tree.N)
+		rep.Audit = append(rep.Audit, AuditSummary{Trustee: l.Trustee, Records: len(l.Records), Verified: len(l.Records) == int(l.Tree.N)})
 	}
 	return rep, nil
 }
@@ -235,9 +277,16 @@ func build(cfg Config) (*world, error) {
 	start := cfg.Start.UTC().Truncate(24 * time.Hour)
 	end := start.AddDate(0, 0, cfg.Days)
 	w.now = end.Add(time.Hour)
+	if cfg.Processes {
+		// Trustee processes run on the real clock: the month ends today.
+		w.now = time.Now().UTC()
+		end = w.now.Truncate(24 * time.Hour)
+		start = end.AddDate(0, 0, -cfg.Days)
+	}
 
+	// Epochs cover the simulated days and now.
 	var epochs []trustee.GroupEpoch
-	for i := 0; i*cfg.EpochDays < cfg.Days; i++ {
+	for i := 0; i*cfg.EpochDays <= cfg.Days; i++ {
 		from := start.AddDate(0, 0, i*cfg.EpochDays)
 		epochs = append(epochs, trustee.GroupEpoch{Epoch: uint32(i + 1), ValidFrom: from, ValidUntil: from.AddDate(0, 0, cfg.EpochDays)})
 	}
@@ -257,7 +306,7 @@ func build(cfg Config) (*world, error) {
 	if err != nil {
 		return nil, err
 	}
-	w.judgeSign = signer
+	w.judgeSign, w.judgeKey = signer, vkey
 	if w.judge, err = note.NewVerifier(vkey); err != nil {
 		return nil, err
 	}
@@ -327,18 +376,37 @@ func build(cfg Config) (*world, error) {
 		return nil, errors.New("demo: the warrant covers no session; simulate more users or days")
 	}
 
+	cur, err := w.group.EpochAt(w.now)
+	if err != nil {
+		return nil, err
+	}
+	w.currentEpoch = cur.Epoch
+	return w, nil
+}
+
+// startFederations starts the two keyquorum federations, in-process or as
+// processes: "threshold" keeps every epoch, "threshold-epochs" applies
+// retention.
+func (w *world) startFederations() error {
 	for _, name := range []string{"threshold", "threshold-epochs"} {
 		retention := 0
 		if name == "threshold-epochs" {
-			retention = cfg.RetentionEpochs
+			retention = w.cfg.RetentionEpochs
 		}
-		f, err := newFederation(w, retention, sim.NewRand(cfg.Seed, "federation/"+name))
+		rand := sim.NewRand(w.cfg.Seed, "federation/"+name)
+		var f *federation
+		var err error
+		if w.cfg.Processes {
+			f, err = newProcessFederation(context.Background(), w, filepath.Join(w.cfg.WorkDir, name), retention, rand)
+		} else {
+			f, err = newFederation(w, retention, rand)
+		}
 		if err != nil {
-			return nil, err
+			return fmt.Errorf("demo: starting the %s federation: %w", name, err)
 		}
 		w.feds[name] = f
 	}
-	return w, nil
+	return nil
 }
 
 // envelope returns the parsed envelope of a captured session, or nil if it

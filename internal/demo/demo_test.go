@@ -1,6 +1,8 @@
 package demo
 
 import (
+	"os/exec"
+	"path/filepath"
 	"testing"
 )
 
@@ -139,5 +141,31 @@ func TestClipperLEAFForgeryIsCheap(t *testing.T) {
 	}
 	if avg := total / 8; avg < 1<<13 || avg > 1<<19 {
 		t.Errorf("average %d tries, expected near 65536", avg)
+	}
+}
+
+// TestDemoProcesses runs the demo with every trustee as a real process of
+// the keyquorum binary, over TLS on loopback, and checks the same
+// invariants plus the verified audit logs.
+func TestDemoProcesses(t *testing.T) {
+	bin := filepath.Join(t.TempDir(), "keyquorum")
+	build := exec.Command("go", "build", "-o", bin, "github.com/keyquorum/keyquorum/cmd/keyquorum")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("building keyquorum: %v\n%s", err, out)
+	}
+	cfg := DefaultConfig()
+	cfg.Processes, cfg.Binary, cfg.WorkDir = true, bin, t.TempDir()
+	r, err := Run(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkInvariants(t, cfg, r)
+	if r.Mode != "processes" || len(r.Audit) != cfg.Trustees {
+		t.Fatalf("mode %q, %d audited trustees", r.Mode, len(r.Audit))
+	}
+	for _, a := range r.Audit {
+		if !a.Verified || a.Records == 0 {
+			t.Errorf("audit of %s: %+v", a.Trustee, a)
+		}
 	}
 }

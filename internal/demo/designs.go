@@ -78,11 +78,17 @@ func measureDesigns(w *world) ([]Design, error) {
 			return nil, err
 		}
 		d.ExposedByOneWarrant = view.exposedTo(w, w.honest)
-		if d.UsesLogged, err = fed.loggedEverywhere(w, w.inScope); err != nil {
+		logs, err := fed.auditLogs(w)
+		if err != nil {
 			return nil, err
 		}
+		d.UsesLogged = loggedEverywhere(w, logs, w.inScope)
 		for k := 0; k <= n; k++ {
-			d.ExposedWhenCompromised = append(d.ExposedWhenCompromised, openWithSecrets(w, w.honest, interpolate(fed.storedShares(upTo(k)))))
+			stolen, err := fed.storedShares(upTo(k))
+			if err != nil {
+				return nil, err
+			}
+			d.ExposedWhenCompromised = append(d.ExposedWhenCompromised, openWithSecrets(w, w.honest, interpolate(stolen)))
 		}
 		for f := 0; f <= n; f++ {
 			down := map[int]bool{}

@@ -1,24 +1,67 @@
 package demo
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"time"
 
 	"github.com/keyquorum/keyquorum/escrow"
+	"github.com/keyquorum/keyquorum/internal/fedrun"
 	"github.com/keyquorum/keyquorum/internal/sim"
 	"github.com/keyquorum/keyquorum/shares"
 	"github.com/keyquorum/keyquorum/trustee"
 	"golang.org/x/mod/sumdb/note"
 )
 
-// federation is a set of in-process trustee nodes holding the dealt shares.
-type federation struct {
-	nodes   []*trustee.Node
-	logKeys []note.Verifier
-	rand    io.Reader
+// member is one trustee as the demo reaches it: an in-process node, or a
+// real trustee process over its TLS API.
+type member interface {
+	name() string
+	index() int
+	decide(ctx context.Context, req []byte) (*trustee.Answer, error)
+	// storedShares is what an attacker who breaks into this trustee's
+	// storage gets.
+	storedShares() ([]trustee.EpochShare, error)
+	logKey() note.Verifier
 }
 
+// federation is a set of trustees holding the dealt shares.
+type federation struct {
+	members []member
+	rand    io.Reader
+	procs   *fedrun.Federation           // nil in-process
+	stolen  map[int][]trustee.EpochShare // stored shares already read, by index
+}
+
+type nodeMember struct {
+	n   *trustee.Node
+	key note.Verifier
+}
+
+func (m nodeMember) name() string                                { return m.n.Name() }
+func (m nodeMember) index() int                                  { return m.n.Index() }
+func (m nodeMember) logKey() note.Verifier                       { return m.key }
+func (m nodeMember) storedShares() ([]trustee.EpochShare, error) { return m.n.StoredShares(), nil }
+func (m nodeMember) decide(_ context.Context, req []byte) (*trustee.Answer, error) {
+	return m.n.Decide(req)
+}
+
+type procMember struct {
+	t    *fedrun.Trustee
+	key  note.Verifier
+	pass string
+}
+
+func (m procMember) name() string                                { return m.t.Name }
+func (m procMember) index() int                                  { return m.t.Index }
+func (m procMember) logKey() note.Verifier                       { return m.key }
+func (m procMember) storedShares() ([]trustee.EpochShare, error) { return m.t.StoredShares(m.pass) }
+func (m procMember) decide(ctx context.Context, req []byte) (*trustee.Answer, error) {
+	return m.t.Client.Decrypt(ctx, req)
+}
+
+// newFederation builds in-process nodes holding the dealt shares.
 func newFederation(w *world, retention int, rand io.Reader) (*federation, error) {
 	f := &federation{rand: rand}
 	policy := trustee.DefaultPolicy(w.judge)
@@ -52,15 +95,55 @@ func newFederation(w *world, retention int, rand io.Reader) (*federation, error)
 			}
 		}
 		if retention > 0 {
-			last := w.group.Epochs[len(w.group.Epochs)-1].Epoch
-			if _, err := node.DestroyEpochsBefore(last); err != nil {
+			if _, err := node.DestroyEpochsBefore(w.currentEpoch); err != nil {
 				return nil, err
 			}
 		}
-		f.nodes = append(f.nodes, node)
-		f.logKeys = append(f.logKeys, verifier)
+		f.members = append(f.members, nodeMember{n: node, key: verifier})
 	}
 	return f, nil
+}
+
+// passphrase is every demo trustee's passphrase; the demo's own
+// processes, in a directory it removes, are the only ones that use it.
+const passphrase = "demo passphrase: not for real trustees"
+
+// newProcessFederation sets up and starts real trustee processes holding
+// the dealt shares, under dir.
+func newProcessFederation(ctx context.Context, w *world, dir string, retention int, rand io.Reader) (*federation, error) {
+	var names []string
+	for _, m := range w.group.Trustees {
+		names = append(names, m.Name)
+	}
+	fr, err := fedrun.Setup(ctx, fedrun.Options{
+		Binary: w.cfg.Binary, Dir: dir, Names: names, Threshold: w.cfg.Threshold,
+		Judges: []string{w.judgeKey}, Retention: retention, Passphrase: passphrase,
+		Dealt: w.group, DealtShares: w.dealt,
+	})
+	if err != nil {
+		return nil, err
+	}
+	f := &federation{rand: rand, procs: fr}
+	if err := fr.StartAll(ctx); err != nil {
+		fr.Close()
+		return nil, err
+	}
+	for _, t := range fr.Trustees {
+		v, err := note.NewVerifier(t.Member.LogKey)
+		if err != nil {
+			fr.Close()
+			return nil, err
+		}
+		f.members = append(f.members, procMember{t: t, key: v, pass: passphrase})
+	}
+	return f, nil
+}
+
+// close stops a process federation.
+func (f *federation) close() {
+	if f.procs != nil {
+		f.procs.Close()
+	}
 }
 
 // decryption is what a requester holds after one request: every verified
@@ -85,22 +168,24 @@ func (f *federation) request(w *world, warrant []byte, req *escrow.RequesterKey,
 	}
 	wire := r.Marshal()
 	d := &decryption{partials: map[escrow.SessionID][]*escrow.PartialDecryption{}, keys: map[escrow.SessionID][]byte{}}
-	for i, n := range f.nodes {
-		if down[n.Index()] {
+	for _, n := range f.members {
+		if down[n.index()] {
 			continue
 		}
-		ans, err := n.Decide(wire)
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		ans, err := n.decide(ctx, wire)
+		cancel()
 		if err != nil {
 			d.refusals = append(d.refusals, err)
 			continue
 		}
 		// The answer must prove its decision was logged.
-		tree, err := trustee.VerifyHead(ans.Head, f.logKeys[i])
+		tree, err := trustee.VerifyHead(ans.Head, n.logKey())
 		if err != nil {
-			return nil, fmt.Errorf("demo: %s: %w", n.Name(), err)
+			return nil, fmt.Errorf("demo: %s: %w", n.name(), err)
 		}
 		if err := trustee.VerifyInclusion(tree, ans.RecordIndex, ans.Record, ans.Proof); err != nil {
-			return nil, fmt.Errorf("demo: %s: %w", n.Name(), err)
+			return nil, fmt.Errorf("demo: %s: %w", n.name(), err)
 		}
 		for _, p := range ans.Partials {
 			d.partials[p.SessionID] = append(d.partials[p.SessionID], p)
@@ -158,34 +243,82 @@ func (d *decryption) exposedTo(w *world, sessions []*sim.Captured) int {
 
 // storedShares collects what an attacker gets by breaking into trustees
 // with index ≤ k: their stored epoch shares.
-func (f *federation) storedShares(take func(index int) bool) map[uint32][]shares.Share {
+func (f *federation) storedShares(take func(index int) bool) (map[uint32][]shares.Share, error) {
 	out := map[uint32][]shares.Share{}
-	for _, n := range f.nodes {
-		if !take(n.Index()) {
+	for _, n := range f.members {
+		if !take(n.index()) {
 			continue
 		}
-		for _, s := range n.StoredShares() {
+		if f.stolen == nil {
+			f.stolen = map[int][]trustee.EpochShare{}
+		}
+		stolen, ok := f.stolen[n.index()]
+		if !ok {
+			var err error
+			if stolen, err = n.storedShares(); err != nil {
+				return nil, fmt.Errorf("demo: reading %s's stored shares: %w", n.name(), err)
+			}
+			f.stolen[n.index()] = stolen
+		}
+		for _, s := range stolen {
 			out[s.Epoch] = append(out[s.Epoch], shares.Share{Index: s.Index, Value: s.Share})
 		}
 	}
-	return out
+	return out, nil
+}
+
+// auditLogs reads and verifies every trustee's whole audit log: each record
+// checked against the trustee's signed head. In process mode this is the
+// auditor's code over the network.
+func (f *federation) auditLogs(w *world) ([]*trustee.VerifiedLog, error) {
+	if f.procs != nil {
+		res, err := trustee.Audit(context.Background(), f.procs.Group, f.procs.Clients(), nil, trustee.AuditOptions{})
+		if err != nil {
+			return nil, err
+		}
+		if bad := res.Failed(); len(bad) > 0 || len(res.Logs) != len(f.members) {
+			return nil, fmt.Errorf("demo: audit failed: %+v", res.Trustees)
+		}
+		return res.Logs, nil
+	}
+	var logs []*trustee.VerifiedLog
+	for _, m := range f.members {
+		l := m.(nodeMember).n.AuditLog()
+		h, err := l.Head()
+		if err != nil {
+			return nil, err
+		}
+		tree, err := trustee.VerifyHead(h.Note, m.logKey())
+		if err != nil {
+			return nil, err
+		}
+		vl := &trustee.VerifiedLog{Trustee: m.name(), Index: m.index(), Tree: tree, Head: h.Note}
+		for i := int64(0); i < tree.N; i++ {
+			rec, b, err := l.Record(i)
+			if err != nil {
+				return nil, err
+			}
+			p, err := l.InclusionProof(i, tree.N)
+			if err != nil {
+				return nil, err
+			}
+			if err := trustee.VerifyInclusion(tree, i, b, p); err != nil {
+				return nil, err
+			}
+			vl.Records = append(vl.Records, rec)
+		}
+		logs = append(logs, vl)
+	}
+	return logs, nil
 }
 
 // loggedEverywhere reports whether each session appears in a granted
-// decision record of at least t trustees' audit logs, reading the logs.
-func (f *federation) loggedEverywhere(w *world, sessions []*sim.Captured) (bool, error) {
+// decision record of at least t trustees' verified audit logs.
+func loggedEverywhere(w *world, logs []*trustee.VerifiedLog, sessions []*sim.Captured) bool {
 	count := map[string]int{}
-	for _, n := range f.nodes {
-		h, err := n.AuditLog().Head()
-		if err != nil {
-			return false, err
-		}
+	for _, l := range logs {
 		inThisLog := map[string]bool{}
-		for i := int64(0); i < h.Tree.N; i++ {
-			rec, _, err := n.AuditLog().Record(i)
-			if err != nil {
-				return false, err
-			}
+		for _, rec := range l.Records {
 			if rec.Decision != trustee.AuditGranted {
 				continue
 			}
@@ -199,8 +332,8 @@ func (f *federation) loggedEverywhere(w *world, sessions []*sim.Captured) (bool,
 	}
 	for _, c := range sessions {
 		if count[c.Context.SessionID.String()] < w.cfg.Threshold {
-			return false, nil
+			return false
 		}
 	}
-	return true, nil
+	return true
 }

@@ -1,0 +1,433 @@
+// Package fedrun runs a federation of keyquorum trustees as real operating
+// system processes on loopback, for the demo, the decryption benchmark and
+// the integration tests. Each trustee is set up and served by the keyquorum
+// binary itself (`trustee init`, `trustee import-share`, `trustee serve`),
+// exactly as a person would; this package plays the dealer and the
+// operator who starts, kills and restarts them.
+package fedrun
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/keyquorum/keyquorum/trustee"
+	"go.dedis.ch/kyber/v3"
+)
+
+// Options describes a federation to set up.
+type Options struct {
+	Binary     string               // the keyquorum executable
+	Dir        string               // working directory, created; the caller removes it
+	Names      []string             // trustee names, in roster order
+	Threshold  int                  // t
+	Epochs     []trustee.GroupEpoch // epochs to deal
+	Judges     []string             // judge verifier keys every trustee trusts
+	Retention  int                  // retention_epochs in every policy (0: keep all)
+	Passphrase string               // every trustee's passphrase (a demo shortcut)
+	Dealer     io.Reader            // the dealer's randomness
+
+	// Dealt, if set, is a group already dealt (by [trustee.Deal] with
+	// these Names), whose epochs and shares are handed to this federation
+	// instead of dealing a new key: two federations can then hold the same
+	// group key under different policies.
+	Dealt       *trustee.GroupFile
+	DealtShares []trustee.DealtShare
+}
+
+// Federation is a set-up federation.
+type Federation struct {
+	Dir       string
+	GroupPath string
+	Group     *trustee.GroupFile
+	Trustees  []*Trustee
+}
+
+// Trustee is one trustee process and its data directory.
+type Trustee struct {
+	Name   string
+	Index  int
+	Dir    string
+	Addr   string
+	Member trustee.GroupMember
+	Client *trustee.Client
+
+	bin      string
+	passFile string
+
+	mu   sync.Mutex
+	cmd  *exec.Cmd
+	done chan struct{}
+	err  error
+	logs *os.File
+}
+
+// Setup initialises every trustee with `keyquorum trustee init`, writes
+// its policy, deals the group to their descriptors and has each import its
+// sealed share with `keyquorum trustee import-share`. Nothing is served yet.
+func Setup(ctx context.Context, o Options) (*Federation, error) {
+	if len(o.Names) == 0 || o.Threshold < 1 || o.Threshold > len(o.Names) {
+		return nil, fmt.Errorf("fedrun: need 1 <= threshold <= %d trustees", len(o.Names))
+	}
+	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
+		return nil, err
+	}
+	f := &Federation{Dir: o.Dir, GroupPath: filepath.Join(o.Dir, "group.json")}
+	passFile := filepath.Join(o.Dir, "passphrase")
+	if err := os.WriteFile(passFile, []byte(o.Passphrase+"\n"), 0o600); err != nil {
+		return nil, err
+	}
+	ports, err := freePorts(len(o.Names))
+	if err != nil {
+		return nil, err
+	}
+	for i, name := range o.Names {
+		f.Trustees = append(f.Trustees, &Trustee{
+			Name: name, Index: i + 1, Dir: filepath.Join(o.Dir, name),
+			Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[i])),
+			bin:  o.Binary, passFile: passFile,
+		})
+	}
+	// trustee init, two at a time (argon2id is the cost).
+	if err := eachParallel(f.Trustees, func(t *Trustee) error {
+		_, err := run(ctx, o.Binary, "trustee", "init", "--dir", t.Dir, "--name", t.Name, "--addr", t.Addr, "--passphrase-file", passFile)
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	var descs []trustee.Descriptor
+	for _, t := range f.Trustees {
+		b, err := os.ReadFile(filepath.Join(t.Dir, "descriptor.json"))
+		if err != nil {
+			return nil, err
+		}
+		d, err := trustee.ParseDescriptor(b)
+		if err != nil {
+			return nil, fmt.Errorf("fedrun: %s: %w", t.Name, err)
+		}
+		descs = append(descs, d)
+		if err := os.WriteFile(filepath.Join(t.Dir, "policy.toml"), policyText(o), 0o600); err != nil {
+			return nil, err
+		}
+	}
+	var groupJSON []byte
+	var sealed []*trustee.SealedShare
+	if o.Dealt == nil {
+		groupJSON, sealed, err = trustee.DealSealed(descs, o.Threshold, o.Epochs, o.Dealer)
+	} else {
+		groupJSON, sealed, err = reseal(descs, o.Dealt, o.DealtShares)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := os.WriteFile(f.GroupPath, groupJSON, 0o644); err != nil {
+		return nil, err
+	}
+	if f.Group, err = trustee.ParseGroupFile(groupJSON); err != nil {
+		return nil, err
+	}
+	for i, t := range f.Trustees {
+		b, err := sealed[i].Marshal()
+		if err != nil {
+			return nil, err
+		}
+		if err := os.WriteFile(filepath.Join(o.Dir, t.Name+".sealed-share"), b, 0o600); err != nil {
+			return nil, err
+		}
+		t.Member = f.Group.Trustees[i]
+		if t.Client, err = trustee.NewClient(t.Member); err != nil {
+			return nil, err
+		}
+	}
+	if err := eachParallel(f.Trustees, func(t *Trustee) error {
+		_, err := run(ctx, o.Binary, "trustee", "import-share", "--dir", t.Dir, "--group", f.GroupPath,
+			"--passphrase-file", passFile, filepath.Join(o.Dir, t.Name+".sealed-share"))
+		return err
+	}); err != nil {
+		return nil, err
+	}
+	return f, nil
+}
+
+func policyText(o Options) []byte {
+	var quoted []string
+	for _, j := range o.Judges {
+		quoted = append(quoted, strconv.Quote(j))
+	}
+	return fmt.Appendf(nil, `# written by keyquorum's federation runner
+judges = [%s]
+judges_required = 1
+max_window = "744h"
+max_validity = "744h"
+max_sessions_per_warrant = 100000
+rate_limit = 0
+rate_period = "24h"
+retention_epochs = %d
+prospective_only = false
+`, strings.Join(quoted, ", "), o.Retention)
+}
+
+// StartAll starts every trustee and waits until each answers.
+func (f *Federation) StartAll(ctx context.Context) error {
+	return eachParallel(f.Trustees, func(t *Trustee) error { return t.Start(ctx) })
+}
+
+// Close stops every running trustee (SIGTERM, then SIGKILL after a grace
+// period).
+func (f *Federation) Close() {
+	for _, t := range f.Trustees {
+		t.Stop(5 * time.Second)
+	}
+}
+
+// Clients returns every trustee's client, in roster order.
+func (f *Federation) Clients() []*trustee.Client {
+	var cs []*trustee.Client
+	for _, t := range f.Trustees {
+		cs = append(cs, t.Client)
+	}
+	return cs
+}
+
+// Start runs `keyquorum trustee serve` for t and waits until it answers,
+// or fails with the end of its log if it exits first.
+func (t *Trustee) Start(ctx context.Context) error {
+	t.mu.Lock()
+	if t.cmd != nil {
+		t.mu.Unlock()
+		return fmt.Errorf("fedrun: %s is already running", t.Name)
+	}
+	logs, err := os.OpenFile(filepath.Join(t.Dir, "serve.log"), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		t.mu.Unlock()
+		return err
+	}
+	cmd := exec.Command(t.bin, "trustee", "serve", "--dir", t.Dir, "--passphrase-file", t.passFile)
+	cmd.Stdout, cmd.Stderr = logs, logs
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	if err := cmd.Start(); err != nil {
+		logs.Close()
+		t.mu.Unlock()
+		return fmt.Errorf("fedrun: starting %s: %w", t.Name, err)
+	}
+	done := make(chan struct{})
+	t.cmd, t.done, t.logs = cmd, done, logs
+	go func() {
+		err := cmd.Wait()
+		t.mu.Lock()
+		t.err = err
+		t.mu.Unlock()
+		logs.Close()
+		close(done)
+	}()
+	t.mu.Unlock()
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := t.Client.Info(cctx)
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case <-done:
+			t.reset()
+			return fmt.Errorf("fedrun: %s exited while starting: %s", t.Name, t.logTail())
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("fedrun: %s did not answer within 30s: %v; log: %s", t.Name, err, t.logTail())
+		}
+	}
+}
+
+// Kill sends SIGKILL and waits for the process to be gone.
+func (t *Trustee) Kill() error {
+	t.mu.Lock()
+	cmd, done := t.cmd, t.done
+	t.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	_ = cmd.Process.Kill()
+	<-done
+	t.reset()
+	return nil
+}
+
+// Stop sends SIGTERM, waits up to grace for a clean exit, then kills. It
+// returns the process's exit error, if any.
+func (t *Trustee) Stop(grace time.Duration) error {
+	t.mu.Lock()
+	cmd, done := t.cmd, t.done
+	t.mu.Unlock()
+	if cmd == nil {
+		return nil
+	}
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-done:
+	case <-time.After(grace):
+		_ = cmd.Process.Kill()
+		<-done
+	}
+	t.mu.Lock()
+	err := t.err
+	t.mu.Unlock()
+	t.reset()
+	return err
+}
+
+// Running reports whether the process is running.
+func (t *Trustee) Running() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.cmd != nil
+}
+
+func (t *Trustee) reset() {
+	t.mu.Lock()
+	t.cmd, t.done = nil, nil
+	t.mu.Unlock()
+	t.Client.CloseIdleConnections()
+}
+
+func (t *Trustee) logTail() string {
+	b, _ := os.ReadFile(filepath.Join(t.Dir, "serve.log"))
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// StoredShares is what an attacker who copies this trustee's disk and
+// learns its passphrase gets: it copies node.db (the running process keeps
+// its lock on the original), unlocks the copy and reads the epoch shares.
+func (t *Trustee) StoredShares(passphrase string) ([]trustee.EpochShare, error) {
+	b, err := os.ReadFile(filepath.Join(t.Dir, "node.db"))
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "stolen-")
+	if err != nil {
+		return nil, err
+	}
+	defer os.RemoveAll(tmp)
+	path := filepath.Join(tmp, "node.db")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		return nil, err
+	}
+	s, err := trustee.OpenStore(path)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	v, err := s.Unlock([]byte(passphrase))
+	if err != nil {
+		return nil, err
+	}
+	defer v.Close()
+	return v.EpochShares()
+}
+
+// run runs one keyquorum command to completion and returns its output, or
+// an error carrying its stderr.
+func run(ctx context.Context, bin string, args ...string) ([]byte, error) {
+	cmd := exec.CommandContext(ctx, bin, args...)
+	var out, errb bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errb
+	if err := cmd.Run(); err != nil {
+		return nil, fmt.Errorf("fedrun: keyquorum %s: %w: %s", strings.Join(args[:2], " "), err, strings.TrimSpace(errb.String()))
+	}
+	return out.Bytes(), nil
+}
+
+// freePorts asks the OS for n free loopback ports. They are released
+// before the trustees bind them; another program could take one in
+// between, in which case a trustee fails to start with a clear error.
+func freePorts(n int) ([]int, error) {
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var ports []int
+	for i := 0; i < n; i++ {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return nil, fmt.Errorf("fedrun: finding a free port: %w", err)
+		}
+		ls = append(ls, l)
+		ports = append(ports, l.Addr().(*net.TCPAddr).Port)
+	}
+	return ports, nil
+}
+
+// eachParallel runs fn for every trustee, two at a time, and returns the
+// first error.
+func eachParallel(ts []*Trustee, fn func(*Trustee) error) error {
+	sem := make(chan struct{}, 2)
+	errs := make([]error, len(ts))
+	var wg sync.WaitGroup
+	for i, t := range ts {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			errs[i] = fn(t)
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// reseal puts the descriptors in the roster of an already dealt group and
+// seals each trustee's shares to its identity key.
+func reseal(descs []trustee.Descriptor, dealt *trustee.GroupFile, shares []trustee.DealtShare) ([]byte, []*trustee.SealedShare, error) {
+	if len(descs) != len(dealt.Trustees) {
+		return nil, nil, fmt.Errorf("fedrun: %d descriptors for a group of %d", len(descs), len(dealt.Trustees))
+	}
+	g := *dealt
+	g.Trustees = nil
+	for i, d := range descs {
+		if d.Name != dealt.Trustees[i].Name {
+			return nil, nil, fmt.Errorf("fedrun: descriptor %d is %s, the dealt group has %s", i+1, d.Name, dealt.Trustees[i].Name)
+		}
+		g.Trustees = append(g.Trustees, d.Member(i+1))
+	}
+	groupJSON, err := g.Marshal()
+	if err != nil {
+		return nil, nil, err
+	}
+	var out []*trustee.SealedShare
+	for _, m := range g.Trustees {
+		sf := &trustee.ShareFile{Index: m.Index, Name: m.Name, Threshold: g.Threshold, Shares: map[uint32]kyber.Scalar{}}
+		for _, d := range shares {
+			if d.Trustee.Index == m.Index {
+				sf.Shares[d.Epoch] = d.Share.Value
+			}
+		}
+		s, err := trustee.SealShare(sf, groupJSON)
+		if err != nil {
+			return nil, nil, err
+		}
+		out = append(out, s)
+	}
+	return groupJSON, out, nil
+}
