@@ -32,7 +32,7 @@ func groupCommand() *cli.Command {
 				&cli.StringFlag{Name: "out", Required: true, Usage: "directory to write group.json and one share file per trustee into (created if missing)", EnvVars: envVar("out")},
 				&cli.IntFlag{Name: "epochs", Value: 1, Usage: "number of epoch keys to make", EnvVars: envVar("epochs")},
 				&cli.IntFlag{Name: "epoch-days", Value: 30, Usage: "length of each epoch in days", EnvVars: envVar("epoch-days")},
-				&cli.StringFlag{Name: "start", Usage: "first epoch's start date (YYYY-MM-DD, default today, UTC)", EnvVars: envVar("start")},
+				&cli.StringFlag{Name: "start", Usage: "first epoch's start (YYYY-MM-DD, today, or days from today like -30d; default today, UTC)", EnvVars: envVar("start")},
 			},
 			Action: groupDeal,
 		}},
@@ -59,8 +59,8 @@ func groupDeal(c *cli.Context) error {
 	start := time.Now().UTC().Truncate(24 * time.Hour)
 	if s := c.String("start"); s != "" {
 		var err error
-		if start, err = time.Parse("2006-01-02", s); err != nil {
-			return cli.Exit(fmt.Sprintf("--start %q: use YYYY-MM-DD", s), 2)
+		if start, err = parseTimeFlag("start", s); err != nil {
+			return cli.Exit(err.Error(), 2)
 		}
 	}
 	var epochs []trustee.GroupEpoch

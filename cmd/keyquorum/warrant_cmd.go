@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,7 +38,7 @@ func warrantDraftCommand() *cli.Command {
 	str := func(name, usage string) cli.Flag {
 		return &cli.StringFlag{Name: name, Usage: usage, Required: true, EnvVars: envVar(name)}
 	}
-	const dates = " (RFC 3339, or YYYY-MM-DD for midnight UTC)"
+	const dates = " (RFC 3339, YYYY-MM-DD, today, or days from today like -7d)"
 	return &cli.Command{
 		Name:      "draft",
 		Usage:     "print an unsigned warrant body for judges to sign",
@@ -111,15 +112,33 @@ func requesterPublicArg(v string) (kyber.Point, error) {
 	return q, nil
 }
 
-// parseTimeFlag accepts RFC 3339 or a bare date, meaning midnight UTC.
+// parseTimeFlag accepts RFC 3339, a bare date (midnight UTC), "today"
+// (midnight UTC today), or a number of days from today such as "-7d" or
+// "+30d" (midnight UTC), so scripts need no date arithmetic.
 func parseTimeFlag(flag, v string) (time.Time, error) {
+	return parseTimeAt(flag, v, time.Now())
+}
+
+func parseTimeAt(flag, v string, now time.Time) (time.Time, error) {
 	if t, err := time.Parse(time.RFC3339, v); err == nil {
 		return t.UTC(), nil
 	}
 	if t, err := time.Parse(time.DateOnly, v); err == nil {
 		return t, nil
 	}
-	return time.Time{}, fmt.Errorf("--%s %q: give a time as RFC 3339 (2026-03-01T09:30:00Z) or a date (2026-03-01, meaning midnight UTC)", flag, v)
+	today := now.UTC().Truncate(24 * time.Hour)
+	if v == "today" {
+		return today, nil
+	}
+	if len(v) >= 3 && (v[0] == '+' || v[0] == '-') && v[len(v)-1] == 'd' {
+		if n, err := strconv.Atoi(v[1 : len(v)-1]); err == nil && n <= 36600 {
+			if v[0] == '-' {
+				n = -n
+			}
+			return today.AddDate(0, 0, n), nil
+		}
+	}
+	return time.Time{}, fmt.Errorf("--%s %q: give a time as RFC 3339 (2026-03-01T09:30:00Z), a date (2026-03-01, meaning midnight UTC), today, or days from today (-7d, +30d)", flag, v)
 }
 
 func warrantSignCommand() *cli.Command {
