@@ -215,12 +215,12 @@ func (c *Client) Decrypt(ctx context.Context, req []byte) (*Answer, error) {
 		return nil, err
 	}
 	if status != http.StatusOK {
+		// A refusal is a 403, or any answer carrying one of the node's
+		// refusal codes (400 bad-request, 429 rate-limited, 503
+		// audit-unavailable); other errors are the API's own.
 		e := c.apiError(status, body)
-		switch status {
-		case http.StatusBadRequest, http.StatusForbidden, http.StatusTooManyRequests, http.StatusServiceUnavailable:
-			if e.Code != "" {
-				return nil, &RefusalError{Trustee: c.member.Name, Code: e.Code, Err: &remoteReason{msg: e.Message, sentinel: refusalSentinel(e.Code)}}
-			}
+		if sentinel := refusalSentinel(e.Code); e.Code != "" && (sentinel != nil || status == http.StatusForbidden) {
+			return nil, &RefusalError{Trustee: c.member.Name, Code: e.Code, Err: &remoteReason{msg: e.Message, sentinel: sentinel}}
 		}
 		return nil, e
 	}

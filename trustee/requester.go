@@ -389,7 +389,7 @@ func (j *decryptJob) ask(ctx context.Context, c *Client, wire []byte, quorum <-c
 		var refusal *RefusalError
 		var api *APIError
 		switch {
-		case errors.As(err, &refusal) && !retryableRefusal(refusal):
+		case errors.As(err, &refusal):
 			return fail(StatusRefused, refusal.Code, err)
 		case errors.As(err, &api) && api.Status < 500:
 			return fail(StatusRefused, api.Code, err)

@@ -6,9 +6,11 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,6 +18,7 @@ import (
 	"github.com/keyquorum/keyquorum/internal/group"
 	"github.com/keyquorum/keyquorum/trustee"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // fastOptions keeps retries short so tests of dead trustees stay fast.
@@ -334,6 +337,106 @@ func TestDecryptRefusals(t *testing.T) {
 	if tr := statusOf(res, "trustee-1"); tr.Code != trustee.CodeWarrantExpired || !errors.Is(tr.Err, escrow.ErrWarrantExpired) {
 		t.Errorf("trustee-1: %+v", tr)
 	}
+}
+
+func TestDecryptRetries(t *testing.T) {
+	// 3 of 3: trustee-2's connection drops once and trustee-3 answers a
+	// server error once; without their second attempts there is no quorum.
+	var resets, errors503 atomic.Int32
+	f := newNetFed(t, netOptions{n: 3, t: 3, wrap: func(index int, h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			switch {
+			case r.URL.Path != trustee.PathDecrypt:
+			case index == 2 && resets.Add(1) == 1:
+				if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+					conn.Close()
+				}
+				return
+			case index == 3 && errors503.Add(1) == 1:
+				w.Header().Set("Content-Type", "application/json")
+				w.WriteHeader(http.StatusServiceUnavailable)
+				w.Write([]byte(`{"error":{"code":"internal-error","message":"try again"}}`))
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}})
+	ss := f.sessions(2, "retries")
+	res, err := trustee.Decrypt(context.Background(), f.group, f.clients(), f.warrant(nil), f.requester, envelopesOf(ss), fastOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectStatuses(t, res, nil)
+	for name, attempts := range map[string]int{"trustee-1": 1, "trustee-2": 2, "trustee-3": 2} {
+		if a := statusOf(res, name).Attempts; a != attempts {
+			t.Errorf("%s: %d attempts, want %d", name, a, attempts)
+		}
+	}
+	f.checkRead(ss, res.Keys)
+}
+
+func TestDecryptGrace(t *testing.T) {
+	// trustee-3 never answers; once two have, it gets the grace period
+	// only, not its whole timeout.
+	f := newNetFed(t, netOptions{n: 3, t: 2, wrap: func(index int, h http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if index == 3 && r.URL.Path == trustee.PathDecrypt {
+				io.Copy(io.Discard, r.Body) // so the server notices the client leaving
+				select {
+				case <-r.Context().Done():
+				case <-time.After(30 * time.Second):
+				}
+				return
+			}
+			h.ServeHTTP(w, r)
+		})
+	}})
+	ss := f.sessions(1, "grace")
+	opts := fastOptions()
+	opts.Timeout, opts.Grace = 20*time.Second, 200*time.Millisecond
+	start := time.Now()
+	res, err := trustee.Decrypt(context.Background(), f.group, f.clients(), f.warrant(nil), f.requester, envelopesOf(ss), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if took := time.Since(start); took > 10*time.Second {
+		t.Errorf("took %v: the silent trustee was waited for", took)
+	}
+	expectStatuses(t, res, map[string]string{"trustee-3": trustee.StatusUnreachable})
+	if tr := statusOf(res, "trustee-3"); !strings.Contains(tr.Reason, "grace") || tr.Attempts != 1 {
+		t.Errorf("trustee-3: %+v", tr)
+	}
+	f.checkRead(ss, res.Keys)
+}
+
+// failStore is an audit store that cannot write.
+type failStore struct{ *trustee.MemAuditStore }
+
+func (failStore) Append(int64, [][]byte, []tlog.Hash) error { return errors.New("disk full") }
+
+func TestDecryptAuditUnavailable(t *testing.T) {
+	// 3 of 3, and trustee-1 cannot write its audit log: it refuses with
+	// 503, is asked again (the condition may pass), and refuses again.
+	f := newNetFed(t, netOptions{n: 3, t: 3, store: func(index int) trustee.AuditStore {
+		if index == 1 {
+			return failStore{trustee.NewMemAuditStore()}
+		}
+		return nil
+	}})
+	ss := f.sessions(1, "audit unavailable")
+	res, err := trustee.Decrypt(context.Background(), f.group, f.clients(), f.warrant(nil), f.requester, envelopesOf(ss), fastOptions())
+	if !errors.Is(err, trustee.ErrQuorumRefused) {
+		t.Fatalf("want a refused quorum, got %v", err)
+	}
+	tr := statusOf(res, "trustee-1")
+	if tr.Status != trustee.StatusRefused || tr.Code != trustee.CodeAuditUnavailable || tr.Attempts != 2 || !errors.Is(tr.Err, trustee.ErrAuditFailed) {
+		t.Errorf("trustee-1: %+v", tr)
+	}
+	resp, err := f.httpsClient(0).Post(f.servers[0].URL+trustee.PathDecrypt, "application/octet-stream", bytes.NewReader(f.request(f.warrant(nil), envelopesOf(ss))))
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectError(t, resp, http.StatusServiceUnavailable, trustee.CodeAuditUnavailable)
 }
 
 func TestDecryptBadInput(t *testing.T) {
