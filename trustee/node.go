@@ -1,12 +1,14 @@
 package trustee
 
 import (
+	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
+	"runtime"
 	"sort"
 	"strings"
 	"sync"
@@ -275,49 +277,109 @@ func (n *Node) DestroyEpochsBefore(current uint32) ([]uint32, error) {
 // Decide checks an encoded decryption request and either returns partial
 // decryptions with the audit evidence, or a *RefusalError. Both outcomes
 // are logged; a grant is logged before any share is computed.
+//
+// Decide is safe to call concurrently. The stateless checks (signatures,
+// envelope proofs) and the partial decryptions run outside the node's lock,
+// on all cores for large requests; only the checks against what the node
+// remembers (rate limits, session caps, held epochs), the log append and
+// the counting are serialised.
 func (n *Node) Decide(reqBytes []byte) (*Answer, error) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
 	now := n.clock()
 	rec := AuditRecord{Time: now, Kind: AuditKindDecision}
 	d, refusal := n.check(reqBytes, now, &rec)
-	if refusal != nil {
-		rec.Decision = AuditRefused
-		rec.Sessions = nil
-		rec.Refusal = &AuditRefusal{Code: refusal.Code, Message: logSafe(refusal.Err.Error())}
-		// A refusal is logged too; if logging fails the refusal still
-		// stands, and the requester is told the log failed.
-		if _, _, _, err := n.log.Append(rec); err != nil {
-			refusal.Err = fmt.Errorf("%w (and the refusal could not be logged: %v)", refusal.Err, err)
+	if refusal == nil {
+		var ans *Answer
+		var held []kyber.Scalar
+		ans, held, refusal = n.commit(d, now, &rec)
+		if refusal == nil {
+			return n.answer(ans, d, held)
 		}
-		return nil, refusal
+		if refusal.Code == CodeAuditUnavailable {
+			return nil, refusal
+		}
+	}
+	rec.Decision = AuditRefused
+	rec.Sessions = nil
+	rec.Refusal = &AuditRefusal{Code: refusal.Code, Message: logSafe(refusal.Err.Error())}
+	// A refusal is logged too; if logging fails the refusal still stands,
+	// and the requester is told the log failed.
+	if _, _, _, err := n.log.Append(rec); err != nil {
+		refusal.Err = fmt.Errorf("%w (and the refusal could not be logged: %v)", refusal.Err, err)
+	}
+	return nil, refusal
+}
+
+// commit re-checks what may have changed since check under the lock, logs
+// the grant, counts it, and returns copies of the shares to answer with.
+func (n *Node) commit(d *decision, now time.Time, rec *AuditRecord) (*Answer, []kyber.Scalar, *RefusalError) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if r := n.rateLimited(d.judges, now); r != nil {
+		return nil, nil, r
+	}
+	held := make([]kyber.Scalar, len(d.envs))
+	for i, e := range d.envs {
+		s, ok := n.shares[e.Context.Epoch]
+		if !ok {
+			return nil, nil, n.refuse(CodeEpochDestroyed, fmt.Errorf("%w (epoch %d, session %s)", ErrEpochDestroyed, e.Context.Epoch, e.Context.SessionID))
+		}
+		held[i] = s.Share
+	}
+	w := d.warrant
+	limit := min(w.MaxSessions, n.policy.MaxSessionsPerWarrant)
+	already := n.released[w.ID]
+	total := len(already)
+	for _, e := range d.envs {
+		if !already[e.Context.SessionID] {
+			total++
+		}
+	}
+	if total > limit {
+		return nil, nil, n.refuse(CodeSessionCap, fmt.Errorf("%w: warrant %s may release %d sessions here, %d already released, this request would make %d; ask the judge to raise max-sessions", ErrSessionCap, w.ID, limit, len(already), total))
 	}
 	rec.Decision = AuditGranted
-	idx, head, proof, err := n.log.Append(rec)
+	idx, head, proof, err := n.log.Append(*rec)
 	if err != nil {
-		return nil, n.refuse(CodeAuditUnavailable, fmt.Errorf("%w: %w", ErrAuditFailed, err))
+		return nil, nil, n.refuse(CodeAuditUnavailable, fmt.Errorf("%w: %w", ErrAuditFailed, err))
 	}
-	// Logged: count the release and compute the answer.
-	rel := n.released[d.warrant.ID]
-	if rel == nil {
-		rel = map[escrow.SessionID]bool{}
-		n.released[d.warrant.ID] = rel
+	// Logged: count the release.
+	if already == nil {
+		already = map[escrow.SessionID]bool{}
+		n.released[w.ID] = already
 	}
 	for _, e := range d.envs {
-		rel[e.Context.SessionID] = true
+		already[e.Context.SessionID] = true
 	}
 	for _, j := range d.judges {
 		n.judgeUse[j] = append(n.judgeUse[j], now)
 	}
+	for i := range held {
+		held[i] = held[i].Clone() // retention may zero the node's copy meanwhile
+	}
 	ans := &Answer{Trustee: n.name, Index: n.index, RecordIndex: idx, Head: head.Note, Proof: proof}
 	ans.Record, _ = rec.Marshal()
-	for _, e := range d.envs {
-		s := n.shares[e.Context.Epoch]
-		p, err := escrow.PartialDecrypt(n.index, s.Share, e, d.warrant.Requester, n.rand)
+	return ans, held, nil
+}
+
+// answer computes the partial decryptions of a logged grant. The proof
+// nonces' randomness is drawn in request order, then the work is spread
+// over every core.
+func (n *Node) answer(ans *Answer, d *decision, held []kyber.Scalar) (*Answer, error) {
+	const nonceLen = 32
+	fresh := make([]byte, nonceLen*len(d.envs))
+	if _, err := io.ReadFull(n.rand, fresh); err != nil {
+		return nil, n.refuse(CodeAuditUnavailable, fmt.Errorf("trustee: reading randomness: %w", err))
+	}
+	ans.Partials = make([]*escrow.PartialDecryption, len(d.envs))
+	errs := make([]error, len(d.envs))
+	parallel(len(d.envs), runtime.GOMAXPROCS(0), func(i int) {
+		ans.Partials[i], errs[i] = escrow.PartialDecrypt(n.index, held[i], d.envs[i], d.warrant.Requester, bytes.NewReader(fresh[i*nonceLen:(i+1)*nonceLen]))
+		held[i].Zero()
+	})
+	for _, err := range errs {
 		if err != nil {
 			return nil, n.refuse(CodeBadEnvelope, err)
 		}
-		ans.Partials = append(ans.Partials, p)
 	}
 	return ans, nil
 }
@@ -332,7 +394,23 @@ func (n *Node) refuse(code string, err error) *RefusalError {
 	return &RefusalError{Trustee: n.name, Code: code, Err: err}
 }
 
+// rateLimited says whether any of the judges reached the rate limit. The
+// caller holds n.mu.
+func (n *Node) rateLimited(judges []string, now time.Time) *RefusalError {
+	if n.policy.RateLimit <= 0 {
+		return nil
+	}
+	for _, j := range judges {
+		if c := n.recentUses(j, now); c >= n.policy.RateLimit {
+			return n.refuse(CodeRateLimited, fmt.Errorf("%w: judge %s already authorised %d requests in the last %v here; retry later", ErrRateLimited, j, c, n.policy.RatePeriod))
+		}
+	}
+	return nil
+}
+
 // check runs every policy check in order, filling rec as it learns things.
+// It holds the node's lock only to read what the node remembers; the
+// session cap is checked by commit, under the lock that also logs.
 func (n *Node) check(reqBytes []byte, now time.Time, rec *AuditRecord) (*decision, *RefusalError) {
 	req, err := escrow.ParseDecryptionRequest(reqBytes)
 	if err != nil {
@@ -357,34 +435,52 @@ func (n *Node) check(reqBytes []byte, now time.Time, rec *AuditRecord) (*decisio
 	if err := req.VerifySignature(w.Requester); err != nil {
 		return nil, n.refuse(CodeBadSignature, err)
 	}
-	if n.policy.RateLimit > 0 {
-		for _, j := range vw.Judges {
-			if c := n.recentUses(j, now); c >= n.policy.RateLimit {
-				return nil, n.refuse(CodeRateLimited, fmt.Errorf("%w: judge %s already authorised %d requests in the last %v here; retry later", ErrRateLimited, j, c, n.policy.RatePeriod))
+	n.mu.Lock()
+	limited := n.rateLimited(vw.Judges, now)
+	keys, destroyed := map[uint32]kyber.Point{}, map[uint32]bool{}
+	for e, s := range n.shares {
+		keys[e] = s.GroupKey
+	}
+	for e := range n.destroyed {
+		destroyed[e] = true
+	}
+	n.mu.Unlock()
+	if limited != nil {
+		return nil, limited
+	}
+
+	// Parse and verify every envelope on all cores, then apply the checks
+	// in request order, so the first bad envelope is the one reported.
+	envs := make([]*escrow.Envelope, len(req.Envelopes))
+	parseErr := make([]error, len(req.Envelopes))
+	verifyErr := make([]error, len(req.Envelopes))
+	parallel(len(req.Envelopes), runtime.GOMAXPROCS(0), func(i int) {
+		envs[i], parseErr[i] = escrow.ParseEnvelope(req.Envelopes[i])
+		if parseErr[i] == nil {
+			if key, ok := keys[envs[i].Context.Epoch]; ok {
+				verifyErr[i] = envs[i].Verify(key)
 			}
 		}
-	}
+	})
 	d := &decision{warrant: w, judges: vw.Judges}
 	seen := map[escrow.SessionID]bool{}
-	for i, b := range req.Envelopes {
-		e, err := escrow.ParseEnvelope(b)
-		if err != nil {
-			return nil, n.refuse(CodeBadEnvelope, fmt.Errorf("envelope %d: %w", i, err))
+	for i, e := range envs {
+		if parseErr[i] != nil {
+			return nil, n.refuse(CodeBadEnvelope, fmt.Errorf("envelope %d: %w", i, parseErr[i]))
 		}
 		sid := e.Context.SessionID
 		if seen[sid] {
 			return nil, n.refuse(CodeBadEnvelope, fmt.Errorf("%w: envelope %d repeats session %s", escrow.ErrBadEnvelope, i, sid))
 		}
 		seen[sid] = true
-		s, ok := n.shares[e.Context.Epoch]
-		switch {
-		case !ok && n.destroyed[e.Context.Epoch]:
-			return nil, n.refuse(CodeEpochDestroyed, fmt.Errorf("%w (epoch %d, session %s)", ErrEpochDestroyed, e.Context.Epoch, sid))
-		case !ok:
+		if _, ok := keys[e.Context.Epoch]; !ok {
+			if destroyed[e.Context.Epoch] {
+				return nil, n.refuse(CodeEpochDestroyed, fmt.Errorf("%w (epoch %d, session %s)", ErrEpochDestroyed, e.Context.Epoch, sid))
+			}
 			return nil, n.refuse(CodeUnknownEpoch, fmt.Errorf("%w (epoch %d, session %s)", ErrUnknownEpoch, e.Context.Epoch, sid))
 		}
-		if err := e.Verify(s.GroupKey); err != nil {
-			return nil, n.refuse(CodeBadEnvelope, fmt.Errorf("session %s: %w", sid, err))
+		if verifyErr[i] != nil {
+			return nil, n.refuse(CodeBadEnvelope, fmt.Errorf("session %s: %w", sid, verifyErr[i]))
 		}
 		if err := w.Covers(e.Context); err != nil {
 			return nil, n.refuse(CodeOutOfScope, fmt.Errorf("session %s: %w", sid, err))
@@ -394,17 +490,6 @@ func (n *Node) check(reqBytes []byte, now time.Time, rec *AuditRecord) (*decisio
 		}
 		d.envs = append(d.envs, e)
 		rec.Sessions = append(rec.Sessions, sid.String())
-	}
-	limit := min(w.MaxSessions, n.policy.MaxSessionsPerWarrant)
-	already := n.released[w.ID]
-	total := len(already)
-	for sid := range seen {
-		if !already[sid] {
-			total++
-		}
-	}
-	if total > limit {
-		return nil, n.refuse(CodeSessionCap, fmt.Errorf("%w: warrant %s may release %d sessions here, %d already released, this request would make %d; ask the judge to raise max-sessions", ErrSessionCap, w.ID, limit, len(already), total))
 	}
 	return d, nil
 }
