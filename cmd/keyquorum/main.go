@@ -58,6 +58,7 @@ func newApp() *cli.App {
 			auditCommand(),
 			simulateCommand(),
 			sharesCommand(),
+			benchCommand(),
 			versionCommand(),
 		},
 	}

@@ -1,0 +1,243 @@
+// Package bench measures keyquorum end to end: warranted decryption
+// against a federation of real trustee processes on loopback. The
+// `keyquorum bench` command prints what it returns.
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/keyquorum/keyquorum/escrow"
+	"github.com/keyquorum/keyquorum/internal/fedrun"
+	"github.com/keyquorum/keyquorum/trustee"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// DecryptConfig says what to measure.
+type DecryptConfig struct {
+	Binary    string // keyquorum executable
+	WorkDir   string // removed by the caller
+	Trustees  int
+	Threshold int
+	Sessions  int // sessions in the bulk warrant
+	Singles   int // single-session warrants timed for latency
+}
+
+// DecryptResult is what was measured.
+type DecryptResult struct {
+	Sessions        int           `json:"sessions"`
+	Bulk            time.Duration `json:"bulk_ns"`
+	SessionsPerSec  float64       `json:"sessions_per_second"`
+	OneTrustee      time.Duration `json:"one_trustee_ns"`      // one trustee answering the bulk request alone
+	Combine         time.Duration `json:"combine_ns"`          // requester combining t answers for every session, all cores
+	SingleP50       time.Duration `json:"single_p50_ns"`       // single-session warrant, end to end
+	SingleP99       time.Duration `json:"single_p99_ns"`
+	Singles         int           `json:"singles"`
+	Setup           time.Duration `json:"setup_ns"`
+	EnvelopeSealing time.Duration `json:"envelope_sealing_ns"` // making the test envelopes
+}
+
+// Decrypt runs the benchmark.
+func Decrypt(ctx context.Context, cfg DecryptConfig) (*DecryptResult, error) {
+	if cfg.Sessions < 1 || cfg.Sessions > escrow.MaxRequestSessions {
+		return nil, fmt.Errorf("bench: sessions must be 1 to %d", escrow.MaxRequestSessions)
+	}
+	if cfg.Threshold < 1 || cfg.Threshold > cfg.Trustees {
+		return nil, errors.New("bench: need 1 <= threshold <= trustees")
+	}
+	res := &DecryptResult{Sessions: cfg.Sessions, Singles: cfg.Singles}
+	began := time.Now()
+	now := time.Now().UTC().Truncate(time.Second)
+	skey, vkey, err := escrow.NewJudgeKey("judge-bench", rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	judge, err := note.NewSigner(skey)
+	if err != nil {
+		return nil, err
+	}
+	var names []string
+	for i := 1; i <= cfg.Trustees; i++ {
+		names = append(names, fmt.Sprintf("trustee-%d", i))
+	}
+	epoch := trustee.GroupEpoch{Epoch: 1, ValidFrom: now.AddDate(0, 0, -1), ValidUntil: now.AddDate(0, 0, 30)}
+	f, err := fedrun.Setup(ctx, fedrun.Options{
+		Binary: cfg.Binary, Dir: cfg.WorkDir, Names: names, Threshold: cfg.Threshold,
+		Epochs: []trustee.GroupEpoch{epoch}, Judges: []string{vkey}, Passphrase: "bench", Dealer: rand.Reader,
+	})
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if err := f.StartAll(ctx); err != nil {
+		return nil, err
+	}
+	g, err := f.Group.EscrowGroup(1)
+	if err != nil {
+		return nil, err
+	}
+	res.Setup = time.Since(began)
+
+	// Envelopes: alice's sessions of the last hour, sealed on all cores.
+	t0 := time.Now()
+	envs, keys, err := sealMany(cfg.Sessions+cfg.Singles, g, now, rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	res.EnvelopeSealing = time.Since(t0)
+
+	requester, err := escrow.GenerateRequesterKey(rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	w := &escrow.Warrant{ID: "W-BENCH", Case: "benchmark", Requester: requester.Public, Targets: []string{"alice"},
+		WindowStart: now.Add(-2 * time.Hour), WindowEnd: now.Add(time.Hour), ValidFrom: now.Add(-time.Hour),
+		ValidUntil: now.AddDate(0, 0, 1), MaxSessions: cfg.Sessions + cfg.Singles + 10, Purpose: "benchmark"}
+	body, err := w.MarshalText()
+	if err != nil {
+		return nil, err
+	}
+	warrant, err := escrow.SignWarrant(body, judge)
+	if err != nil {
+		return nil, err
+	}
+	opts := trustee.DecryptOptions{Timeout: 10 * time.Minute, Attempts: 1}
+
+	// Bulk: one warrant, every session, end to end.
+	bulk := envs[:cfg.Sessions]
+	t0 = time.Now()
+	out, err := trustee.Decrypt(ctx, f.Group, f.Clients(), warrant, requester, bulk, opts)
+	if err != nil {
+		return nil, err
+	}
+	res.Bulk = time.Since(t0)
+	if len(out.Keys) != cfg.Sessions {
+		return nil, fmt.Errorf("bench: recovered %d of %d sessions", len(out.Keys), cfg.Sessions)
+	}
+	for i, b := range bulk {
+		e, _ := escrow.ParseEnvelope(b)
+		if string(out.Keys[e.Context.SessionID]) != string(keys[i]) {
+			return nil, errors.New("bench: a recovered key is wrong")
+		}
+	}
+	res.SessionsPerSec = float64(cfg.Sessions) / res.Bulk.Seconds()
+
+	// Where the time goes: one trustee alone, then the requester's combine.
+	req, err := escrow.NewDecryptionRequest(warrant, bulk, requester, time.Now(), rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	wire := req.Marshal()
+	var answers []*trustee.Answer
+	for i := 0; i < cfg.Threshold; i++ {
+		t0 = time.Now()
+		a, err := f.Trustees[i].Client.Decrypt(ctx, wire)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			res.OneTrustee = time.Since(t0)
+		}
+		answers = append(answers, a)
+	}
+	t0 = time.Now()
+	if err := combineAll(g, bulk, requester, answers); err != nil {
+		return nil, err
+	}
+	res.Combine = time.Since(t0)
+
+	// Latency: single-session warrants, one after another.
+	var lat []time.Duration
+	for _, b := range envs[cfg.Sessions:] {
+		t0 = time.Now()
+		if _, err := trustee.Decrypt(ctx, f.Group, f.Clients(), warrant, requester, [][]byte{b}, opts); err != nil {
+			return nil, err
+		}
+		lat = append(lat, time.Since(t0))
+	}
+	if len(lat) > 0 {
+		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
+		res.SingleP50 = lat[len(lat)/2]
+		res.SingleP99 = lat[(len(lat)*99)/100]
+	}
+	return res, nil
+}
+
+// sealMany makes n envelopes of alice's sessions in the hour before now.
+func sealMany(n int, g *escrow.Group, now time.Time, r io.Reader) ([][]byte, [][]byte, error) {
+	envs, keys := make([][]byte, n), make([][]byte, n)
+	ctxs := make([]*escrow.Context, n)
+	for i := range ctxs {
+		c := &escrow.Context{Epoch: g.Epoch, GroupKeyID: escrow.KeyIDOf(g.Key), Sender: "alice", Recipient: "bob",
+			Start: now.Add(-time.Duration(i%3600) * time.Second)}
+		keys[i] = make([]byte, escrow.KeySize)
+		if _, err := io.ReadFull(r, c.SessionID[:]); err != nil {
+			return nil, nil, err
+		}
+		if _, err := io.ReadFull(r, keys[i]); err != nil {
+			return nil, nil, err
+		}
+		ctxs[i] = c
+	}
+	err := parallel(n, func(i int) error {
+		e, err := escrow.SealEnvelope(keys[i], ctxs[i], g.Key)
+		if err != nil {
+			return err
+		}
+		envs[i] = e.Marshal()
+		return nil
+	})
+	return envs, keys, err
+}
+
+func combineAll(g *escrow.Group, envs [][]byte, req *escrow.RequesterKey, answers []*trustee.Answer) error {
+	return parallel(len(envs), func(i int) error {
+		e, err := escrow.ParseEnvelope(envs[i])
+		if err != nil {
+			return err
+		}
+		var ps []*escrow.PartialDecryption
+		for _, a := range answers {
+			ps = append(ps, a.Partials[i])
+		}
+		_, err = escrow.Combine(g, e, req, ps)
+		return err
+	})
+}
+
+// parallel runs fn(0..n-1) on every core and returns the first error.
+func parallel(n int, fn func(i int) error) error {
+	workers := runtime.GOMAXPROCS(0)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var first error
+	next := make(chan int)
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range next {
+				if err := fn(i); err != nil {
+					mu.Lock()
+					if first == nil {
+						first = err
+					}
+					mu.Unlock()
+				}
+			}
+		}()
+	}
+	for i := 0; i < n; i++ {
+		next <- i
+	}
+	close(next)
+	wg.Wait()
+	return first
+}
