@@ -35,9 +35,9 @@ type DecryptResult struct {
 	Sessions        int           `json:"sessions"`
 	Bulk            time.Duration `json:"bulk_ns"`
 	SessionsPerSec  float64       `json:"sessions_per_second"`
-	OneTrustee      time.Duration `json:"one_trustee_ns"`      // one trustee answering the bulk request alone
-	Combine         time.Duration `json:"combine_ns"`          // requester combining t answers for every session, all cores
-	SingleP50       time.Duration `json:"single_p50_ns"`       // single-session warrant, end to end
+	OneTrustee      time.Duration `json:"one_trustee_ns"` // one trustee answering the bulk request alone
+	Combine         time.Duration `json:"combine_ns"`     // requester combining t answers for every session, all cores
+	SingleP50       time.Duration `json:"single_p50_ns"`  // single-session warrant, end to end
 	SingleP99       time.Duration `json:"single_p99_ns"`
 	Singles         int           `json:"singles"`
 	Setup           time.Duration `json:"setup_ns"`
