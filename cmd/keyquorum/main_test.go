@@ -1,9 +1,11 @@
 package main
 
 import (
+	"net"
 	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/rogpeppe/go-internal/testscript"
 	"github.com/urfave/cli/v2"
@@ -25,7 +27,26 @@ func TestMain(m *testing.M) {
 }
 
 func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{Dir: "testdata"})
+	testscript.Run(t, testscript.Params{Dir: "testdata", Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		// waitfor HOST:PORT... waits until each address accepts TCP
+		// connections (trustees started in the background), at most 30 s.
+		"waitfor": func(ts *testscript.TestScript, neg bool, args []string) {
+			for _, a := range args {
+				deadline := time.Now().Add(30 * time.Second)
+				for {
+					c, err := net.DialTimeout("tcp", a, time.Second)
+					if err == nil {
+						c.Close()
+						break
+					}
+					if time.Now().After(deadline) {
+						ts.Fatalf("%s did not accept connections within 30s: %v", a, err)
+					}
+					time.Sleep(50 * time.Millisecond)
+				}
+			}
+		},
+	}})
 }
 
 // TestEveryFlagHasEnvVar walks the whole command tree and checks that every

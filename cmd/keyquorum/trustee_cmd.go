@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,6 +71,7 @@ func trusteeInitCommand() *cli.Command {
 			&cli.StringFlag{Name: "name", Required: true, Usage: "the trustee's `NAME` in the group: 1-64 letters, digits or . _ @ -", EnvVars: envVar("name")},
 			&cli.StringFlag{Name: "addr", Required: true, Usage: "`HOST:PORT` clients will reach the node's API at; the TLS certificate names HOST", EnvVars: envVar("addr")},
 			passphraseFileFlag(),
+			&cli.StringSliceFlag{Name: "judge", Usage: "trust this judge: a verifier `KEY` (name+hash+key) or a file holding one, as keyquorum keygen judge prints; repeatable (written to policy.toml)", EnvVars: envVar("judge")},
 		},
 		Action: trusteeInit,
 	}
@@ -90,8 +92,12 @@ func trusteeInit(c *cli.Context) error {
 			return cli.Exit(fmt.Sprintf("%s exists: %s already holds a trustee node; choose another --dir", p, dir), 2)
 		}
 	}
-	// Check the name and address before asking for a passphrase.
+	// Check the name, address and judges before asking for a passphrase.
 	id, err := trustee.GenerateIdentity(name, c.String("addr"), time.Now(), rand.Reader)
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	policy, err := policyWithJudges(c.StringSlice("judge"))
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
@@ -137,7 +143,7 @@ func trusteeInit(c *cli.Context) error {
 	for _, f := range []struct {
 		path string
 		data []byte
-	}{{paths[1], trustee.MarshalDefaultPolicy()}, {paths[2], desc}} {
+	}{{paths[1], policy}, {paths[2], desc}} {
 		if err := writePublicFile(f.path, f.data); err != nil {
 			return err
 		}
@@ -151,7 +157,11 @@ func trusteeInit(c *cli.Context) error {
 	e := c.App.ErrWriter
 	fmt.Fprintf(e, "initialised trustee %s in %s (secrets in %s, encrypted under the passphrase)\n", name, dir, storePath)
 	fmt.Fprintf(e, "next: give %s to the dealer (keyquorum group deal --descriptor),\n", paths[2])
-	fmt.Fprintf(e, "      add a judge to %s and check it (keyquorum trustee policy check --dir %s),\n", paths[1], dir)
+	if len(c.StringSlice("judge")) == 0 {
+		fmt.Fprintf(e, "      add a judge to %s and check it (keyquorum trustee policy check --dir %s),\n", paths[1], dir)
+	} else {
+		fmt.Fprintf(e, "      review %s and check it (keyquorum trustee policy check --dir %s),\n", paths[1], dir)
+	}
 	fmt.Fprintf(e, "      then import the sealed share the dealer sends back (keyquorum trustee import-share).\n")
 	return nil
 }
@@ -317,4 +327,26 @@ func policyDuration(d time.Duration) string {
 		return fmt.Sprintf("%dh (%d days)", h, h/24)
 	}
 	return fmt.Sprintf("%dh", h)
+}
+
+// policyWithJudges is the default policy trusting the given judges, each a
+// verifier key or a file holding one.
+func policyWithJudges(judges []string) ([]byte, error) {
+	policy := trustee.MarshalDefaultPolicy()
+	if len(judges) == 0 {
+		return policy, nil
+	}
+	var keys []string
+	for _, j := range judges {
+		key, _, err := judgeKeyArg(j)
+		if err != nil {
+			return nil, err
+		}
+		keys = append(keys, strconv.Quote(key))
+	}
+	const empty = "\njudges = []\n"
+	if !bytes.Contains(policy, []byte(empty)) {
+		return nil, errors.New("default policy has no empty judges line to fill in")
+	}
+	return bytes.Replace(policy, []byte(empty), []byte("\njudges = ["+strings.Join(keys, ", ")+"]\n"), 1), nil
 }

@@ -184,7 +184,7 @@ func warrantVerifyCommand() *cli.Command {
 		Usage:     "check a signed warrant's judge signatures and validity dates; prints its fields and signers",
 		ArgsUsage: "[FILE|-]",
 		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "judge", Usage: "trust the judge with verifier key `VKEY` (name+hash+key; repeatable)", EnvVars: envVar("judge")},
+			&cli.StringSliceFlag{Name: "judge", Usage: "trust the judge with verifier key `VKEY` (name+hash+key) or the file holding it; repeatable", EnvVars: envVar("judge")},
 			&cli.StringSliceFlag{Name: "judges", Usage: "trust the judges listed in `FILE`, one verifier key per line, # for comments (repeatable)", EnvVars: envVar("judges")},
 			&cli.IntFlag{Name: "required", Usage: "require signatures from `N` distinct trusted judges", Value: 1, EnvVars: envVar("required")},
 			&cli.StringFlag{Name: "at", Usage: "check validity at `TIME` instead of now (RFC 3339 or YYYY-MM-DD)", EnvVars: envVar("at")},
@@ -199,10 +199,10 @@ func warrantVerify(c *cli.Context) error {
 		return err
 	}
 	var judges []note.Verifier
-	for _, vkey := range c.StringSlice("judge") {
-		v, err := escrow.ParseJudgeVerifier(vkey)
+	for _, arg := range c.StringSlice("judge") {
+		_, v, err := judgeKeyArg(arg)
 		if err != nil {
-			return fmt.Errorf("--judge: %w", err)
+			return err
 		}
 		judges = append(judges, v)
 	}
