@@ -24,6 +24,20 @@
 // append succeeds are partial decryptions computed and returned. A node that
 // cannot log cannot release.
 //
+// # What the audit log makes public
+//
+// Every record is meant to be published (keyquorum audit report). A
+// record holds: the time, the decision and, for a refusal, its code and
+// message; the warrant's id and the SHA-256 of the signed warrant; the
+// names of the judges whose signatures were accepted; the requester's
+// public key; the ids of the sessions released; the epoch for a share
+// destruction; and a reference to the case keyed by the warrant
+// ([CaseRefHash]), which only holders of the warrant can check. It never
+// holds the case text, the warrant's purpose or targets, session keys,
+// shares or message contents. What stays visible is volume and timing:
+// how often each judge's warrants are used, and how many sessions each
+// releases. That is the point of a transparency log.
+//
 // # Epochs and retention
 //
 // Each epoch has its own group key. [Node.DestroyEpochsBefore] erases the

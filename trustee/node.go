@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -420,7 +421,7 @@ func (n *Node) check(reqBytes []byte, now time.Time, rec *AuditRecord) (*decisio
 	rec.WarrantHash = hex.EncodeToString(wh[:])
 	vw, err := escrow.VerifyWarrant(req.Warrant, escrow.JudgePolicy{Judges: n.policy.Judges, Required: n.policy.JudgesRequired}, now)
 	if vw != nil && vw.Warrant != nil {
-		n.describeWarrant(vw, rec)
+		n.describeWarrant(vw, req.Warrant, rec)
 	}
 	if err != nil {
 		return nil, n.refuse(warrantCode(err), err)
@@ -494,14 +495,33 @@ func (n *Node) check(reqBytes []byte, now time.Time, rec *AuditRecord) (*decisio
 	return d, nil
 }
 
-func (n *Node) describeWarrant(vw *escrow.VerifiedWarrant, rec *AuditRecord) {
+func (n *Node) describeWarrant(vw *escrow.VerifiedWarrant, note []byte, rec *AuditRecord) {
 	w := vw.Warrant
 	rec.WarrantID = w.ID
 	rec.Judges = vw.Judges
 	rec.Requester = hex.EncodeToString(group.PointBytes(w.Requester))
-	ch := sha256.Sum256([]byte(w.Case))
-	rec.CaseRefHash = hex.EncodeToString(ch[:])
+	rec.CaseRefHash = CaseRefHash(note, w.Case)
 }
+
+// CaseRefHash is how an audit record refers to a warrant's case: SHA-256
+// over a label, the length-prefixed signed warrant note and the case
+// reference. A plain hash of the case would let anyone confirm a guessed
+// case number ("2026/117") from the public log; keyed by the warrant, the
+// hash can be checked only by those who hold the warrant, such as the
+// court or an oversight body, who can then show that the record is
+// about that case.
+func CaseRefHash(warrantNote []byte, caseRef string) string {
+	h := sha256.New()
+	h.Write([]byte(labelCaseRef))
+	var n [8]byte
+	binary.BigEndian.PutUint64(n[:], uint64(len(warrantNote)))
+	h.Write(n[:])
+	h.Write(warrantNote)
+	h.Write([]byte(caseRef))
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+const labelCaseRef = "keyquorum/v1/audit/case-ref"
 
 func (n *Node) recentUses(judge string, now time.Time) int {
 	uses := n.judgeUse[judge]

@@ -95,8 +95,11 @@ func TestGrantEndToEnd(t *testing.T) {
 		if rec.WarrantHash != hexSHA256(warrant) {
 			t.Errorf("trustee %d: warrant hash %s, want SHA-256 of the signed warrant %s", i+1, rec.WarrantHash, hexSHA256(warrant))
 		}
-		if rec.CaseRefHash != hexSHA256([]byte(caseText)) {
-			t.Errorf("trustee %d: case hash %s, want SHA-256 of the case reference", i+1, rec.CaseRefHash)
+		if rec.CaseRefHash != wantCaseRef(warrant) {
+			t.Errorf("trustee %d: case hash %s, want the warrant-keyed hash of the case reference", i+1, rec.CaseRefHash)
+		}
+		if rec.CaseRefHash == hexSHA256([]byte(caseText)) {
+			t.Errorf("trustee %d: case hash is a plain hash of the case reference; anyone could confirm a guess", i+1)
 		}
 		if !slices.Equal(rec.Judges, []string{w.judge.name}) {
 			t.Errorf("trustee %d: judges %v, want [%s]", i+1, rec.Judges, w.judge.name)
@@ -843,7 +846,7 @@ func TestEveryDecisionIsLogged(t *testing.T) {
 	}
 	// A refusal after the warrant verified still names the warrant.
 	rec, _, _ := n.AuditLog().Record(1)
-	if rec.WarrantID != "W-2026-0001" || rec.CaseRefHash != hexSHA256([]byte(caseText)) {
+	if rec.WarrantID != "W-2026-0001" || rec.CaseRefHash != wantCaseRef(warrant) {
 		t.Errorf("out-of-scope refusal record does not identify the warrant: %+v", rec)
 	}
 }
@@ -1002,4 +1005,14 @@ func TestNewRefusals(t *testing.T) {
 	if _, err := trustee.New("trustee-1", 1, w.policy(), trustee.NewMemAuditStore(), nil); err == nil {
 		t.Error("New accepted a nil log signer")
 	}
+}
+
+// wantCaseRef computes the audit record's case reference independently of
+// trustee.CaseRefHash: SHA-256 over the label, the 8-byte big-endian length
+// of the signed warrant, the warrant and the case text.
+func wantCaseRef(warrant []byte) string {
+	b := []byte("keyquorum/v1/audit/case-ref")
+	b = binary.BigEndian.AppendUint64(b, uint64(len(warrant)))
+	b = append(b, warrant...)
+	return hexSHA256(append(b, caseText...))
 }

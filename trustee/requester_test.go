@@ -77,8 +77,10 @@ func TestDecryptOverTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	expectStatuses(t, res, map[string]string{"trustee-2": trustee.StatusUnreachable, "trustee-4": trustee.StatusUnreachable})
-	if a := statusOf(res, "trustee-2").Attempts; a != 2 {
-		t.Errorf("trustee-2 tried %d times, want 2", a)
+	// How many retries fit before the quorum's grace period ends depends
+	// on timing; at least one attempt and at most the configured number.
+	if a := statusOf(res, "trustee-2").Attempts; a < 1 || a > fastOptions().Attempts {
+		t.Errorf("trustee-2 tried %d times, want 1 to %d", a, fastOptions().Attempts)
 	}
 	f.checkRead(ss, res.Keys)
 
