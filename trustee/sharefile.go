@@ -48,7 +48,7 @@ func (s *ShareFile) Marshal() ([]byte, error) {
 	fmt.Fprintf(&b, "# SECRET: %s's share of the keyquorum group key, one line per epoch.\n", s.Name)
 	fmt.Fprintf(&b, "# Any %d share files of this group together can decrypt every escrowed session\n", s.Threshold)
 	fmt.Fprintln(&b, "# of the epochs they hold. Keep this file on the trustee's machine only (mode 0600).")
-	fmt.Fprintln(&b, "# It is not encrypted: encryption at rest under a passphrase comes with trustee nodes.")
+	fmt.Fprintln(&b, "# It is not encrypted. To give trustee nodes their shares sealed to their keys, deal with --descriptor.")
 	fmt.Fprintf(&b, "trustee: %d\nname: %s\nthreshold: %d\n", s.Index, s.Name, s.Threshold)
 	var epochs []uint32
 	for e := range s.Shares {
