@@ -7,9 +7,9 @@ import (
 	"sort"
 	"strings"
 
+	ed "filippo.io/edwards25519"
 	"github.com/keyquorum/keyquorum/internal/group"
 	"go.dedis.ch/kyber/v3"
-	"go.dedis.ch/kyber/v3/share"
 )
 
 // Errors from [Combine].
@@ -63,11 +63,16 @@ func Combine(g *Group, env *Envelope, req *RequesterKey, partials []*PartialDecr
 	if g.Threshold < 1 {
 		return nil, fmt.Errorf("escrow: group threshold %d is invalid", g.Threshold)
 	}
-	if err := env.Verify(g.Key); err != nil {
+	Xb, Ub := group.PointBytes(g.Key), group.PointBytes(env.U)
+	if err := env.verify(g.Key, Xb, Ub); err != nil {
 		return nil, err
 	}
+	Hb, H := dleqBase(env, req.Public)
 	res := &Result{}
-	var valid []*share.PubShare
+	var (
+		validIdx []int       // trustee indices of the valid answers, at most t
+		validV   []*ed.Point // their V_i
+	)
 	seen := map[int][]byte{}
 	for _, p := range partials {
 		bad := func(reason string) {
@@ -84,32 +89,36 @@ func Combine(g *Group, env *Envelope, req *RequesterKey, partials []*PartialDecr
 				bad("two different answers from the same trustee")
 			}
 		default:
-			if err := p.Verify(Xi, env, req.Public); err != nil {
+			V, Vb, err := p.verify(Xi, env, Hb, H)
+			if err != nil {
 				bad(err.Error())
 				continue
 			}
-			seen[p.Trustee] = p.Marshal()
-			if len(valid) < g.Threshold {
-				valid = append(valid, &share.PubShare{I: p.Trustee - 1, V: p.V})
+			seen[p.Trustee] = p.marshal(Vb)
+			if len(validIdx) < g.Threshold {
+				validIdx = append(validIdx, p.Trustee)
+				validV = append(validV, V)
 				res.Used = append(res.Used, p.Trustee)
 			}
 		}
 	}
 	sort.Ints(res.Used)
-	if len(valid) < g.Threshold {
-		errs := []error{fmt.Errorf("%w: have %d valid of %d needed%s", ErrInsufficientShares, len(valid), g.Threshold, describeBad(res.Bad))}
+	if len(validIdx) < g.Threshold {
+		errs := []error{fmt.Errorf("%w: have %d valid of %d needed%s", ErrInsufficientShares, len(validIdx), g.Threshold, describeBad(res.Bad))}
 		for i := range res.Bad {
 			errs = append(errs, &res.Bad[i])
 		}
 		return nil, errors.Join(errs...)
 	}
-	V, err := share.RecoverCommit(group.Suite(), valid, g.Threshold, maxIndex(valid))
+	V, err := interpolateAtZero(validIdx, validV)
 	if err != nil {
 		return nil, fmt.Errorf("escrow: lagrange interpolation: %w", err)
 	}
-	// V = x·(U+Q) = S + q·X_e, so S = V − q·X_e.
-	S := group.Point().Sub(V, group.Point().Mul(req.Private, g.Key))
-	K, err := env.openWithS(S, g.Key)
+	// V = x·(U+Q) = S + q·X_e, so S = V − q·X_e. q is secret: constant-time
+	// multiplication.
+	qX := new(ed.Point).ScalarMult(group.ToFilippoScalar(req.Private), group.FilippoPointFromEncoding(Xb))
+	S := V.Subtract(V, qX)
+	K, err := env.open(S.Bytes(), Ub, Xb)
 	if err != nil {
 		return nil, err
 	}
@@ -117,14 +126,61 @@ func Combine(g *Group, env *Envelope, req *RequesterKey, partials []*PartialDecr
 	return res, nil
 }
 
-func maxIndex(s []*share.PubShare) int {
-	m := 0
-	for _, p := range s {
-		if p.I+1 > m {
-			m = p.I + 1
+// errTooFewCommitShares is the refusal when fewer than t shares have a
+// usable index (x-coordinate 1 or more), worded as kyber's
+// share.RecoverCommit, which Combine used before, words it.
+var errTooFewCommitShares = errors.New("share: not enough good public shares to reconstruct secret commitment")
+
+// interpolateAtZero computes, in the exponent, the value at 0 of the
+// polynomial whose values at the x-coordinates xs are the points Vs:
+// Σ λ_i·V_i with λ_i = Π_{j≠i} x_j / (x_j − x_i) (Lagrange; Shamir 1979,
+// "How to share a secret", CACM 22(11)). The xs are distinct trustee
+// indices. It is [share.RecoverCommit] over the same shares, computed with
+// one scalar inversion for all the denominators (Montgomery's batch
+// inversion) and one variable-time multi-scalar multiplication: the V_i are
+// public.
+func interpolateAtZero(xs []int, Vs []*ed.Point) (*ed.Point, error) {
+	for _, x := range xs {
+		if x < 1 {
+			// RecoverCommit ignores a share with no valid index, leaving
+			// fewer than t.
+			return nil, errTooFewCommitShares
 		}
 	}
-	return m
+	n := len(xs)
+	x := make([]*ed.Scalar, n)
+	for i, xi := range xs {
+		x[i] = group.FilippoScalarFromInt(uint64(xi))
+	}
+	num := make([]*ed.Scalar, n)
+	den := make([]*ed.Scalar, n)
+	d := ed.NewScalar()
+	for i := range x {
+		num[i], den[i] = group.FilippoScalarFromInt(1), group.FilippoScalarFromInt(1)
+		for j := range x {
+			if i == j {
+				continue
+			}
+			num[i].Multiply(num[i], x[j])
+			den[i].Multiply(den[i], d.Subtract(x[j], x[i]))
+		}
+	}
+	// Batch inversion: prefix[i] = den[0]·…·den[i−1]; invert the whole
+	// product once, then peel one factor off at a time from the end.
+	prefix := make([]*ed.Scalar, n+1)
+	prefix[0] = group.FilippoScalarFromInt(1)
+	for i := range den {
+		prefix[i+1] = ed.NewScalar().Multiply(prefix[i], den[i])
+	}
+	inv := ed.NewScalar().Invert(prefix[n])
+	coeff := make([]*ed.Scalar, n)
+	for i := n - 1; i >= 0; i-- {
+		// inv is (den[0]·…·den[i])⁻¹ here.
+		coeff[i] = ed.NewScalar().Multiply(inv, prefix[i]) // den[i]⁻¹
+		coeff[i].Multiply(coeff[i], num[i])
+		inv.Multiply(inv, den[i])
+	}
+	return new(ed.Point).VarTimeMultiScalarMult(coeff, Vs), nil
 }
 
 func describeBad(bad []BadShareError) string {

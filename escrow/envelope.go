@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 
+	ed "filippo.io/edwards25519"
 	"github.com/keyquorum/keyquorum/internal/group"
 	"go.dedis.ch/kyber/v3"
 	"golang.org/x/crypto/chacha20poly1305"
@@ -70,21 +71,25 @@ func SealEnvelope(K []byte, ctx *Context, groupKey kyber.Point) (*Envelope, erro
 	if err != nil {
 		return nil, err
 	}
-	r := group.HashToScalar(labelEnvelopeR, K, cb)
-	U := group.Point().Mul(r, nil)
-	S := group.Point().Mul(r, groupKey)
-	aead, err := wrapAEAD(S, U, groupKey, cb)
+	// r is secret (it opens the envelope): constant-time multiplications
+	// only. The arithmetic is filippo.io/edwards25519's; see internal/group.
+	r := group.HashToFilippoScalar(labelEnvelopeR, K, cb)
+	Xb := group.PointBytes(groupKey)
+	Ub := new(ed.Point).ScalarBaseMult(r).Bytes()
+	Sb := new(ed.Point).ScalarMult(r, group.FilippoPointFromEncoding(Xb)).Bytes()
+	aead, err := wrapAEAD(Sb, Ub, Xb, cb)
 	if err != nil {
 		return nil, err
 	}
-	C := aead.Seal(nil, make([]byte, chacha20poly1305.NonceSize), K, concat(cb, group.PointBytes(U)))
-	pi := proveSchnorr(labelEnvelopeProof, labelEnvelopeNonce, r, U, group.PointBytes(groupKey), cb, C)
-	return &Envelope{Context: ctx, U: U, C: C, proof: pi, ctx: cb}, nil
+	C := aead.Seal(nil, make([]byte, chacha20poly1305.NonceSize), K, concat(cb, Ub))
+	pi := proveSchnorrFast(labelEnvelopeProof, labelEnvelopeNonce, r, Ub, [][]byte{Xb, cb, C})
+	return &Envelope{Context: ctx, U: group.PointFromEncoding(Ub), C: C, proof: pi, ctx: cb}, nil
 }
 
-// wrapAEAD derives W from the shared point S and returns the AEAD keyed by it.
-func wrapAEAD(S, U, groupKey kyber.Point, ctx []byte) (cipher.AEAD, error) {
-	W, err := hkdf.Key(sha256.New, group.PointBytes(S), concat(group.PointBytes(U), group.PointBytes(groupKey)),
+// wrapAEAD derives W from the encodings of the shared point S, U and X_e and
+// returns the AEAD keyed by it.
+func wrapAEAD(S, U, groupKey []byte, ctx []byte) (cipher.AEAD, error) {
+	W, err := hkdf.Key(sha256.New, S, concat(U, groupKey),
 		labelWrap+string(ctx), chacha20poly1305.KeySize)
 	if err != nil {
 		return nil, fmt.Errorf("escrow: deriving wrap key: %w", err)
@@ -96,10 +101,16 @@ func wrapAEAD(S, U, groupKey kyber.Point, ctx []byte) (cipher.AEAD, error) {
 // for this context and ciphertext, under groupKey. Trustees call it before
 // answering; it needs no secret.
 func (e *Envelope) Verify(groupKey kyber.Point) error {
+	return e.verify(groupKey, group.PointBytes(groupKey), group.PointBytes(e.U))
+}
+
+// verify is [Envelope.Verify] given also the encodings of X_e and U, which
+// the caller may need again.
+func (e *Envelope) verify(groupKey kyber.Point, Xb, Ub []byte) error {
 	if KeyIDOf(groupKey) != e.Context.GroupKeyID {
 		return fmt.Errorf("%w: escrowed under group key %s, not %s", ErrBadEnvelope, e.Context.GroupKeyID, KeyIDOf(groupKey))
 	}
-	if err := e.proof.verify(labelEnvelopeProof, e.U, group.PointBytes(groupKey), e.ctx, e.C); err != nil {
+	if err := e.proof.verifyFast(labelEnvelopeProof, group.FilippoPointFromEncoding(Ub), Ub, [][]byte{Xb, e.ctx, e.C}); err != nil {
 		return fmt.Errorf("%w: proof binding U to its context fails (was U taken from another session?)", ErrBadEnvelope)
 	}
 	return nil
@@ -150,14 +161,18 @@ func (c *EnvelopeChecker) Check(got []byte) error {
 // single master key holder, a dealer, or t colluding trustees who pooled
 // their shares can do, and the demo runs it to measure exactly that.
 func OpenWithGroupSecret(env *Envelope, x kyber.Scalar) ([]byte, error) {
-	X := group.Point().Mul(x, nil)
+	xs := group.ToFilippoScalar(x)
+	Xb := new(ed.Point).ScalarBaseMult(xs).Bytes()
+	X := group.PointFromEncoding(Xb)
 	if KeyIDOf(X) != env.Context.GroupKeyID {
 		return nil, ErrCombineCheck
 	}
 	if err := env.Verify(X); err != nil {
 		return nil, err
 	}
-	return env.openWithS(group.Point().Mul(x, env.U), X)
+	Ub := group.PointBytes(env.U)
+	S := new(ed.Point).ScalarMult(xs, group.FilippoPointFromEncoding(Ub))
+	return env.open(S.Bytes(), Ub, Xb)
 }
 
 // Marshal encodes the envelope:
@@ -216,19 +231,25 @@ func (e *Envelope) ContextBytes() []byte { return bytes.Clone(e.ctx) }
 // re-derives this exact envelope. It is the last step of [Combine]; the
 // caller has already checked the envelope's proof with [Envelope.Verify].
 func (e *Envelope) openWithS(S, groupKey kyber.Point) ([]byte, error) {
-	aead, err := wrapAEAD(S, e.U, groupKey, e.ctx)
+	return e.open(group.PointBytes(S), group.PointBytes(e.U), group.PointBytes(groupKey))
+}
+
+// open is openWithS given the encodings of S, U and X_e.
+func (e *Envelope) open(S, U, groupKey []byte) ([]byte, error) {
+	aead, err := wrapAEAD(S, U, groupKey, e.ctx)
 	if err != nil {
 		return nil, err
 	}
-	K, err := aead.Open(nil, make([]byte, chacha20poly1305.NonceSize), e.C, concat(e.ctx, group.PointBytes(e.U)))
+	K, err := aead.Open(nil, make([]byte, chacha20poly1305.NonceSize), e.C, concat(e.ctx, U))
 	if err != nil {
 		return nil, ErrCombineCheck
 	}
 	// Re-derive from K: r = H(K, ctx) must give this U. C then matches
 	// (it opened under the key S = r·X_e determines) and the proof was
 	// checked by Verify, so this is the whole envelope re-derived at the
-	// cost of one base-point multiplication.
-	if !group.Point().Mul(group.HashToScalar(labelEnvelopeR, K, e.ctx), nil).Equal(e.U) {
+	// cost of one base-point multiplication (constant time: r is secret).
+	r := group.HashToFilippoScalar(labelEnvelopeR, K, e.ctx)
+	if !bytes.Equal(new(ed.Point).ScalarBaseMult(r).Bytes(), U) {
 		return nil, ErrCombineCheck
 	}
 	return K, nil

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 
+	ed "filippo.io/edwards25519"
 	"github.com/keyquorum/keyquorum/internal/group"
 	"go.dedis.ch/kyber/v3"
 )
@@ -36,17 +37,14 @@ const PartialLen = 1 + 2 + 16 + group.PointLen + 2*group.ScalarLen
 // ErrBadPartial is wrapped when a partial decryption cannot be parsed.
 var ErrBadPartial = errors.New("escrow: malformed partial decryption")
 
-// dleqTranscript is the challenge hash input: the label, both bases, both
-// public values, both commitments, the trustee index and the envelope's
-// context, so a proof made for one trustee, session or base is worthless for
-// any other.
-func dleqChallenge(H, Xi, Vi, A, B kyber.Point, trustee int, ctx []byte) kyber.Scalar {
+// dleqChallenge hashes the challenge input: the label, both bases, both
+// public values, both commitments (all by their encodings), the trustee
+// index and the envelope's context, so a proof made for one trustee, session
+// or base is worthless for any other.
+func dleqChallenge(H, Xi, Vi, A, B []byte, trustee int, ctx []byte) *ed.Scalar {
 	var idx [2]byte
 	binary.BigEndian.PutUint16(idx[:], uint16(trustee))
-	return group.HashToScalar(labelDLEQ,
-		group.PointBytes(group.Base()), group.PointBytes(H),
-		group.PointBytes(Xi), group.PointBytes(Vi),
-		group.PointBytes(A), group.PointBytes(B), idx[:], ctx)
+	return group.HashToFilippoScalar(labelDLEQ, group.BaseBytes(), H, Xi, Vi, A, B, idx[:], ctx)
 }
 
 // PartialDecrypt computes trustee index's answer for env, re-encrypted to
@@ -59,57 +57,93 @@ func PartialDecrypt(index int, xi kyber.Scalar, env *Envelope, Q kyber.Point, ra
 	}
 	// Q comes from a warrant, so from outside: a torsion component in Q
 	// would make V_i leak x_i mod 8, whatever checked the warrant.
-	if _, err := group.ParsePoint(group.PointBytes(Q)); err != nil {
+	if _, err := group.ParseFilippoPoint(group.PointBytes(Q)); err != nil {
 		return nil, fmt.Errorf("escrow: requester key refused: %w", err)
 	}
-	H := group.Point().Add(env.U, Q)
-	if H.Equal(group.Point()) {
+	Hb, H := dleqBase(env, Q)
+	if H.Equal(ed.NewIdentityPoint()) == 1 {
 		return nil, fmt.Errorf("escrow: U+Q is the identity; refusing to answer")
 	}
-	Xi := group.Point().Mul(xi, nil)
-	Vi := group.Point().Mul(xi, H)
+	// x_i and the nonce k are secret: constant-time multiplications only
+	// (filippo.io/edwards25519's; see internal/group).
+	x := group.ToFilippoScalar(xi)
+	Xib := new(ed.Point).ScalarBaseMult(x).Bytes()
+	Vib := new(ed.Point).ScalarMult(x, H).Bytes()
 	// The nonce is hedged: fresh randomness hashed with the secret and the
 	// statement, so a repeated or weak random source alone cannot reveal x_i.
 	var fresh [32]byte
 	if _, err := io.ReadFull(rand, fresh[:]); err != nil {
 		return nil, fmt.Errorf("escrow: reading randomness: %w", err)
 	}
-	k := group.HashToScalar(labelDLEQNonce, group.ScalarBytes(xi), group.PointBytes(H), group.PointBytes(Vi), env.ctx, fresh[:])
-	A := group.Point().Mul(k, nil)
-	B := group.Point().Mul(k, H)
-	c := dleqChallenge(H, Xi, Vi, A, B, index, env.ctx)
-	z := group.Scalar().Mul(c, xi)
-	z.Sub(k, z) // z = k − c·x_i
-	return &PartialDecryption{Trustee: index, SessionID: env.Context.SessionID, V: Vi, proof: dleqProof{C: c, Z: z}}, nil
+	k := group.HashToFilippoScalar(labelDLEQNonce, x.Bytes(), Hb, Vib, env.ctx, fresh[:])
+	A := new(ed.Point).ScalarBaseMult(k)
+	B := new(ed.Point).ScalarMult(k, H)
+	c := dleqChallenge(Hb, Xib, Vib, A.Bytes(), B.Bytes(), index, env.ctx)
+	z := ed.NewScalar().Multiply(c, x)
+	z.Subtract(k, z) // z = k − c·x_i
+	return &PartialDecryption{Trustee: index, SessionID: env.Context.SessionID, V: group.PointFromEncoding(Vib),
+		proof: dleqProof{C: group.FromFilippoScalar(c), Z: group.FromFilippoScalar(z)}}, nil
+}
+
+// dleqBase returns H = U+Q, the second base of the DLEQ proofs for env and
+// the requester key Q, by its encoding and as a filippo.io/edwards25519
+// point.
+func dleqBase(env *Envelope, Q kyber.Point) ([]byte, *ed.Point) {
+	Hb := group.PointBytes(group.Point().Add(env.U, Q))
+	return Hb, group.FilippoPointFromEncoding(Hb)
 }
 
 // Verify checks the DLEQ proof against the trustee's public share X_i, the
 // envelope and the requester key Q.
 func (p *PartialDecryption) Verify(Xi kyber.Point, env *Envelope, Q kyber.Point) error {
+	Hb, H := dleqBase(env, Q)
+	_, _, err := p.verify(Xi, env, Hb, H)
+	return err
+}
+
+// verify is [PartialDecryption.Verify] with the base H = U+Q given by its
+// encoding Hb and as a point, so that [Combine] computes it once. It returns
+// V_i as a filippo.io/edwards25519 point and by its encoding, for the
+// caller to combine.
+func (p *PartialDecryption) verify(Xi kyber.Point, env *Envelope, Hb []byte, H *ed.Point) (*ed.Point, []byte, error) {
 	if p.SessionID != env.Context.SessionID {
-		return fmt.Errorf("answer is for session %s, not %s", p.SessionID, env.Context.SessionID)
+		return nil, nil, fmt.Errorf("answer is for session %s, not %s", p.SessionID, env.Context.SessionID)
 	}
-	H := group.Point().Add(env.U, Q)
-	// A = z·G + c·X_i, B = z·H + c·V_i
-	A := group.Point().Mul(p.proof.Z, nil)
-	A.Add(A, group.Point().Mul(p.proof.C, Xi))
-	B := group.Point().Mul(p.proof.Z, H)
-	B.Add(B, group.Point().Mul(p.proof.C, p.V))
-	if !dleqChallenge(H, Xi, p.V, A, B, p.Trustee, env.ctx).Equal(p.proof.C) {
-		return errors.New("DLEQ proof does not verify: V_i is not x_i·(U+Q)")
+	Xib, Vib := group.PointBytes(Xi), group.PointBytes(p.V)
+	X, V := group.FilippoPointFromEncoding(Xib), group.FilippoPointFromEncoding(Vib)
+	c, z := group.ToFilippoScalar(p.proof.C), group.ToFilippoScalar(p.proof.Z)
+	A, B := dleqCommitments(c, z, X, H, V)
+	// Compared as kyber scalars, as before: kyber compares the stored
+	// bytes, so a c that is not reduced never matches.
+	if !group.FromFilippoScalar(dleqChallenge(Hb, Xib, Vib, A.Bytes(), B.Bytes(), p.Trustee, env.ctx)).Equal(p.proof.C) {
+		return nil, nil, errors.New("DLEQ proof does not verify: V_i is not x_i·(U+Q)")
 	}
-	return nil
+	return V, Vib, nil
+}
+
+// dleqCommitments recomputes A = z·G + c·X_i (one variable-time double
+// multiplication with the base point) and B = z·H + c·V_i (one
+// variable-time two-point multiplication). Every input is public.
+func dleqCommitments(c, z *ed.Scalar, Xi, H, Vi *ed.Point) (A, B *ed.Point) {
+	A = new(ed.Point).VarTimeDoubleScalarBaseMult(c, Xi, z)
+	B = new(ed.Point).VarTimeMultiScalarMult([]*ed.Scalar{z, c}, []*ed.Point{H, Vi})
+	return A, B
 }
 
 // Marshal encodes the partial decryption:
 //
 //	version(1) trustee(2) session(16) V(32) c(32) z(32)
 func (p *PartialDecryption) Marshal() []byte {
+	return p.marshal(group.PointBytes(p.V))
+}
+
+// marshal is Marshal given the encoding of V_i.
+func (p *PartialDecryption) marshal(V []byte) []byte {
 	b := make([]byte, 0, PartialLen)
 	b = append(b, partialVersion)
 	b = binary.BigEndian.AppendUint16(b, uint16(p.Trustee))
 	b = append(b, p.SessionID[:]...)
-	b = append(b, group.PointBytes(p.V)...)
+	b = append(b, V...)
 	b = append(b, group.ScalarBytes(p.proof.C)...)
 	return append(b, group.ScalarBytes(p.proof.Z)...)
 }
