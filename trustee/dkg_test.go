@@ -616,3 +616,40 @@ func TestDKGMessages(t *testing.T) {
 		t.Fatal("someone else's index accepted")
 	}
 }
+
+// FuzzParseDKGMessage: whatever parses is in canonical form, so
+// marshal(parse(b)) == b.
+func FuzzParseDKGMessage(f *testing.F) {
+	cfgs := dkgConfigs(&testing.T{}, 3, 2, "fuzz")
+	c, err := NewCeremony(cfgs[0])
+	if err != nil {
+		f.Fatal(err)
+	}
+	d, _ := c.Deals()
+	for _, m := range d {
+		f.Add(m.Bytes)
+	}
+	c2, _ := NewCeremony(cfgs[1])
+	resp, _ := c2.ProcessDeal(d[0])
+	for _, m := range resp {
+		f.Add(m.Bytes)
+	}
+	f.Add([]byte(`{"version":"keyquorum dkg message v1"}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		m, err := ParseMessage(b)
+		if err != nil {
+			if !errors.Is(err, ErrBadDKGMessage) {
+				t.Fatalf("error not wrapping ErrBadDKGMessage: %v", err)
+			}
+			return
+		}
+		w, err := parseWire(m.Bytes)
+		if err != nil {
+			t.Fatal(err)
+		}
+		again, err := w.message()
+		if err != nil || !bytes.Equal(again.Bytes, b) || again.Kind != m.Kind || again.From != m.From || again.To != m.To {
+			t.Fatalf("not a round trip: %v", err)
+		}
+	})
+}
