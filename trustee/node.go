@@ -101,8 +101,11 @@ type Node struct {
 	policy    Policy
 	shares    map[uint32]*EpochShare
 	destroyed map[uint32]bool
-	released  map[string]map[escrow.SessionID]bool // by warrant id
-	judgeUse  map[string][]time.Time               // grant times by judge
+	// pendingErase holds destroyed epochs whose stored share could not be
+	// erased yet.
+	pendingErase map[uint32]bool
+	released     map[string]map[escrow.SessionID]bool // by warrant id
+	judgeUse     map[string][]time.Time               // grant times by judge
 }
 
 // Option configures a Node.
@@ -134,10 +137,11 @@ func New(name string, index int, policy Policy, store AuditStore, logSigner note
 	n := &Node{
 		name: name, index: index, policy: policy,
 		clock: time.Now, rand: rand.Reader,
-		shares:    map[uint32]*EpochShare{},
-		destroyed: map[uint32]bool{},
-		released:  map[string]map[escrow.SessionID]bool{},
-		judgeUse:  map[string][]time.Time{},
+		shares:       map[uint32]*EpochShare{},
+		destroyed:    map[uint32]bool{},
+		pendingErase: map[uint32]bool{},
+		released:     map[string]map[escrow.SessionID]bool{},
+		judgeUse:     map[string][]time.Time{},
 	}
 	for _, o := range opts {
 		o(n)
@@ -247,6 +251,16 @@ func (n *Node) DestroyEpochsBefore(current uint32) ([]uint32, error) {
 	if n.policy.RetentionEpochs == 0 {
 		return nil, nil
 	}
+	var errs []error
+	// Finish erasures that failed before: the destruction is already
+	// logged and the share forgotten in memory; only the store lags.
+	for e := range n.pendingErase {
+		if err := n.erase(e); err != nil {
+			errs = append(errs, fmt.Errorf("trustee: erasing the stored share of epoch %d (destroyed earlier) failed again: %w", e, err))
+			continue
+		}
+		delete(n.pendingErase, e)
+	}
 	var epochs []uint32
 	for e := range n.shares {
 		epochs = append(epochs, e)
@@ -260,19 +274,22 @@ func (n *Node) DestroyEpochsBefore(current uint32) ([]uint32, error) {
 		}
 		rec := AuditRecord{Time: n.clock(), Kind: AuditKindShareDestroyed, Epoch: uint64(e)}
 		if _, _, _, err := n.log.Append(rec); err != nil {
-			return gone, fmt.Errorf("%w: %w", ErrAuditFailed, err)
+			return gone, errors.Join(append(errs, fmt.Errorf("%w: %w", ErrAuditFailed, err))...)
 		}
-		if n.erase != nil {
-			if err := n.erase(e); err != nil {
-				return gone, fmt.Errorf("trustee: epoch %d destruction is logged but erasing the stored share failed: %w; run again to finish", e, err)
-			}
-		}
+		// Logged: from now on the node must never use the share again,
+		// whatever happens to the stored copy.
 		s.Share.Zero()
 		delete(n.shares, e)
 		n.destroyed[e] = true
 		gone = append(gone, e)
+		if n.erase != nil {
+			if err := n.erase(e); err != nil {
+				n.pendingErase[e] = true
+				errs = append(errs, fmt.Errorf("trustee: epoch %d is destroyed (logged, and gone from memory) but erasing its stored share failed: %w; it is retried at the next retention pass", e, err))
+			}
+		}
 	}
-	return gone, nil
+	return gone, errors.Join(errs...)
 }
 
 // Decide checks an encoded decryption request and either returns partial

@@ -1,10 +1,13 @@
 package trustee
 
 import (
+	"errors"
+	"slices"
 	"testing"
 	"time"
 
 	"github.com/keyquorum/keyquorum/escrow"
+	"github.com/keyquorum/keyquorum/internal/group"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -52,5 +55,57 @@ func TestReplayRestoresCountsAcrossRestart(t *testing.T) {
 	}
 	if !n2.destroyed[7] {
 		t.Error("destroyed epoch not restored")
+	}
+}
+
+// TestDestroyWithFailingEraseStopsUsingTheShare: once a destruction is
+// logged the share is gone from memory, even if erasing the stored copy
+// fails; the erase is retried later without logging the destruction again.
+func TestDestroyWithFailingEraseStopsUsingTheShare(t *testing.T) {
+	skey, _, err := note.GenerateKey(nil, "erase.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := note.NewSigner(skey)
+	_, jv, _ := note.GenerateKey(nil, "judge-erase")
+	judge, _ := note.NewVerifier(jv)
+	policy := DefaultPolicy(judge)
+	policy.RetentionEpochs = 1
+	failing := true
+	var erased []uint32
+	eraser := func(e uint32) error {
+		if failing {
+			return errors.New("disk full")
+		}
+		erased = append(erased, e)
+		return nil
+	}
+	store := NewMemAuditStore()
+	n, err := New("t1", 1, policy, store, signer, WithShareEraser(eraser))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for e := uint32(1); e <= 2; e++ {
+		x := group.Scalar().SetInt64(int64(10 + e))
+		if err := n.AddEpochShare(&EpochShare{Epoch: e, Index: 1, Share: x, GroupKey: group.Base()}, group.Point().Mul(x, nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	gone, err := n.DestroyEpochsBefore(2)
+	if err == nil || !slices.Equal(gone, []uint32{1}) {
+		t.Fatalf("first pass: gone %v, err %v; want [1] and the erase error", gone, err)
+	}
+	if !slices.Equal(n.Epochs(), []uint32{2}) || !n.destroyed[1] {
+		t.Fatalf("after a failed erase the node still holds epochs %v", n.Epochs())
+	}
+	failing = false
+	if _, err := n.DestroyEpochsBefore(2); err != nil {
+		t.Fatalf("retry: %v", err)
+	}
+	if !slices.Equal(erased, []uint32{1}) {
+		t.Fatalf("erased %v, want [1]", erased)
+	}
+	if size, _ := store.Size(); size != 1 {
+		t.Fatalf("log has %d records, want exactly one share-destroyed record", size)
 	}
 }

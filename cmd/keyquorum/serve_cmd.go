@@ -194,22 +194,36 @@ func trusteeServe(c *cli.Context) error {
 }
 
 // applyRetention destroys the shares of epochs older than the node's
-// retention window, counted back from the epoch current now.
+// retention window, counted back from the current epoch: the latest one
+// that has started (so a gap between epochs, or time past the last one,
+// still counts from the latest started epoch, plus one once it has ended).
 func applyRetention(node *trustee.Node, g *trustee.GroupFile, logger *slog.Logger) error {
-	cur, err := g.EpochAt(time.Now())
-	if err != nil {
-		// Past the last epoch: every listed epoch is in the past.
-		last := g.Epochs[len(g.Epochs)-1]
-		if time.Now().Before(last.ValidUntil) {
-			return nil // before the first epoch: nothing is old yet
-		}
-		cur = &trustee.GroupEpoch{Epoch: last.Epoch + 1}
+	cur, ok := currentEpoch(g, time.Now())
+	if !ok {
+		return nil // before the first epoch: nothing is old yet
 	}
-	gone, err := node.DestroyEpochsBefore(cur.Epoch)
+	gone, err := node.DestroyEpochsBefore(cur)
 	if len(gone) > 0 {
 		logger.Info("retention: destroyed epoch shares", "epochs", gone)
 	}
 	return err
+}
+
+// currentEpoch is the number of the latest epoch that started at or
+// before now, plus one if that epoch has also ended.
+func currentEpoch(g *trustee.GroupFile, now time.Time) (uint32, bool) {
+	var cur uint32
+	found := false
+	for _, e := range g.Epochs {
+		if e.ValidFrom.After(now) {
+			break
+		}
+		cur, found = e.Epoch, true
+		if !now.Before(e.ValidUntil) {
+			cur = e.Epoch + 1
+		}
+	}
+	return cur, found
 }
 
 func isLoopback(addr string) bool {
