@@ -22,6 +22,10 @@ import (
 	"golang.org/x/mod/sumdb/tlog"
 )
 
+// MaxRequestAge is how far a request's creation time may be from the
+// trustee's clock.
+const MaxRequestAge = 15 * time.Minute
+
 // Refusal codes: stable strings a requester (and the HTTP API) can switch on.
 const (
 	CodeBadRequest       = "bad-request"
@@ -51,6 +55,7 @@ var (
 	ErrEpochDestroyed  = errors.New("trustee: this trustee destroyed its share of that epoch under its retention policy; the session can no longer be decrypted by anyone")
 	ErrProspectiveOnly = errors.New("trustee: this trustee only releases sessions that started after the warrant became valid")
 	ErrSessionCap      = errors.New("trustee: the warrant's session cap is reached")
+	ErrStaleRequest    = errors.New("trustee: request too old or from the future")
 	ErrAuditFailed     = errors.New("trustee: the audit log could not be written, so nothing is released (fail closed)")
 )
 
@@ -433,6 +438,13 @@ func (n *Node) check(reqBytes []byte, now time.Time, rec *AuditRecord) (*decisio
 	req, err := escrow.ParseDecryptionRequest(reqBytes)
 	if err != nil {
 		return nil, n.refuse(CodeBadRequest, err)
+	}
+	// A request is good for a short while only, so one seen in transit (by
+	// another trustee, say) cannot be replayed for long to use up a judge's
+	// rate limit.
+	if d := now.Sub(req.Created); d > MaxRequestAge || d < -MaxRequestAge {
+		return nil, n.refuse(CodeBadRequest, fmt.Errorf("%w: request created at %s, this trustee's clock says %s; requests are accepted for %v either way, so make a new one (and check both clocks)",
+			ErrStaleRequest, req.Created.Format(time.RFC3339), now.UTC().Format(time.RFC3339), MaxRequestAge))
 	}
 	wh := sha256.Sum256(req.Warrant)
 	rec.WarrantHash = hex.EncodeToString(wh[:])

@@ -1,6 +1,7 @@
 package trustee
 
 import (
+	"crypto/rand"
 	"errors"
 	"slices"
 	"testing"
@@ -107,5 +108,37 @@ func TestDestroyWithFailingEraseStopsUsingTheShare(t *testing.T) {
 	}
 	if size, _ := store.Size(); size != 1 {
 		t.Fatalf("log has %d records, want exactly one share-destroyed record", size)
+	}
+}
+
+// TestStaleRequestRefused: a request dated outside MaxRequestAge of the
+// node's clock, either way, is refused before anything else is looked at.
+func TestStaleRequestRefused(t *testing.T) {
+	skey, _, _ := note.GenerateKey(nil, "stale.log")
+	signer, _ := note.NewSigner(skey)
+	_, jv, _ := note.GenerateKey(nil, "judge-stale")
+	judge, _ := note.NewVerifier(jv)
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	n, err := New("t1", 1, DefaultPolicy(judge), NewMemAuditStore(), signer, WithClock(func() time.Time { return now }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	q, _ := escrow.GenerateRequesterKey(rand.Reader)
+	for _, at := range []time.Time{now.Add(-MaxRequestAge - time.Second), now.Add(MaxRequestAge + time.Second)} {
+		req, err := escrow.NewDecryptionRequest([]byte("warrant"), [][]byte{{1}}, q, at, rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, err = n.Decide(req.Marshal())
+		var r *RefusalError
+		if !errors.As(err, &r) || r.Code != CodeBadRequest || !errors.Is(err, ErrStaleRequest) {
+			t.Errorf("request dated %s: got %v, want a bad-request refusal wrapping ErrStaleRequest", at, err)
+		}
+	}
+	// Just inside the window it gets past the date check (and fails later,
+	// on the warrant).
+	req, _ := escrow.NewDecryptionRequest([]byte("warrant"), [][]byte{{1}}, q, now.Add(-MaxRequestAge), rand.Reader)
+	if _, err := n.Decide(req.Marshal()); errors.Is(err, ErrStaleRequest) {
+		t.Errorf("request at the edge of the window refused as stale: %v", err)
 	}
 }

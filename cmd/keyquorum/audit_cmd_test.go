@@ -29,7 +29,7 @@ func TestAuditCommand(t *testing.T) {
 	}
 
 	stdout, stderr, code = runCLI(t, "audit", "report", "--group", f.paths["group"])
-	if code != 0 || !strings.Contains(stdout, "trustee-3: 1 log records, verified") || !strings.Contains(stdout, "judge-cli") || !strings.Contains(stdout, "2026-06") {
+	if code != 0 || !strings.Contains(stdout, "trustee-3: 1 log records, verified") || !strings.Contains(stdout, "judge-cli") || !strings.Contains(stdout, f.now.Format("2006-01")) {
 		t.Fatalf("report: exit %d\n%s%s", code, stdout, stderr)
 	}
 	stdout, _, code = runCLI(t, "audit", "report", "--group", f.paths["group"], "--json")

@@ -49,8 +49,12 @@ type cliFed struct {
 
 func newCLIFed(t *testing.T) *cliFed {
 	t.Helper()
-	t0 := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	f := &cliFed{dir: t.TempDir(), now: t0.Add(6 * 24 * time.Hour), paths: map[string]string{}, windowT0: t0}
+	// The decrypt command dates its requests with the real clock, and
+	// trustees accept requests only within MaxRequestAge of theirs, so the
+	// test world is set in the last week.
+	now := time.Now().UTC().Truncate(time.Second)
+	t0 := now.Truncate(24*time.Hour).AddDate(0, 0, -6)
+	f := &cliFed{dir: t.TempDir(), now: now, paths: map[string]string{}, windowT0: t0}
 	names := []string{"trustee-1", "trustee-2", "trustee-3", "trustee-4", "trustee-5"}
 	g, dealt, err := trustee.Deal(names, 3, []trustee.GroupEpoch{{Epoch: 1, ValidFrom: t0, ValidUntil: t0.Add(30 * 24 * time.Hour)}}, rand.Reader)
 	if err != nil {
