@@ -116,7 +116,18 @@ type Server struct {
 	maxBody int64
 	logKey  string
 	routes  map[string]route
+	// busy holds a token per decryption request in progress; a full
+	// channel means the node is at capacity and says so with a 503.
+	busy chan struct{}
 }
+
+// MaxConcurrentDecrypts is how many decryption requests a node works on
+// at once (each may hold a request body of up to its size limit in
+// memory); more get 503 with code "busy" and are retried by requesters.
+const MaxConcurrentDecrypts = 16
+
+// CodeBusy is the API error code of a node at capacity.
+const CodeBusy = "busy"
 
 type route struct {
 	method  string
@@ -159,6 +170,7 @@ func NewServer(node *Node, opts ...ServerOption) *Server {
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxRequestBytes
 	}
+	s.busy = make(chan struct{}, MaxConcurrentDecrypts)
 	s.routes = map[string]route{
 		PathDecrypt:     {http.MethodPost, "decrypt", s.handleDecrypt},
 		PathInfo:        {http.MethodGet, "info", s.handleInfo},
@@ -287,6 +299,14 @@ func refusalStatus(code string) int {
 }
 
 func (s *Server) handleDecrypt(w *statusWriter, r *http.Request) {
+	select {
+	case s.busy <- struct{}{}:
+		defer func() { <-s.busy }()
+	default:
+		s.writeError(w, http.StatusServiceUnavailable, CodeBusy,
+			fmt.Sprintf("this trustee is already working on %d decryption requests; retry shortly", MaxConcurrentDecrypts))
+		return
+	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
 	if err != nil {
 		var tooBig *http.MaxBytesError
