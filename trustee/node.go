@@ -109,6 +109,7 @@ type Node struct {
 	// pendingErase holds destroyed epochs whose stored share could not be
 	// erased yet.
 	pendingErase map[uint32]bool
+	public       map[uint32]kyber.Point               // X_i of every held epoch, checked against the group
 	released     map[string]map[escrow.SessionID]bool // by warrant id
 	judgeUse     map[string][]time.Time               // grant times by judge
 }
@@ -145,6 +146,7 @@ func New(name string, index int, policy Policy, store AuditStore, logSigner note
 		shares:       map[uint32]*EpochShare{},
 		destroyed:    map[uint32]bool{},
 		pendingErase: map[uint32]bool{},
+		public:       map[uint32]kyber.Point{},
 		released:     map[string]map[escrow.SessionID]bool{},
 		judgeUse:     map[string][]time.Time{},
 	}
@@ -232,6 +234,7 @@ func (n *Node) AddEpochShare(s *EpochShare, publicShare kyber.Point) error {
 	c := *s // keep our own copy: retention zeroes it
 	c.Share = s.Share.Clone()
 	n.shares[s.Epoch] = &c
+	n.public[s.Epoch] = publicShare.Clone()
 	return nil
 }
 
@@ -285,6 +288,7 @@ func (n *Node) DestroyEpochsBefore(current uint32) ([]uint32, error) {
 		// whatever happens to the stored copy.
 		s.Share.Zero()
 		delete(n.shares, e)
+		delete(n.public, e)
 		n.destroyed[e] = true
 		gone = append(gone, e)
 		if n.erase != nil {
@@ -576,6 +580,25 @@ func warrantCode(err error) string {
 		return CodeTooFewJudges
 	}
 	return CodeBadWarrant
+}
+
+// EpochPublicKey is this trustee's public share X_i = x_i·G of one epoch.
+type EpochPublicKey struct {
+	Epoch uint32
+	Key   kyber.Point
+}
+
+// PublicShares returns this trustee's public share of every epoch it
+// holds, ascending, without touching the secret shares.
+func (n *Node) PublicShares() []EpochPublicKey {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var out []EpochPublicKey
+	for e, X := range n.public {
+		out = append(out, EpochPublicKey{Epoch: e, Key: X.Clone()})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Epoch < out[j].Epoch })
+	return out
 }
 
 // StoredShares returns copies of the epoch shares this node still holds:

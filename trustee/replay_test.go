@@ -99,6 +99,10 @@ func TestDestroyWithFailingEraseStopsUsingTheShare(t *testing.T) {
 	if !slices.Equal(n.Epochs(), []uint32{2}) || !n.destroyed[1] {
 		t.Fatalf("after a failed erase the node still holds epochs %v", n.Epochs())
 	}
+	pub := n.PublicShares()
+	if len(pub) != 1 || pub[0].Epoch != 2 || !pub[0].Key.Equal(group.Point().Mul(group.Scalar().SetInt64(12), nil)) {
+		t.Fatalf("public shares after destroying epoch 1: %v", pub)
+	}
 	failing = false
 	if _, err := n.DestroyEpochsBefore(2); err != nil {
 		t.Fatalf("retry: %v", err)

@@ -357,10 +357,8 @@ func (s *Server) handleInfo(w *statusWriter, r *http.Request) {
 	if info.Epochs == nil {
 		info.Epochs = []uint32{}
 	}
-	for _, es := range s.node.StoredShares() {
-		X := group.Point().Mul(es.Share, nil)
-		es.Share.Zero()
-		info.PublicShares = append(info.PublicShares, EpochPublicShare{Epoch: es.Epoch, Share: b64(group.PointBytes(X))})
+	for _, p := range s.node.PublicShares() {
+		info.PublicShares = append(info.PublicShares, EpochPublicShare{Epoch: p.Epoch, Share: b64(group.PointBytes(p.Key))})
 	}
 	s.writeJSON(w, http.StatusOK, info)
 }
