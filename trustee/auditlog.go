@@ -178,6 +178,10 @@ type AuditRecord struct {
 	// Decision is [AuditGranted] or [AuditRefused] for a decision, and
 	// empty otherwise.
 	Decision string
+	// Request is the lowercase hex id (16 bytes) of the decryption request
+	// decided, so a requester can tell its own grant from an older one
+	// for the same sessions.
+	Request string
 	// WarrantID is the warrant's identifier as written in the warrant.
 	WarrantID string
 	// WarrantHash is the lowercase hex SHA-256 of the signed warrant note.
@@ -214,6 +218,7 @@ type auditRecordJSON struct {
 	Kind        string            `json:"kind"`
 	Epoch       uint64            `json:"epoch"`
 	Decision    string            `json:"decision,omitempty"`
+	Request     string            `json:"request,omitempty"`
 	WarrantID   string            `json:"warrant_id,omitempty"`
 	WarrantHash string            `json:"warrant_hash,omitempty"`
 	Judges      []string          `json:"judges,omitempty"`
@@ -241,6 +246,7 @@ func (r AuditRecord) Marshal() ([]byte, error) {
 		Kind:        r.Kind,
 		Epoch:       r.Epoch,
 		Decision:    r.Decision,
+		Request:     r.Request,
 		WarrantID:   r.WarrantID,
 		WarrantHash: r.WarrantHash,
 		Judges:      r.Judges,
@@ -291,6 +297,7 @@ func ParseAuditRecord(b []byte) (AuditRecord, error) {
 		Kind:        w.Kind,
 		Epoch:       w.Epoch,
 		Decision:    w.Decision,
+		Request:     w.Request,
 		WarrantID:   w.WarrantID,
 		WarrantHash: w.WarrantHash,
 		Judges:      w.Judges,
@@ -327,6 +334,9 @@ func (r AuditRecord) check() error {
 	}
 	if !isKind(r.Kind) {
 		return bad("kind %q is not a lowercase token", r.Kind)
+	}
+	if r.Request != "" && !isHexLen(r.Request, 16) {
+		return bad("request id %q is not 32 lowercase hex digits", r.Request)
 	}
 	switch r.Decision {
 	case "":
@@ -406,8 +416,11 @@ func isKind(s string) bool {
 	return true
 }
 
-func isHex32(s string) bool {
-	if len(s) != 64 {
+func isHex32(s string) bool { return isHexLen(s, 32) }
+
+// isHexLen reports whether s is n bytes in lowercase hex.
+func isHexLen(s string, n int) bool {
+	if len(s) != 2*n {
 		return false
 	}
 	_, err := hex.DecodeString(s)

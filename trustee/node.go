@@ -450,6 +450,7 @@ func (n *Node) check(reqBytes []byte, now time.Time, rec *AuditRecord) (*decisio
 		return nil, n.refuse(CodeBadRequest, fmt.Errorf("%w: request created at %s, this trustee's clock says %s; requests are accepted for %v either way, so make a new one (and check both clocks)",
 			ErrStaleRequest, req.Created.Format(time.RFC3339), now.UTC().Format(time.RFC3339), MaxRequestAge))
 	}
+	rec.Request = hex.EncodeToString(req.ID[:])
 	wh := sha256.Sum256(req.Warrant)
 	rec.WarrantHash = hex.EncodeToString(wh[:])
 	vw, err := escrow.VerifyWarrant(req.Warrant, escrow.JudgePolicy{Judges: n.policy.Judges, Required: n.policy.JudgesRequired}, now)

@@ -235,6 +235,7 @@ func Decrypt(ctx context.Context, g *GroupFile, clients []*Client, warrant []byt
 	if err != nil {
 		return nil, fmt.Errorf("trustee: %w", err)
 	}
+	job.requestID = hex.EncodeToString(req.ID[:])
 	answers := job.fanOut(ctx, clients, req.Marshal())
 	return job.combine(answers)
 }
@@ -245,6 +246,7 @@ type decryptJob struct {
 	opts        DecryptOptions
 	key         *escrow.RequesterKey
 	warrantHash string
+	requestID   string // hex; the grant record must name it
 	requester   string
 	envs        []*escrow.Envelope
 	sessions    map[string]bool // requested session ids, hex
@@ -458,6 +460,8 @@ func (j *decryptJob) verify(ans *Answer, logKey note.Verifier) error {
 	switch {
 	case rec.Kind != AuditKindDecision || rec.Decision != AuditGranted:
 		return fmt.Errorf("%w: the logged record is a %q %s, not a grant", ErrBadInclusion, rec.Decision, rec.Kind)
+	case rec.Request != j.requestID:
+		return fmt.Errorf("%w: the logged grant is for request %s, not this one (%s): an old record passed off as this decision", ErrBadInclusion, rec.Request, j.requestID)
 	case rec.WarrantHash != j.warrantHash:
 		return fmt.Errorf("%w: the logged grant is for another warrant (hash %s)", ErrBadInclusion, rec.WarrantHash)
 	case rec.Requester != j.requester:

@@ -582,3 +582,50 @@ func (f *netFed) envelopesOnly(n int) ([][]byte, []escrow.SessionID) {
 	}
 	return envs, ids
 }
+
+// TestDecryptRefusesOldRecord: a trustee that answers a new request with an
+// earlier, genuine answer for the same sessions (its proofs and audit
+// evidence all valid) would release without logging this decision; the
+// requester notices the record names another request.
+func TestDecryptRefusesOldRecord(t *testing.T) {
+	var first []byte
+	f := newNetFed(t, netOptions{wrap: func(index int, h http.Handler) http.Handler {
+		if index != 2 {
+			return h
+		}
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path != trustee.PathDecrypt || first == nil {
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, r)
+				if r.URL.Path == trustee.PathDecrypt && rec.Code == http.StatusOK {
+					first = rec.Body.Bytes()
+				}
+				for k, v := range rec.Header() {
+					w.Header()[k] = v
+				}
+				w.WriteHeader(rec.Code)
+				w.Write(rec.Body.Bytes())
+				return
+			}
+			w.Header().Set("Content-Type", "application/json")
+			w.Write(first) // the old answer, again
+		})
+	}})
+	ss := f.sessions(3, "old record")
+	if _, err := trustee.Decrypt(context.Background(), f.group, f.clients(), f.warrant(nil), f.requester, envelopesOf(ss), fastOptions()); err != nil {
+		t.Fatal(err)
+	}
+	if first == nil {
+		t.Fatal("trustee-2 never answered the first request")
+	}
+	opts := fastOptions()
+	opts.Rand = netRand("a second request")
+	res, err := trustee.Decrypt(context.Background(), f.group, f.clients(), f.warrant(nil), f.requester, envelopesOf(ss), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	expectStatuses(t, res, map[string]string{"trustee-2": trustee.StatusBadEvidence})
+	if tr := statusOf(res, "trustee-2"); !errors.Is(tr.Err, trustee.ErrBadInclusion) || !strings.Contains(tr.Reason, "not this one") {
+		t.Errorf("trustee-2: %+v", tr)
+	}
+}
