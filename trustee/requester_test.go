@@ -296,7 +296,7 @@ func TestDecryptNamesCheatsAndBadEvidence(t *testing.T) {
 
 func TestDecryptRefusals(t *testing.T) {
 	// trustee-4 and trustee-5 trust another judge only.
-	_, otherV := newNetJudge(t, "judge-elsewhere")
+	otherV := newJudge(t, "judge-elsewhere").verifier
 	f := newNetFed(t, netOptions{policy: func(index int, p *trustee.Policy) {
 		if index >= 4 {
 			p.Judges = []note.Verifier{otherV}
@@ -538,23 +538,6 @@ func flipB64(c string) string {
 		return "B"
 	}
 	return "A"
-}
-
-func newNetJudge(t testing.TB, name string) (note.Signer, note.Verifier) {
-	t.Helper()
-	skey, vkey, err := escrow.NewJudgeKey(name, netRand("judge "+name))
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := note.NewSigner(skey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := note.NewVerifier(vkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return s, v
 }
 
 // envelopesOnly makes n envelopes for alice's sessions without the
