@@ -264,14 +264,8 @@ func Recover(shares []Share, t int) (kyber.Scalar, error) {
 	if err := checkThreshold(t); err != nil {
 		return nil, err
 	}
-	xs := make([]int, len(shares))
-	for i, s := range shares {
-		if err := checkShare(s); err != nil {
-			return nil, err
-		}
-		xs[i] = s.Index
-	}
-	if err := checkIndices(xs); err != nil {
+	xs, err := shareIndices(shares)
+	if err != nil {
 		return nil, err
 	}
 	if len(shares) < t {
@@ -349,14 +343,7 @@ func RecoverWithCommitment(shares []Share, c *Commitment) (kyber.Scalar, error) 
 	if err := c.check(); err != nil {
 		return nil, err
 	}
-	xs := make([]int, len(shares))
-	for i, s := range shares {
-		if err := checkShare(s); err != nil {
-			return nil, err
-		}
-		xs[i] = s.Index
-	}
-	if err := checkIndices(xs); err != nil {
+	if _, err := shareIndices(shares); err != nil {
 		return nil, err
 	}
 	var bad []error
@@ -388,4 +375,20 @@ func joinInts(xs []int) string {
 		parts[i] = strconv.Itoa(x)
 	}
 	return strings.Join(parts, ", ")
+}
+
+// shareIndices checks every share and that their indices are valid and
+// distinct, and returns the indices in order.
+func shareIndices(shares []Share) ([]int, error) {
+	xs := make([]int, len(shares))
+	for i, s := range shares {
+		if err := checkShare(s); err != nil {
+			return nil, err
+		}
+		xs[i] = s.Index
+	}
+	if err := checkIndices(xs); err != nil {
+		return nil, err
+	}
+	return xs, nil
 }
