@@ -131,7 +131,7 @@ func NewClient(m GroupMember, opts ...ClientOption) (*Client, error) {
 	}
 	c := &Client{member: m, maxAnswer: cfg.maxAnswer}
 	if m.TLSPin == "" {
-		if !isLoopbackHost(host) {
+		if !IsLoopbackHost(host) {
 			return nil, fmt.Errorf("%w: %s at %s has no TLS pin in the group file; add the pin from its descriptor (plain HTTP is allowed only to 127.0.0.1, ::1 or localhost)", ErrInsecureTransport, m.Name, m.Address)
 		}
 		c.base = "http://" + m.Address
@@ -180,14 +180,6 @@ func parseTLSPin(pin string) ([]byte, error) {
 		return nil, fmt.Errorf("TLS pin %q is not %s followed by the base64 of a SHA-256 hash", pin, TLSPinPrefix)
 	}
 	return b, nil
-}
-
-func isLoopbackHost(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
 }
 
 // Member returns the group-file entry the client talks to.

@@ -79,7 +79,7 @@ func (d Descriptor) Validate() error {
 		return bad("%s: %v", d.Name, err)
 	}
 	switch {
-	case d.TLSPin == "" && !hostIsLoopback(host):
+	case d.TLSPin == "" && !IsLoopbackHost(host):
 		return bad("%s: no TLS pin for non-loopback address %s; plain HTTP is for loopback only", d.Name, d.Address)
 	case d.TLSPin != "":
 		if err := checkTLSPin(d.TLSPin); err != nil {

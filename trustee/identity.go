@@ -335,8 +335,9 @@ func validDNSName(h string) bool {
 	return true
 }
 
-// hostIsLoopback reports whether host is a loopback IP or "localhost".
-func hostIsLoopback(host string) bool {
+// IsLoopbackHost reports whether host is a loopback IP or "localhost":
+// the only hosts a trustee may be reached at over plain HTTP.
+func IsLoopbackHost(host string) bool {
 	if strings.EqualFold(host, "localhost") {
 		return true
 	}

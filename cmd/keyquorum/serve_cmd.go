@@ -228,12 +228,5 @@ func currentEpoch(g *trustee.GroupFile, now time.Time) (uint32, bool) {
 
 func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return false
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return err == nil && trustee.IsLoopbackHost(host)
 }
