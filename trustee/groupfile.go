@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/keyquorum/keyquorum/escrow"
@@ -47,6 +48,23 @@ type GroupEpoch struct {
 	Commitment []string  `json:"commitment"` // base64 A_0..A_{t-1}, A_0 = X_e
 	ValidFrom  time.Time `json:"valid_from"`
 	ValidUntil time.Time `json:"valid_until"`
+	// Holders lists (1-based, ascending) the trustees that hold a share of
+	// this epoch's key, when that is not all of them: a trustee that was
+	// down during the epoch's key ceremony holds none. Empty means all.
+	Holders []int `json:"holders,omitempty"`
+}
+
+// HolderIndices returns the 1-based indices of the trustees that hold a
+// share of the epoch.
+func (g *GroupFile) HolderIndices(e GroupEpoch) []int {
+	if len(e.Holders) > 0 {
+		return slices.Clone(e.Holders)
+	}
+	var all []int
+	for _, m := range g.Trustees {
+		all = append(all, m.Index)
+	}
+	return all
 }
 
 // ErrBadGroupFile wraps every group-file validation failure.
@@ -132,6 +150,14 @@ func (g *GroupFile) Validate() error {
 		}
 		if i > 0 && e.ValidFrom.Before(g.Epochs[i-1].ValidUntil) {
 			return bad("epoch %d starts before epoch %d ends; epochs must not overlap", e.Epoch, g.Epochs[i-1].Epoch)
+		}
+		for k, h := range e.Holders {
+			if h < 1 || h > n || (k > 0 && h <= e.Holders[k-1]) {
+				return bad("epoch %d holders must be trustee indices 1..%d in increasing order", e.Epoch, n)
+			}
+		}
+		if len(e.Holders) > 0 && len(e.Holders) < g.Threshold {
+			return bad("epoch %d has %d holders, fewer than the threshold %d: its key cannot be used", e.Epoch, len(e.Holders), g.Threshold)
 		}
 		if len(e.Commitment) != g.Threshold {
 			return bad("epoch %d commitment has %d points, threshold is %d", e.Epoch, len(e.Commitment), g.Threshold)

@@ -138,10 +138,11 @@ func SignGroupFile(groupJSON []byte, signer note.Signer) ([]byte, error) {
 
 // VerifyGroupFile checks a signed group file and returns it and its
 // canonical group.json. Every signature must verify and be by a trustee
-// of the roster; with requireAll, every trustee must have signed,
-// otherwise at least the threshold of them. A file signed by too few is
-// refused with an error wrapping [ErrGroupUnsigned] that names the
-// trustees missing; a bad or outside signature with [ErrGroupSignature].
+// of the roster; with requireAll, every trustee that holds a share of the
+// newest epoch ([GroupFile.HolderIndices]) must have signed, otherwise at
+// least the threshold of them. A file signed by too few is refused with
+// an error wrapping [ErrGroupUnsigned] that names the trustees missing; a
+// bad or outside signature with [ErrGroupSignature].
 func VerifyGroupFile(signed []byte, requireAll bool) (*GroupFile, []byte, error) {
 	if _, ok := splitSigned(signed); !ok {
 		return nil, nil, fmt.Errorf("%w: the file carries no signatures; have the trustees sign it", ErrGroupUnsigned)
@@ -154,18 +155,28 @@ func VerifyGroupFile(signed []byte, requireAll bool) (*GroupFile, []byte, error)
 	for _, s := range n.Sigs {
 		have[s.Name] = true
 	}
+	holders := g.HolderIndices(g.Epochs[len(g.Epochs)-1])
 	var missing []string
-	for _, m := range g.Trustees {
+	for _, i := range holders {
+		m := g.Trustees[i-1]
 		if !have[LogKeyName(m.Name)] {
 			missing = append(missing, fmt.Sprintf("%d (%s)", m.Index, m.Name))
 		}
 	}
-	need := len(g.Trustees)
+	need := len(holders)
 	if !requireAll {
 		need = g.Threshold
 	}
-	if len(g.Trustees)-len(missing) < need {
+	if len(holders)-len(missing) < need {
 		return nil, nil, fmt.Errorf("%w: missing the signature of trustee %s; ask them to sign it", ErrGroupUnsigned, strings.Join(missing, ", "))
 	}
 	return g, []byte(n.Text), nil
+}
+
+// ReadGroupFile parses a group file that may or may not carry signatures,
+// checking any it carries. It is for a trustee reading its own copy; a
+// client must use [VerifyGroupFile].
+func ReadGroupFile(b []byte) (*GroupFile, error) {
+	g, _, err := openGroupNote(b)
+	return g, err
 }
