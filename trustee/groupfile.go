@@ -188,6 +188,16 @@ func (g *GroupFile) commitment(e GroupEpoch) (*shares.Commitment, error) {
 	return c, nil
 }
 
+// Member returns the roster entry of the named trustee, or nil.
+func (g *GroupFile) Member(name string) *GroupMember {
+	for i := range g.Trustees {
+		if g.Trustees[i].Name == name {
+			return &g.Trustees[i]
+		}
+	}
+	return nil
+}
+
 // Epoch returns the named epoch.
 func (g *GroupFile) Epoch(epoch uint32) (*GroupEpoch, error) {
 	for i := range g.Epochs {

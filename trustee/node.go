@@ -134,8 +134,8 @@ func WithShareEraser(erase func(epoch uint32) error) Option {
 // policy that writes its audit log to store, signing tree heads with
 // logSigner.
 func New(name string, index int, policy Policy, store AuditStore, logSigner note.Signer, opts ...Option) (*Node, error) {
-	if index < 1 {
-		return nil, fmt.Errorf("trustee: share index must be 1 or more, got %d", index)
+	if index < 0 {
+		return nil, fmt.Errorf("trustee: share index must be 1 or more (or 0 for a node that joins its group through a key ceremony), got %d", index)
 	}
 	if err := policy.Validate(); err != nil {
 		return nil, err
@@ -208,23 +208,32 @@ func (n *Node) replay() error {
 // Name returns the trustee's name.
 func (n *Node) Name() string { return n.name }
 
-// Index returns the trustee's 1-based share index.
-func (n *Node) Index() int { return n.index }
+// Index returns the trustee's 1-based share index, 0 while it holds no
+// share yet.
+func (n *Node) Index() int {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	return n.index
+}
 
 // AuditLog returns the node's audit log.
 func (n *Node) AuditLog() *AuditLog { return n.log }
 
 // AddEpochShare installs this trustee's share of an epoch key, after checking
 // it against the trustee's public share from the group's commitment.
+// A node made with index 0 takes the index of its first share.
 func (n *Node) AddEpochShare(s *EpochShare, publicShare kyber.Point) error {
-	if s.Index != n.index {
-		return fmt.Errorf("trustee: share is for index %d, this trustee is %d", s.Index, n.index)
-	}
 	if !group.Point().Mul(s.Share, nil).Equal(publicShare) {
 		return fmt.Errorf("trustee: share for epoch %d does not match the group's public share for trustee %d; the dealer or the file is wrong", s.Epoch, s.Index)
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.index == 0 && len(n.shares) == 0 && s.Index > 0 {
+		n.index = s.Index
+	}
+	if s.Index != n.index {
+		return fmt.Errorf("trustee: share is for index %d, this trustee is %d", s.Index, n.index)
+	}
 	if n.destroyed[s.Epoch] {
 		return fmt.Errorf("%w: epoch %d was destroyed (its audit log says so); it cannot be reinstalled", ErrEpochDestroyed, s.Epoch)
 	}
@@ -400,7 +409,7 @@ func (n *Node) answer(ans *Answer, d *decision, held []kyber.Scalar) (*Answer, e
 	ans.Partials = make([]*escrow.PartialDecryption, len(d.envs))
 	errs := make([]error, len(d.envs))
 	parallel(len(d.envs), runtime.GOMAXPROCS(0), func(i int) {
-		ans.Partials[i], errs[i] = escrow.PartialDecrypt(n.index, held[i], d.envs[i], d.warrant.Requester, bytes.NewReader(fresh[i*nonceLen:(i+1)*nonceLen]))
+		ans.Partials[i], errs[i] = escrow.PartialDecrypt(ans.Index, held[i], d.envs[i], d.warrant.Requester, bytes.NewReader(fresh[i*nonceLen:(i+1)*nonceLen]))
 		held[i].Zero()
 	})
 	for _, err := range errs {

@@ -996,8 +996,8 @@ func TestNewRefusals(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := trustee.New("trustee-0", 0, w.policy(), trustee.NewMemAuditStore(), signer); err == nil {
-		t.Error("New accepted share index 0")
+	if _, err := trustee.New("trustee-0", -1, w.policy(), trustee.NewMemAuditStore(), signer); err == nil {
+		t.Error("New accepted share index -1")
 	}
 	if _, err := trustee.New("trustee-1", 1, w.policy(), nil, signer); err == nil {
 		t.Error("New accepted a nil audit store")

@@ -116,6 +116,8 @@ type Server struct {
 	maxBody int64
 	logKey  string
 	routes  map[string]route
+	// ceremonies runs the key-ceremony endpoints; nil: none.
+	ceremonies *CeremonyHost
 	// busy holds a token per decryption request in progress; a full
 	// channel means the node is at capacity and says so with a 503.
 	busy chan struct{}
@@ -181,6 +183,7 @@ func NewServer(node *Node, opts ...ServerOption) *Server {
 		PathHealth:      {http.MethodGet, "health", s.handleHealth},
 		PathMetrics:     {http.MethodGet, "metrics", s.handleMetrics},
 	}
+	s.addCeremonyRoutes()
 	return s
 }
 

@@ -42,14 +42,15 @@ var (
 
 // Bucket names. Every bucket is created with the store.
 var (
-	bucketMeta    = []byte("meta")          // format, audit-size
-	bucketVault   = []byte("vault")         // kdf parameters and check value
-	bucketSecrets = []byte("secrets")       // sealed node secrets
-	bucketShares  = []byte("shares")        // sealed epoch shares by epoch
-	bucketRecords = []byte("audit-records") // audit record i at key be64(i)
-	bucketHashes  = []byte("audit-hashes")  // tlog stored hash i at key be64(i)
+	bucketMeta       = []byte("meta")          // format, audit-size
+	bucketVault      = []byte("vault")         // kdf parameters and check value
+	bucketSecrets    = []byte("secrets")       // sealed node secrets
+	bucketShares     = []byte("shares")        // sealed epoch shares by epoch
+	bucketRecords    = []byte("audit-records") // audit record i at key be64(i)
+	bucketHashes     = []byte("audit-hashes")  // tlog stored hash i at key be64(i)
+	bucketCeremonies = []byte("ceremonies")    // sealed state of key ceremonies in progress, by id
 
-	storeBuckets = [][]byte{bucketMeta, bucketVault, bucketSecrets, bucketShares, bucketRecords, bucketHashes}
+	storeBuckets = [][]byte{bucketMeta, bucketVault, bucketSecrets, bucketShares, bucketRecords, bucketHashes, bucketCeremonies}
 
 	keyFormat    = []byte("format")
 	keyAuditSize = []byte("audit-size")

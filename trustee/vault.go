@@ -311,7 +311,7 @@ func (v *Vault) get(tx *bolt.Tx, bucket, key []byte) ([]byte, error) {
 // checkAll opens every sealed value in the store.
 func (v *Vault) checkAll() error {
 	return v.store.view("checking the sealed secrets", func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketSecrets, bucketShares} {
+		for _, name := range [][]byte{bucketSecrets, bucketShares, bucketCeremonies} {
 			b, err := v.store.bucket(tx, name)
 			if err != nil {
 				return err

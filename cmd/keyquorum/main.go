@@ -53,6 +53,7 @@ func newApp() *cli.App {
 			keygenCommand(),
 			warrantCommand(),
 			groupCommand(),
+			ceremonyCommand(),
 			trusteeCommand(),
 			decryptCommand(),
 			auditCommand(),

@@ -4,12 +4,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"path/filepath"
+	"sync"
 	"syscall"
 	"time"
 
@@ -85,25 +87,29 @@ func trusteeServe(c *cli.Context) error {
 		return cli.Exit(fmt.Sprintf("%s: %v", policyPath, err), 2)
 	}
 	groupPath := filepath.Join(dir, groupFileName)
+	cur := &servedGroup{}
 	gb, err := os.ReadFile(groupPath)
-	if err != nil {
-		return cli.Exit(fmt.Sprintf("%v; import this trustee's share first (keyquorum trustee import-share)", err), 2)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		gb = nil // no group yet: the node waits for a key ceremony
+	case err != nil:
+		return cli.Exit(err.Error(), 2)
 	}
-	g, err := trustee.ParseGroupFile(gb)
-	if err != nil {
-		return cli.Exit(fmt.Sprintf("%s: %v", groupPath, err), 2)
-	}
-	var me *trustee.GroupMember
-	for i := range g.Trustees {
-		if g.Trustees[i].Name == id.Name {
-			me = &g.Trustees[i]
+	index := 0
+	if gb != nil {
+		g, err := trustee.ReadGroupFile(gb)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("%s: %v", groupPath, err), 2)
 		}
-	}
-	if me == nil {
-		return cli.Exit(fmt.Sprintf("%s does not list this trustee (%s); import the share of a group that includes it", groupPath, id.Name), 2)
+		me := g.Member(id.Name)
+		if me == nil {
+			return cli.Exit(fmt.Sprintf("%s does not list this trustee (%s); import the share of a group that includes it", groupPath, id.Name), 2)
+		}
+		index = me.Index
+		cur.set(gb, g)
 	}
 
-	node, err := trustee.New(id.Name, me.Index, policy, store, id.LogSigner, trustee.WithShareEraser(vault.DeleteEpochShare))
+	node, err := trustee.New(id.Name, index, policy, store, id.LogSigner, trustee.WithShareEraser(vault.DeleteEpochShare))
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
@@ -113,11 +119,15 @@ func trusteeServe(c *cli.Context) error {
 	}
 	for i := range shares {
 		s := &shares[i]
+		_, g := cur.get()
+		if g == nil {
+			return cli.Exit(fmt.Sprintf("the store holds a share of epoch %d but %s is missing; restore the group file", s.Epoch, groupPath), 2)
+		}
 		eg, err := g.EscrowGroup(s.Epoch)
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("stored share for epoch %d: %v", s.Epoch, err), 2)
 		}
-		err = node.AddEpochShare(s, eg.PublicShares[me.Index])
+		err = node.AddEpochShare(s, eg.PublicShares[s.Index])
 		switch {
 		case errors.Is(err, trustee.ErrEpochDestroyed):
 			// Logged as destroyed but still stored: a crash came between the
@@ -130,8 +140,44 @@ func trusteeServe(c *cli.Context) error {
 			return cli.Exit(err.Error(), 2)
 		}
 	}
-	if err := applyRetention(node, g, logger); err != nil {
-		return err
+	if _, g := cur.get(); g != nil {
+		if err := applyRetention(node, g, logger); err != nil {
+			return err
+		}
+	} else {
+		logger.Info("no group file yet: this node waits for a key ceremony (keyquorum ceremony dkg)")
+	}
+	host, err := trustee.NewCeremonyHost(trustee.CeremonyHostConfig{
+		Name: id.Name, LogSigner: id.LogSigner, Store: vault,
+		Group: func() []byte { b, _ := cur.get(); return b },
+		Install: func(signed []byte, g *trustee.GroupFile, s *trustee.EpochShare) error {
+			// The group file first: a share the file does not list would
+			// stop the next start.
+			if err := replaceStateFile(groupPath, signed, 0o644); err != nil {
+				return err
+			}
+			cur.set(signed, g)
+			if s != nil {
+				if err := vault.PutEpochShares([]trustee.EpochShare{*s}); err != nil {
+					return err
+				}
+				eg, err := g.EscrowGroup(s.Epoch)
+				if err != nil {
+					return err
+				}
+				if err := node.AddEpochShare(s, eg.PublicShares[s.Index]); err != nil {
+					return err
+				}
+			}
+			logger.Info("key ceremony installed", "epochs", len(g.Epochs), "share", s != nil)
+			return applyRetention(node, g, logger)
+		},
+	})
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	if ids, err := host.Pending(); err == nil && len(ids) > 0 {
+		logger.Info("key ceremonies in progress resume when their coordinator calls", "ceremonies", ids)
 	}
 
 	addr := id.Address
@@ -142,7 +188,7 @@ func trusteeServe(c *cli.Context) error {
 	if plain && !isLoopback(addr) {
 		return cli.Exit(fmt.Sprintf("--insecure-plain-http is for loopback addresses only, not %s", addr), 2)
 	}
-	api := trustee.NewServer(node, trustee.WithServerLogger(logger), trustee.WithLogKey(id.LogKey))
+	api := trustee.NewServer(node, trustee.WithServerLogger(logger), trustee.WithLogKey(id.LogKey), trustee.WithCeremonyHost(host))
 	srv := trustee.NewHTTPServer(api, logger)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
@@ -163,7 +209,7 @@ func trusteeServe(c *cli.Context) error {
 			errc <- srv.ServeTLS(ln, "", "")
 		}
 	}()
-	logger.Info("trustee serving", "name", id.Name, "index", me.Index, "addr", ln.Addr().String(), "epochs", node.Epochs(), "tls", !plain)
+	logger.Info("trustee serving", "name", id.Name, "index", node.Index(), "addr", ln.Addr().String(), "epochs", node.Epochs(), "tls", !plain)
 	fmt.Fprintf(c.App.Writer, "%s serving on %s\n", id.Name, ln.Addr().String())
 
 	tick := time.NewTicker(retentionInterval)
@@ -176,6 +222,10 @@ func trusteeServe(c *cli.Context) error {
 			}
 			return fmt.Errorf("serving: %w", err)
 		case <-tick.C:
+			_, g := cur.get()
+			if g == nil {
+				continue
+			}
 			if err := applyRetention(node, g, logger); err != nil {
 				logger.Error("retention", "err", err)
 			}
@@ -191,6 +241,26 @@ func trusteeServe(c *cli.Context) error {
 			return nil
 		}
 	}
+}
+
+// servedGroup is the node's current group file; a key ceremony replaces
+// it while the node serves.
+type servedGroup struct {
+	mu sync.Mutex
+	b  []byte
+	g  *trustee.GroupFile
+}
+
+func (s *servedGroup) get() ([]byte, *trustee.GroupFile) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b, s.g
+}
+
+func (s *servedGroup) set(b []byte, g *trustee.GroupFile) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.b, s.g = b, g
 }
 
 // applyRetention destroys the shares of epochs older than the node's

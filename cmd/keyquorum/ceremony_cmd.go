@@ -1,0 +1,188 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/keyquorum/keyquorum/trustee"
+	"github.com/urfave/cli/v2"
+)
+
+func ceremonyCommand() *cli.Command {
+	timeout := func() cli.Flag {
+		return &cli.DurationFlag{Name: "phase-timeout", Value: 20 * time.Second, Usage: "how long to keep trying a trustee in one phase before counting it out", EnvVars: envVar("phase-timeout")}
+	}
+	return &cli.Command{
+		Name:  "ceremony",
+		Usage: "run key ceremonies among running trustees (dealerless: no machine ever holds the group key)",
+		Description: "The command relays the trustees' messages; it never sees anything that lets it compute the\n" +
+			"key. Every trustee checks every other trustee's signed key announcement, so a relay that\n" +
+			"swaps keys is caught. The result is a group file signed by every trustee holding a share.",
+		Subcommands: []*cli.Command{
+			{
+				Name:      "roster",
+				Usage:     "make a roster file from the trustees' descriptors, in share-index order",
+				ArgsUsage: "DESCRIPTOR...",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "out", Required: true, Usage: "write the roster to `FILE` (must not exist)", EnvVars: envVar("out")},
+				},
+				Action: ceremonyRoster,
+			},
+			{
+				Name:      "dkg",
+				Usage:     "make a group's first epoch key by a distributed key generation among its trustees",
+				ArgsUsage: " ",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "roster", Required: true, Usage: "roster `FILE` (keyquorum ceremony roster)", EnvVars: envVar("roster")},
+					&cli.IntFlag{Name: "threshold", Aliases: []string{"t"}, Required: true, Usage: "trustees needed to decrypt (at least 2)", EnvVars: envVar("threshold")},
+					&cli.StringFlag{Name: "out", Required: true, Usage: "write the signed group file to `FILE` (must not exist)", EnvVars: envVar("out")},
+					&cli.StringFlag{Name: "start", Usage: "the epoch's start (YYYY-MM-DD, today, or days from today like -30d; default today, UTC)", EnvVars: envVar("start")},
+					&cli.IntFlag{Name: "epoch-days", Value: 30, Usage: "length of the epoch in days", EnvVars: envVar("epoch-days")},
+					timeout(),
+				},
+				Action: ceremonyDKG,
+			},
+			{
+				Name:      "rotate",
+				Usage:     "make the next epoch's key by a new DKG among the group's trustees",
+				ArgsUsage: " ",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "group", Required: true, Usage: "the current signed group `FILE`", EnvVars: envVar("group")},
+					&cli.StringFlag{Name: "out", Required: true, Usage: "write the new signed group file to `FILE` (may be the --group file)", EnvVars: envVar("out")},
+					&cli.IntFlag{Name: "epoch-days", Usage: "length of the new epoch in days (default: as long as the last one)", EnvVars: envVar("epoch-days")},
+					timeout(),
+				},
+				Action: ceremonyRotate,
+			},
+		},
+	}
+}
+
+func ceremonyRoster(c *cli.Context) error {
+	if c.NArg() < 2 {
+		return cli.Exit("give at least two descriptor files (DIR/descriptor.json from keyquorum trustee init), in share-index order", 2)
+	}
+	var ds []trustee.Descriptor
+	for _, p := range c.Args().Slice() {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return cli.Exit(err.Error(), 2)
+		}
+		d, err := trustee.ParseDescriptor(b)
+		if err != nil {
+			return cli.Exit(fmt.Sprintf("%s: %v", p, err), 2)
+		}
+		ds = append(ds, d)
+	}
+	b, err := trustee.MarshalRoster(ds)
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	if err := writePublicFile(c.String("out"), b); err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	fmt.Fprintf(c.App.Writer, "wrote %s (%d trustees)\n", c.String("out"), len(ds))
+	return nil
+}
+
+func ceremonyContext() (context.Context, context.CancelFunc) {
+	return signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+}
+
+func runCeremony(c *cli.Context, opts trustee.DKGOptions, out string, replace bool) error {
+	opts.PhaseTimeout = c.Duration("phase-timeout")
+	opts.Progress = func(line string) { fmt.Fprintln(c.App.ErrWriter, line) }
+	if !replace {
+		if _, err := os.Lstat(out); err == nil {
+			return cli.Exit(fmt.Sprintf("%s exists; choose another --out", out), 2)
+		}
+	}
+	ctx, cancel := ceremonyContext()
+	defer cancel()
+	rep, err := trustee.RunDKG(ctx, opts)
+	if err != nil {
+		if errors.Is(err, trustee.ErrCeremonyFailed) {
+			return cli.Exit(err.Error()+"\nno key was made; every trustee was told to forget the ceremony", 1)
+		}
+		return err
+	}
+	write := writePublicFile
+	if replace {
+		write = func(p string, b []byte) error { return replaceStateFile(p, b, 0o644) }
+	}
+	if err := write(out, rep.Signed); err != nil {
+		return err
+	}
+	w := c.App.Writer
+	e := rep.Group.Epochs[len(rep.Group.Epochs)-1]
+	fmt.Fprintf(w, "ceremony %s: epoch %d key %s, %d-of-%d, valid %s to %s\n", rep.CeremonyID, e.Epoch, e.Key,
+		rep.Group.Threshold, len(rep.Group.Trustees), e.ValidFrom.Format(time.RFC3339), e.ValidUntil.Format(time.RFC3339))
+	fmt.Fprintf(w, "no machine held the key: each of %d trustees holds a share, and all of them signed %s\n", len(rep.Holders), out)
+	for _, name := range rep.Excluded {
+		fmt.Fprintf(w, "left out (did not answer at the start): %s\n", name)
+	}
+	for _, d := range rep.Disqualified {
+		fmt.Fprintf(w, "disqualified: trustee %d (%s): %s\n", d.Participant, d.Name, d.Reason)
+	}
+	for _, p := range rep.Problems {
+		fmt.Fprintf(w, "reported: %s\n", p)
+	}
+	fmt.Fprintf(w, "took %s\n", rep.Took.Round(time.Millisecond))
+	return nil
+}
+
+func ceremonyDKG(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return cli.Exit("unexpected arguments "+strings.Join(c.Args().Slice(), " ")+"; flags go before arguments", 2)
+	}
+	rb, err := os.ReadFile(c.String("roster"))
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	roster, err := trustee.ParseRoster(rb)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("%s: %v", c.String("roster"), err), 2)
+	}
+	t := c.Int("threshold")
+	if t < 2 || t > len(roster) {
+		return cli.Exit(fmt.Sprintf("-t %d with %d trustees: use 2..%d (the DKG needs a threshold of at least 2)", t, len(roster), len(roster)), 2)
+	}
+	if c.Int("epoch-days") < 1 {
+		return cli.Exit("--epoch-days must be at least 1", 2)
+	}
+	start := time.Now().UTC().Truncate(24 * time.Hour)
+	if s := c.String("start"); s != "" {
+		if start, err = parseTimeFlag("start", s); err != nil {
+			return cli.Exit(err.Error(), 2)
+		}
+	}
+	opts := trustee.DKGOptions{
+		Roster: roster, Threshold: t, Epoch: 1,
+		ValidFrom: start, ValidUntil: start.AddDate(0, 0, c.Int("epoch-days")),
+	}
+	return runCeremony(c, opts, c.String("out"), false)
+}
+
+func ceremonyRotate(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return cli.Exit("unexpected arguments "+strings.Join(c.Args().Slice(), " ")+"; flags go before arguments", 2)
+	}
+	gb, err := os.ReadFile(c.String("group"))
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	if c.IsSet("epoch-days") && c.Int("epoch-days") < 1 {
+		return cli.Exit("--epoch-days must be at least 1", 2)
+	}
+	opts, err := trustee.NextEpochOptions(gb, time.Now(), time.Duration(c.Int("epoch-days"))*24*time.Hour)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("%s: %v", c.String("group"), err), 2)
+	}
+	return runCeremony(c, opts, c.String("out"), c.String("out") == c.String("group"))
+}

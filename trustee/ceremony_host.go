@@ -1,0 +1,714 @@
+package trustee
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/keyquorum/keyquorum/internal/group"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// Versions of a ceremony's parameters, of a participant's key
+// announcement and of the state a node keeps while a ceremony runs.
+const (
+	CeremonyParamsVersion = "keyquorum ceremony v1"
+	ceremonyKeyNoteHeader = "keyquorum ceremony key v1"
+	hostedStateVersion    = "keyquorum hosted ceremony v1"
+)
+
+// Kinds of key ceremony.
+const (
+	CeremonyDKG = "dkg" // a fresh key for an epoch, made among the roster
+)
+
+// Errors of a node's side of a ceremony. Test them with errors.Is.
+var (
+	// ErrCeremonyRefused: the node will not take part (parameters that do
+	// not fit its group or identity, a ceremony past its deadline, a key
+	// announcement that does not verify, a group file it did not agree to).
+	ErrCeremonyRefused = errors.New("trustee: ceremony refused")
+	// ErrNoCeremony: the node has no state for that ceremony id (never
+	// prepared, already committed, or aborted).
+	ErrNoCeremony = errors.New("trustee: no such ceremony on this node")
+)
+
+// CeremonyParams is what a coordinator proposes to every participant of a
+// key ceremony. Every participant must get the same parameters: each one
+// binds the hash of the parameters it saw into its signed key
+// announcement, and the others check it.
+type CeremonyParams struct {
+	Version   string        `json:"version"`
+	ID        string        `json:"id"` // 32 hex digits, random
+	Kind      string        `json:"kind"`
+	Epoch     uint32        `json:"epoch"`
+	Threshold int           `json:"threshold"`
+	Roster    []GroupMember `json:"roster"` // the participants; indices 1..n in order
+	// ValidFrom and ValidUntil are the new epoch's window.
+	ValidFrom  time.Time `json:"valid_from"`
+	ValidUntil time.Time `json:"valid_until"`
+	// Deadline: a node forgets the ceremony (and refuses its messages)
+	// after it.
+	Deadline time.Time `json:"deadline"`
+	// Group is the current signed group file, for a rotation; empty for a
+	// group's first ceremony.
+	Group string `json:"group,omitempty"`
+}
+
+// Hash returns the SHA-256 of the canonical encoding of p.
+func (p *CeremonyParams) Hash() string {
+	b, _ := json.Marshal(p)
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// ceremonyID parses the hex id.
+func parseCeremonyID(s string) ([16]byte, error) {
+	var id [16]byte
+	b, err := hex.DecodeString(s)
+	if err != nil || len(b) != 16 || hex.EncodeToString(b) != s {
+		return id, fmt.Errorf("%w: ceremony id %q is not 32 lowercase hex digits", ErrCeremonyRefused, truncateForLog(s))
+	}
+	copy(id[:], b)
+	return id, nil
+}
+
+// NewCeremonyID draws a random ceremony id.
+func NewCeremonyID(r io.Reader) (string, error) {
+	var id [16]byte
+	if _, err := io.ReadFull(r, id[:]); err != nil {
+		return "", fmt.Errorf("trustee: ceremony id: %w", err)
+	}
+	return hex.EncodeToString(id[:]), nil
+}
+
+// Validate checks the parameters on their own (not against a node).
+func (p *CeremonyParams) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: "+format, append([]any{ErrCeremonyRefused}, args...)...)
+	}
+	if p.Version != CeremonyParamsVersion {
+		return bad("parameters version %q, this node reads %q", p.Version, CeremonyParamsVersion)
+	}
+	if _, err := parseCeremonyID(p.ID); err != nil {
+		return err
+	}
+	if p.Kind != CeremonyDKG {
+		return bad("kind %q; this node runs %q ceremonies", p.Kind, CeremonyDKG)
+	}
+	n := len(p.Roster)
+	if p.Threshold < 2 || p.Threshold > n {
+		return bad("threshold %d with %d trustees: use 2..%d", p.Threshold, n, n)
+	}
+	// The roster must make a valid group file; borrow its checks.
+	probe := GroupFile{Version: GroupFileVersion, KeyGeneration: "dkg", Threshold: p.Threshold, Trustees: p.Roster}
+	names := map[string]bool{}
+	for i, m := range probe.Trustees {
+		if m.Index != i+1 || !ValidTrusteeName(m.Name) || names[m.Name] {
+			return bad("roster entry %d (%q): indices must run 1..n in order and names be valid and distinct", i+1, truncateForLog(m.Name))
+		}
+		names[m.Name] = true
+		if _, err := note.NewVerifier(m.LogKey); err != nil {
+			return bad("roster entry %d (%s) has no valid log key: %v", i+1, m.Name, err)
+		}
+	}
+	if !p.ValidUntil.After(p.ValidFrom) {
+		return bad("the epoch window ends before it starts")
+	}
+	return nil
+}
+
+// ceremonyKeyNote is the text of a participant's key announcement.
+func ceremonyKeyNote(p *CeremonyParams, name string, key []byte) string {
+	return fmt.Sprintf("%s\nceremony %s\nparams %s\ntrustee %s\nkey %s\n",
+		ceremonyKeyNoteHeader, p.ID, p.Hash(), name, base64.StdEncoding.EncodeToString(key))
+}
+
+// hostedState is what a node stores for a ceremony in progress.
+type hostedState struct {
+	Version  string         `json:"version"`
+	Params   CeremonyParams `json:"params"`
+	DKGKey   []byte         `json:"dkg_key"`
+	Keys     []string       `json:"keys,omitempty"`     // every participant's key note, in roster order
+	Ceremony []byte         `json:"ceremony,omitempty"` // Ceremony.MarshalState
+	Outbox   [][]byte       `json:"outbox,omitempty"`   // every message this node sent
+	Seen     []string       `json:"seen,omitempty"`     // hex SHA-256 of every message delivered to it
+	Signed   string         `json:"signed,omitempty"`   // hex SHA-256 of the group text it signed
+}
+
+// hosted is a ceremony in memory.
+type hosted struct {
+	mu    sync.Mutex
+	st    hostedState
+	key   *DKGKey
+	index int // own 1-based index in the roster
+	c     *Ceremony
+	seen  map[string]bool
+}
+
+// CeremonyOutcome is what a participant reports when its side of a
+// ceremony ends: the public result, which every participant must report
+// identically.
+type CeremonyOutcome struct {
+	Trustee      string                `json:"trustee"`
+	Index        int                   `json:"index"`
+	GroupKey     string                `json:"group_key"`  // base64
+	Commitment   []string              `json:"commitment"` // base64
+	Qualified    []int                 `json:"qualified"`
+	Disqualified []*MisbehaviourReport `json:"disqualified,omitempty"`
+	HoldsShare   bool                  `json:"holds_share"`
+}
+
+// MisbehaviourReport is a [MisbehaviourError] on the wire.
+type MisbehaviourReport struct {
+	Participant int    `json:"participant"`
+	Name        string `json:"name"`
+	Reason      string `json:"reason"`
+}
+
+// CeremonyInstaller makes a ceremony's result the node's own: it stores
+// the new share (nil if the node holds none), installs the signed group
+// file and applies retention. It must be durable before it returns.
+type CeremonyInstaller func(signedGroup []byte, g *GroupFile, share *EpochShare) error
+
+// CeremonyHostConfig configures a [CeremonyHost].
+type CeremonyHostConfig struct {
+	Name      string      // the node's trustee name
+	LogSigner note.Signer // signs key announcements and group files
+	Store     CeremonyStore
+	Install   CeremonyInstaller
+	// Group returns the node's current group file (signed or not), nil if
+	// it has none yet.
+	Group func() []byte
+	Clock func() time.Time // default time.Now
+	Rand  io.Reader        // default crypto/rand
+}
+
+// CeremonyHost is a node's side of key ceremonies run over its API: it
+// answers the coordinator's calls, checks everything it is given, keeps
+// its state in a [CeremonyStore] after every step so a restart resumes,
+// and installs the result only once every holder has signed the same
+// group file. The coordinator only relays: deals are encrypted to each
+// recipient's DKG key, and every DKG key is announced in a note signed by
+// its trustee's log key, so a relay that swapped keys is caught.
+//
+// A node that has no group yet takes part in a ceremony whose roster
+// lists it under its own name and log key; a node that has one takes part
+// only in a rotation of that group (the same roster and threshold, the
+// next epoch), so nobody can talk it into sharing a key with strangers.
+type CeremonyHost struct {
+	cfg CeremonyHostConfig
+	mu  sync.Mutex
+	m   map[string]*hosted
+}
+
+// NewCeremonyHost returns a ceremony host. Ceremonies left in the store
+// by an earlier run resume when the coordinator next calls.
+func NewCeremonyHost(cfg CeremonyHostConfig) (*CeremonyHost, error) {
+	if cfg.Name == "" || cfg.LogSigner == nil || cfg.Store == nil || cfg.Install == nil || cfg.Group == nil {
+		return nil, errors.New("trustee: ceremony host needs a name, a log signer, a store, an installer and the group")
+	}
+	if cfg.LogSigner.Name() != LogKeyName(cfg.Name) {
+		return nil, fmt.Errorf("trustee: ceremony host: log signer is %q, want %q", cfg.LogSigner.Name(), LogKeyName(cfg.Name))
+	}
+	if cfg.Clock == nil {
+		cfg.Clock = time.Now
+	}
+	if cfg.Rand == nil {
+		cfg.Rand = rand.Reader
+	}
+	return &CeremonyHost{cfg: cfg, m: map[string]*hosted{}}, nil
+}
+
+func refused(format string, args ...any) error {
+	return fmt.Errorf("%w: "+format, append([]any{ErrCeremonyRefused}, args...)...)
+}
+
+// checkParams checks the parameters against this node.
+func (h *CeremonyHost) checkParams(p *CeremonyParams) (int, error) {
+	if err := p.Validate(); err != nil {
+		return 0, err
+	}
+	if !h.cfg.Clock().Before(p.Deadline) {
+		return 0, refused("the ceremony's deadline %s has passed; start a new one", p.Deadline.UTC().Format(time.RFC3339))
+	}
+	me := 0
+	for _, m := range p.Roster {
+		if m.Name == h.cfg.Name {
+			v, err := note.NewVerifier(m.LogKey)
+			if err != nil || v.Name() != h.cfg.LogSigner.Name() || v.KeyHash() != h.cfg.LogSigner.KeyHash() {
+				return 0, refused("the roster lists %s with a log key that is not this node's; build the roster from the trustees' descriptors", m.Name)
+			}
+			me = m.Index
+		}
+	}
+	if me == 0 {
+		return 0, refused("the roster does not list this trustee (%s)", h.cfg.Name)
+	}
+	cur := h.cfg.Group()
+	switch {
+	case cur == nil && p.Group != "":
+		return 0, refused("this node has no group yet, so it cannot rotate one; run a first DKG")
+	case cur != nil && p.Group == "":
+		return 0, refused("this node already belongs to a group; a new key for it is a rotation (keyquorum ceremony rotate), which names the current group file")
+	case cur != nil:
+		mine, err := ReadGroupFile(cur)
+		if err != nil {
+			return 0, fmt.Errorf("trustee: the node's own group file: %w", err)
+		}
+		theirs, _, err := VerifyGroupFile([]byte(p.Group), true)
+		if err != nil {
+			return 0, refused("the group file of the rotation: %v", err)
+		}
+		a, _ := mine.Marshal()
+		b, _ := theirs.Marshal()
+		if !bytes.Equal(a, b) {
+			return 0, refused("the group file of the rotation is not this node's current group file; fetch the latest one")
+		}
+		last := mine.Epochs[len(mine.Epochs)-1]
+		if !slices.EqualFunc(mine.Trustees, p.Roster, func(x, y GroupMember) bool { return x == y }) || mine.Threshold != p.Threshold {
+			return 0, refused("a rotation keeps the group's roster and threshold; to change them, reshare")
+		}
+		if p.Epoch != last.Epoch+1 {
+			return 0, refused("a rotation makes epoch %d, not %d", last.Epoch+1, p.Epoch)
+		}
+		if p.ValidFrom.Before(last.ValidUntil) {
+			return 0, refused("the new epoch would start before epoch %d ends (%s)", last.Epoch, last.ValidUntil.Format(time.RFC3339))
+		}
+	}
+	return me, nil
+}
+
+// get returns the ceremony with that id, loading it from the store after
+// a restart. It returns with the ceremony locked.
+func (h *CeremonyHost) get(id string) (*hosted, error) {
+	if _, err := parseCeremonyID(id); err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	hc, ok := h.m[id]
+	if !ok {
+		b, err := h.cfg.Store.Ceremony(id)
+		if err != nil {
+			h.mu.Unlock()
+			return nil, err
+		}
+		if b == nil {
+			h.mu.Unlock()
+			return nil, fmt.Errorf("%w: %s (never prepared here, already finished, or aborted)", ErrNoCeremony, id)
+		}
+		hc, err = h.restore(b)
+		if err != nil {
+			h.mu.Unlock()
+			return nil, err
+		}
+		h.m[id] = hc
+	}
+	h.mu.Unlock()
+	hc.mu.Lock()
+	if !h.cfg.Clock().Before(hc.st.Params.Deadline) {
+		hc.mu.Unlock()
+		h.drop(id)
+		return nil, refused("ceremony %s passed its deadline %s and was forgotten; start a new one", id, hc.st.Params.Deadline.UTC().Format(time.RFC3339))
+	}
+	return hc, nil
+}
+
+// drop forgets a ceremony, in memory and in the store.
+func (h *CeremonyHost) drop(id string) error {
+	h.mu.Lock()
+	delete(h.m, id)
+	h.mu.Unlock()
+	return h.cfg.Store.DeleteCeremony(id)
+}
+
+func (h *CeremonyHost) restore(b []byte) (*hosted, error) {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	hc := &hosted{seen: map[string]bool{}}
+	if err := dec.Decode(&hc.st); err != nil || hc.st.Version != hostedStateVersion {
+		return nil, fmt.Errorf("%w: stored ceremony state does not parse (%v); abort the ceremony", ErrBadDKGState, err)
+	}
+	k, err := group.ParseScalar(hc.st.DKGKey)
+	if err != nil {
+		return nil, fmt.Errorf("%w: stored dkg key: %v", ErrBadDKGState, err)
+	}
+	hc.key = &DKGKey{Private: k, Public: group.Point().Mul(k, nil)}
+	for _, m := range hc.st.Params.Roster {
+		if m.Name == h.cfg.Name {
+			hc.index = m.Index
+		}
+	}
+	for _, s := range hc.st.Seen {
+		hc.seen[s] = true
+	}
+	if hc.st.Ceremony != nil {
+		cfg, err := h.ceremonyConfig(hc, hc.st.Keys)
+		if err != nil {
+			return nil, err
+		}
+		if hc.c, err = RestoreCeremony(hc.st.Ceremony, cfg); err != nil {
+			return nil, err
+		}
+	}
+	return hc, nil
+}
+
+// save persists the ceremony's state. Called with hc locked.
+func (h *CeremonyHost) save(hc *hosted) error {
+	if hc.c != nil {
+		b, err := hc.c.MarshalState()
+		if err != nil {
+			return err
+		}
+		hc.st.Ceremony = b
+	}
+	b, err := json.Marshal(&hc.st)
+	if err != nil {
+		return err
+	}
+	return h.cfg.Store.PutCeremony(hc.st.Params.ID, b)
+}
+
+// Prepare takes part in a ceremony: it checks the parameters, draws this
+// node's DKG key for it and returns the key's announcement, a note signed
+// with the node's log key. Preparing again with the same parameters
+// returns the same announcement.
+func (h *CeremonyHost) Prepare(p CeremonyParams) ([]byte, error) {
+	index, err := h.checkParams(&p)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	hc, ok := h.m[p.ID]
+	h.mu.Unlock()
+	if !ok {
+		if b, err := h.cfg.Store.Ceremony(p.ID); err != nil {
+			return nil, err
+		} else if b != nil {
+			if hc, err = h.get(p.ID); err != nil {
+				return nil, err
+			}
+			hc.mu.Unlock()
+		}
+	}
+	if hc != nil {
+		hc.mu.Lock()
+		defer hc.mu.Unlock()
+		if hc.st.Params.Hash() != p.Hash() {
+			return nil, refused("ceremony %s is already prepared here with other parameters", p.ID)
+		}
+		return h.keyNote(hc)
+	}
+	key, err := GenerateDKGKey(h.cfg.Rand)
+	if err != nil {
+		return nil, err
+	}
+	hc = &hosted{st: hostedState{Version: hostedStateVersion, Params: p, DKGKey: group.ScalarBytes(key.Private)}, key: key, index: index, seen: map[string]bool{}}
+	hc.mu.Lock()
+	defer hc.mu.Unlock()
+	h.mu.Lock()
+	if _, raced := h.m[p.ID]; raced {
+		h.mu.Unlock()
+		return nil, refused("ceremony %s is being prepared by another call", p.ID)
+	}
+	h.m[p.ID] = hc
+	h.mu.Unlock()
+	if err := h.save(hc); err != nil {
+		h.mu.Lock()
+		delete(h.m, p.ID)
+		h.mu.Unlock()
+		return nil, err
+	}
+	return h.keyNote(hc)
+}
+
+func (h *CeremonyHost) keyNote(hc *hosted) ([]byte, error) {
+	text := ceremonyKeyNote(&hc.st.Params, h.cfg.Name, group.PointBytes(hc.key.Public))
+	return note.Sign(&note.Note{Text: text}, h.cfg.LogSigner)
+}
+
+// ceremonyConfig builds the DKG configuration from the participants' key
+// announcements, verifying each against its trustee's log key.
+func (h *CeremonyHost) ceremonyConfig(hc *hosted, keyNotes []string) (CeremonyConfig, error) {
+	p := &hc.st.Params
+	if len(keyNotes) != len(p.Roster) {
+		return CeremonyConfig{}, refused("%d key announcements for %d participants", len(keyNotes), len(p.Roster))
+	}
+	id, _ := parseCeremonyID(p.ID)
+	cfg := CeremonyConfig{ID: id, Epoch: p.Epoch, Threshold: p.Threshold, Index: hc.index, Longterm: hc.key.Private}
+	for i, m := range p.Roster {
+		v, err := note.NewVerifier(m.LogKey)
+		if err != nil {
+			return CeremonyConfig{}, refused("roster entry %d: %v", i+1, err)
+		}
+		n, err := note.Open([]byte(keyNotes[i]), note.VerifierList(v))
+		if err != nil {
+			return CeremonyConfig{}, refused("the key announcement of participant %d (%s) is not signed by its log key (%v): the relay changed it, or it is another trustee's; abort this ceremony", i+1, m.Name, err)
+		}
+		prefix := ceremonyKeyNote(p, m.Name, nil)
+		prefix = prefix[:strings.LastIndex(prefix, "key ")+4]
+		if !strings.HasPrefix(n.Text, prefix) || !strings.HasSuffix(n.Text, "\n") {
+			return CeremonyConfig{}, refused("the key announcement of participant %d (%s) is for another ceremony or other parameters: every participant must be sent the same parameters", i+1, m.Name)
+		}
+		kb, err := base64.StdEncoding.Strict().DecodeString(strings.TrimSuffix(n.Text[len(prefix):], "\n"))
+		if err != nil {
+			return CeremonyConfig{}, refused("participant %d (%s) announced a key that is not base64", i+1, m.Name)
+		}
+		k, err := group.ParsePoint(kb)
+		if err != nil {
+			return CeremonyConfig{}, refused("participant %d (%s) announced an invalid key: %v", i+1, m.Name, err)
+		}
+		cfg.Participants = append(cfg.Participants, DKGParticipant{Name: m.Name, Key: k})
+	}
+	if !cfg.Participants[hc.index-1].Key.Equal(hc.key.Public) {
+		return CeremonyConfig{}, refused("the announcements list another key for this node: the relay substituted it; abort this ceremony")
+	}
+	return cfg, nil
+}
+
+// Start begins the ceremony once every participant's key announcement is
+// in: it verifies them all and returns this node's outbox, its deals.
+// Starting again with the same announcements returns the same outbox.
+func (h *CeremonyHost) Start(id string, keyNotes []string) ([][]byte, error) {
+	hc, err := h.get(id)
+	if err != nil {
+		return nil, err
+	}
+	defer hc.mu.Unlock()
+	if hc.c != nil {
+		if !slices.Equal(hc.st.Keys, keyNotes) {
+			return nil, refused("ceremony %s already started with other key announcements", id)
+		}
+		return hc.st.Outbox, nil
+	}
+	cfg, err := h.ceremonyConfig(hc, keyNotes)
+	if err != nil {
+		return nil, err
+	}
+	cfg.Rand = h.cfg.Rand
+	c, err := NewCeremony(cfg)
+	if err != nil {
+		return nil, err
+	}
+	deals, _ := c.Deals()
+	hc.c = c
+	hc.st.Keys = slices.Clone(keyNotes)
+	for _, d := range deals {
+		hc.st.Outbox = append(hc.st.Outbox, d.Bytes)
+	}
+	if err := h.save(hc); err != nil {
+		hc.c, hc.st.Keys, hc.st.Outbox = nil, nil, nil
+		return nil, err
+	}
+	return hc.st.Outbox, nil
+}
+
+func (h *CeremonyHost) started(id string) (*hosted, error) {
+	hc, err := h.get(id)
+	if err != nil {
+		return nil, err
+	}
+	if hc.c == nil {
+		hc.mu.Unlock()
+		return nil, refused("ceremony %s has not started on this node; send the key announcements first", id)
+	}
+	return hc, nil
+}
+
+// Deliver hands the node messages of other participants. Messages it has
+// seen before are skipped, so a coordinator can resend after a lost
+// answer or a restart. It returns the node's whole outbox, and a problem
+// report for each message that was refused or showed misbehaviour.
+func (h *CeremonyHost) Deliver(id string, msgs [][]byte) ([][]byte, []string, error) {
+	hc, err := h.started(id)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer hc.mu.Unlock()
+	var problems []string
+	changed := false
+	for _, b := range msgs {
+		sum := sha256.Sum256(b)
+		key := hex.EncodeToString(sum[:])
+		if hc.seen[key] {
+			continue
+		}
+		m, err := ParseMessage(b)
+		if err != nil {
+			problems = append(problems, err.Error())
+			continue
+		}
+		out, err := hc.c.Process(m)
+		hc.seen[key] = true
+		hc.st.Seen = append(hc.st.Seen, key)
+		changed = true
+		if err != nil {
+			problems = append(problems, err.Error())
+		}
+		for _, o := range out {
+			hc.st.Outbox = append(hc.st.Outbox, o.Bytes)
+		}
+	}
+	if changed {
+		if err := h.save(hc); err != nil {
+			return nil, nil, err
+		}
+	}
+	return hc.st.Outbox, problems, nil
+}
+
+// Timeout tells the node that the coordinator stopped waiting: missing
+// deals and responses will not come.
+func (h *CeremonyHost) Timeout(id string) error {
+	hc, err := h.started(id)
+	if err != nil {
+		return err
+	}
+	defer hc.mu.Unlock()
+	hc.c.SetTimeout()
+	return h.save(hc)
+}
+
+// Finish reports the node's result. It returns an error wrapping
+// [ErrCeremonyIncomplete] while messages are missing, and an
+// [*AbortError] if too few deals qualified, in which case the node
+// forgets the ceremony.
+func (h *CeremonyHost) Finish(id string) (*CeremonyOutcome, error) {
+	hc, err := h.started(id)
+	if err != nil {
+		return nil, err
+	}
+	defer hc.mu.Unlock()
+	res, err := hc.c.Finish()
+	if errors.Is(err, ErrCeremonyAborted) {
+		h.drop(id)
+		return nil, err
+	}
+	if err != nil {
+		return nil, err
+	}
+	out := &CeremonyOutcome{
+		Trustee: h.cfg.Name, Index: hc.index, GroupKey: b64(group.PointBytes(res.GroupKey)),
+		Qualified: res.Qualified, HoldsShare: res.Share != nil,
+	}
+	for _, p := range res.Commitment {
+		out.Commitment = append(out.Commitment, b64(group.PointBytes(p)))
+	}
+	for _, d := range res.Disqualified {
+		out.Disqualified = append(out.Disqualified, &MisbehaviourReport{Participant: d.Participant, Name: d.Name, Reason: d.Reason})
+	}
+	return out, nil
+}
+
+// checkGroup checks that a group file is the one this ceremony made:
+// its roster and threshold, the new epoch's key, commitment and window,
+// and, for a rotation, every earlier epoch unchanged.
+func (h *CeremonyHost) checkGroup(hc *hosted, g *GroupFile) (*DKGResult, error) {
+	p := &hc.st.Params
+	res, err := hc.c.Finish()
+	if err != nil {
+		return nil, err
+	}
+	if g.KeyGeneration != "dkg" || g.Threshold != p.Threshold || !slices.EqualFunc(g.Trustees, p.Roster, func(x, y GroupMember) bool { return x == y }) {
+		return nil, refused("the group file's roster, threshold or key generation is not this ceremony's")
+	}
+	last := g.Epochs[len(g.Epochs)-1]
+	want := res.GroupEpoch(GroupEpoch{ValidFrom: p.ValidFrom.UTC(), ValidUntil: p.ValidUntil.UTC()})
+	want.Epoch = p.Epoch
+	if last.Epoch != want.Epoch || last.Key != want.Key || !slices.Equal(last.Commitment, want.Commitment) ||
+		!last.ValidFrom.Equal(want.ValidFrom) || !last.ValidUntil.Equal(want.ValidUntil) {
+		return nil, refused("the group file's epoch %d is not the key this node computed in ceremony %s", last.Epoch, p.ID)
+	}
+	if res.Share != nil && !slices.Contains(g.HolderIndices(last), hc.index) {
+		return nil, refused("the group file does not list this trustee as holding a share of epoch %d, but it does", last.Epoch)
+	}
+	var before []GroupEpoch
+	if p.Group != "" {
+		cur, _, err := VerifyGroupFile([]byte(p.Group), true)
+		if err != nil {
+			return nil, err
+		}
+		before = cur.Epochs
+	}
+	if !slices.EqualFunc(g.Epochs[:len(g.Epochs)-1], before, func(x, y GroupEpoch) bool {
+		return x.Epoch == y.Epoch && x.Key == y.Key && slices.Equal(x.Commitment, y.Commitment) &&
+			x.ValidFrom.Equal(y.ValidFrom) && x.ValidUntil.Equal(y.ValidUntil) && slices.Equal(x.Holders, y.Holders)
+	}) {
+		return nil, refused("the group file changes epochs other than the new one")
+	}
+	return res, nil
+}
+
+// Sign checks the group file the coordinator built from every
+// participant's outcome (canonical group.json, unsigned) and returns it
+// signed by this node.
+func (h *CeremonyHost) Sign(id string, groupJSON []byte) ([]byte, error) {
+	hc, err := h.started(id)
+	if err != nil {
+		return nil, err
+	}
+	defer hc.mu.Unlock()
+	g, err := ParseGroupFile(groupJSON)
+	if err != nil {
+		return nil, refused("%v", err)
+	}
+	if _, err := h.checkGroup(hc, g); err != nil {
+		return nil, err
+	}
+	sum := sha256.Sum256(groupJSON)
+	hc.st.Signed = hex.EncodeToString(sum[:])
+	if err := h.save(hc); err != nil {
+		return nil, err
+	}
+	return SignGroupFile(groupJSON, h.cfg.LogSigner)
+}
+
+// Commit installs the ceremony's result: the group file must be the one
+// this node signed, now signed by every holder. The node then stores its
+// share and the group file and forgets the ceremony.
+func (h *CeremonyHost) Commit(id string, signedGroup []byte) error {
+	hc, err := h.started(id)
+	if err != nil {
+		return err
+	}
+	defer hc.mu.Unlock()
+	g, text, err := VerifyGroupFile(signedGroup, true)
+	if err != nil {
+		return refused("%v", err)
+	}
+	sum := sha256.Sum256(text)
+	if hc.st.Signed == "" || hex.EncodeToString(sum[:]) != hc.st.Signed {
+		return refused("this is not the group file this node signed for ceremony %s", id)
+	}
+	res, err := h.checkGroup(hc, g)
+	if err != nil {
+		return err
+	}
+	if err := h.cfg.Install(signedGroup, g, res.Share); err != nil {
+		return fmt.Errorf("trustee: installing the result of ceremony %s: %w", id, err)
+	}
+	return h.drop(id)
+}
+
+// Abort forgets a ceremony and its secrets; nothing of it is installed.
+// Aborting a ceremony the node does not know is no error.
+func (h *CeremonyHost) Abort(id string) error {
+	if _, err := parseCeremonyID(id); err != nil {
+		return err
+	}
+	return h.drop(id)
+}
+
+// Pending lists the ceremonies with stored state (for logs at start).
+func (h *CeremonyHost) Pending() ([]string, error) { return h.cfg.Store.CeremonyIDs() }

@@ -1,0 +1,405 @@
+package trustee
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/keyquorum/keyquorum/internal/group"
+	"github.com/keyquorum/keyquorum/shares"
+	"go.dedis.ch/kyber/v3"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// cnode is one trustee of an in-process federation served over loopback
+// HTTP: a real Node, a real CeremonyHost and the real API server.
+type cnode struct {
+	t      *testing.T
+	name   string
+	signer note.Signer
+	member GroupMember
+	node   *Node
+	store  *MemCeremonyStore
+	host   *CeremonyHost
+	srv    *httptest.Server
+	api    atomic.Pointer[Server]
+
+	mu     sync.Mutex
+	group  []byte
+	shares map[uint32]*EpochShare
+}
+
+func newCeremonyNode(t *testing.T, i int) *cnode {
+	t.Helper()
+	name := fmt.Sprintf("trustee-%d", i)
+	skey, vkey, err := note.GenerateKey(dkgRand("ceremony/log/"+name), LogKeyName(name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := &cnode{t: t, name: name, signer: signer, store: &MemCeremonyStore{}, shares: map[uint32]*EpochShare{}}
+	_, jkey, err := note.GenerateKey(dkgRand("ceremony/judge"), "judge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	judge, err := note.NewVerifier(jkey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.node, err = New(name, 0, DefaultPolicy(judge), NewMemAuditStore(), signer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.restart()
+	n.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.api.Load().ServeHTTP(w, r) }))
+	t.Cleanup(n.srv.Close)
+	n.member = GroupMember{Index: i, Name: name, Address: strings.TrimPrefix(n.srv.URL, "http://"), LogKey: vkey}
+	return n
+}
+
+// restart makes a new ceremony host over the same store, as a restarted
+// process would: everything in memory is gone.
+func (n *cnode) restart() {
+	h, err := NewCeremonyHost(CeremonyHostConfig{
+		Name: n.name, LogSigner: n.signer, Store: n.store, Install: n.install,
+		Group: func() []byte {
+			n.mu.Lock()
+			defer n.mu.Unlock()
+			return n.group
+		},
+	})
+	if err != nil {
+		n.t.Fatal(err)
+	}
+	n.host = h
+	n.api.Store(NewServer(n.node, WithCeremonyHost(h)))
+}
+
+func (n *cnode) install(signed []byte, g *GroupFile, s *EpochShare) error {
+	if s != nil {
+		eg, err := g.EscrowGroup(s.Epoch)
+		if err != nil {
+			return err
+		}
+		if err := n.node.AddEpochShare(s, eg.PublicShares[s.Index]); err != nil {
+			return err
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.group = slices.Clone(signed)
+	if s != nil {
+		n.shares[s.Epoch] = s
+	}
+	return nil
+}
+
+func ceremonyFederation(t *testing.T, n int) ([]*cnode, []GroupMember) {
+	var ns []*cnode
+	var roster []GroupMember
+	for i := 1; i <= n; i++ {
+		c := newCeremonyNode(t, i)
+		ns = append(ns, c)
+		roster = append(roster, c.member)
+	}
+	return ns, roster
+}
+
+func dkgOptions(roster []GroupMember, thr int) DKGOptions {
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	return DKGOptions{
+		Roster: roster, Threshold: thr, Epoch: 1, ValidFrom: t0, ValidUntil: t0.Add(30 * 24 * time.Hour),
+		PhaseTimeout: 2 * time.Second, Rand: dkgRand("ceremony/ids"),
+	}
+}
+
+// checkInstalled checks that every holder installed a share that matches
+// the signed group file and that every threshold subset recovers the
+// epoch key; it returns the secret, which only the test computes.
+func checkInstalled(t *testing.T, ns []*cnode, rep *DKGReport, epoch uint32) kyber.Scalar {
+	t.Helper()
+	g, _, err := VerifyGroupFile(rep.Signed, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	eg, err := g.EscrowGroup(epoch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var held []shares.Share
+	for _, idx := range rep.Holders {
+		var n *cnode
+		for _, c := range ns {
+			if c.member.Name == g.Trustees[idx-1].Name {
+				n = c
+			}
+		}
+		n.mu.Lock()
+		s := n.shares[epoch]
+		same := bytes.Equal(n.group, rep.Signed)
+		n.mu.Unlock()
+		if s == nil || !same {
+			t.Fatalf("%s did not install epoch %d (share %v, same group file %v)", n.name, epoch, s != nil, same)
+		}
+		if !group.Point().Mul(s.Share, nil).Equal(eg.PublicShares[idx]) {
+			t.Fatalf("%s's share does not match its public share", n.name)
+		}
+		if ids, _ := n.store.CeremonyIDs(); len(ids) != 0 {
+			t.Fatalf("%s kept ceremony state after commit: %v", n.name, ids)
+		}
+		held = append(held, shares.Share{Index: idx, Value: s.Share})
+	}
+	var x kyber.Scalar
+	for i := 0; i+g.Threshold <= len(held); i++ {
+		s, err := shares.Recover(held[i:i+g.Threshold], g.Threshold)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !group.Point().Mul(s, nil).Equal(eg.Key) {
+			t.Fatalf("shares %d.. do not recover the epoch key", i)
+		}
+		x = s
+	}
+	if few, err := shares.Recover(held[:g.Threshold-1], g.Threshold-1); err == nil && group.Point().Mul(few, nil).Equal(eg.Key) {
+		t.Fatal("t-1 shares recover the key")
+	}
+	return x
+}
+
+func TestRunDKGOverAPI(t *testing.T) {
+	ns, roster := ceremonyFederation(t, 5)
+	opts := dkgOptions(roster, 3)
+	var seen [][]byte
+	opts.Observe = func(_, _ string, a *CeremonyAnswer) {
+		seen = append(seen, []byte(a.KeyNote), []byte(a.Signed))
+		seen = append(seen, a.Outbox...)
+		if a.Outcome != nil {
+			seen = append(seen, []byte(fmt.Sprint(*a.Outcome)))
+		}
+	}
+	rep, err := RunDKG(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rep.Holders, []int{1, 2, 3, 4, 5}) || len(rep.Disqualified) != 0 || len(rep.Excluded) != 0 {
+		t.Fatalf("holders %v disqualified %v excluded %v", rep.Holders, rep.Disqualified, rep.Excluded)
+	}
+	if rep.Group.KeyGeneration != "dkg" || rep.Group.Epochs[0].Holders != nil {
+		t.Fatalf("group file %+v", rep.Group)
+	}
+	x := checkInstalled(t, ns, rep, 1)
+	// What the coordinator received contains neither the key nor any
+	// share, in any encoding: it relayed only public or encrypted bytes.
+	secrets := [][]byte{group.ScalarBytes(x)}
+	for _, n := range ns {
+		secrets = append(secrets, group.ScalarBytes(n.shares[1].Share))
+	}
+	for _, b := range seen {
+		for _, s := range secrets {
+			if bytes.Contains(b, s) || bytes.Contains(b, []byte(base64.StdEncoding.EncodeToString(s))) {
+				t.Fatal("the coordinator received a secret")
+			}
+		}
+	}
+	if len(seen) < 5*4 {
+		t.Fatalf("only %d answers observed", len(seen))
+	}
+}
+
+func TestRunDKGRelaySwapsAKey(t *testing.T) {
+	// A relay that puts its own DKG key in place of trustee-2's (to open
+	// the deals addressed to it) is caught: the announcement must be
+	// signed by trustee-2's log key.
+	ns, roster := ceremonyFederation(t, 3)
+	opts := dkgOptions(roster, 2)
+	co := newCoordinator(opts)
+	if err := co.setup(roster); err != nil {
+		t.Fatal(err)
+	}
+	notes, down, err := co.prepare(context.Background())
+	if err != nil || len(down) != 0 {
+		t.Fatal(err, down)
+	}
+	relayKey, _ := GenerateDKGKey(dkgRand("swap/relay"))
+	forged := ceremonyKeyNote(&co.params, "trustee-2", group.PointBytes(relayKey.Public))
+	relaySkey, _, _ := note.GenerateKey(dkgRand("swap/relay/log"), LogKeyName("trustee-2"))
+	relaySigner, _ := note.NewSigner(relaySkey)
+	fn, _ := note.Sign(&note.Note{Text: forged}, relaySigner)
+	notes[1] = string(fn)
+	_, err = ns[0].host.Start(co.params.ID, notes)
+	if !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), "trustee-2") {
+		t.Fatalf("start with a swapped key: %v", err)
+	}
+	// Other parameters for one trustee are caught the same way.
+	other := co.params
+	other.Threshold = 3
+	if _, err := ns[2].host.Prepare(other); !errors.Is(err, ErrCeremonyRefused) {
+		t.Fatalf("prepare with changed parameters: %v", err)
+	}
+}
+
+func TestRunDKGOneDownAtStart(t *testing.T) {
+	ns, roster := ceremonyFederation(t, 5)
+	ns[1].srv.Close()
+	rep, err := RunDKG(context.Background(), dkgOptions(roster, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rep.Excluded, []string{"trustee-2"}) || len(rep.Group.Trustees) != 4 || rep.Group.Trustees[1].Name != "trustee-3" {
+		t.Fatalf("excluded %v roster %v", rep.Excluded, rep.Group.Trustees)
+	}
+	checkInstalled(t, ns, rep, 1)
+	if ns[1].node.Index() != 0 {
+		t.Fatal("the trustee that was down has an index")
+	}
+}
+
+func TestRunDKGOneStopsMidway(t *testing.T) {
+	ns, roster := ceremonyFederation(t, 5)
+	opts := dkgOptions(roster, 3)
+	opts.afterPhase = func(phase string, _ *coordinator) {
+		if phase == "start" {
+			ns[3].srv.Close() // trustee-4 dealt, then dies
+		}
+	}
+	rep, err := RunDKG(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rep.Holders, []int{1, 2, 3, 5}) || !slices.Equal(rep.Group.Epochs[0].Holders, []int{1, 2, 3, 5}) {
+		t.Fatalf("holders %v", rep.Holders)
+	}
+	checkInstalled(t, ns, rep, 1)
+}
+
+func TestRunDKGTooFewAborts(t *testing.T) {
+	ns, roster := ceremonyFederation(t, 5)
+	ns[0].srv.Close()
+	ns[1].srv.Close()
+	ns[2].srv.Close()
+	_, err := RunDKG(context.Background(), dkgOptions(roster, 3))
+	if !errors.Is(err, ErrCeremonyFailed) || !strings.Contains(err.Error(), "only 2 of 5") {
+		t.Fatalf("err %v", err)
+	}
+	for _, n := range ns[3:] {
+		if ids, _ := n.store.CeremonyIDs(); len(ids) != 0 || len(n.node.Epochs()) != 0 || n.group != nil {
+			t.Fatalf("%s kept something of an aborted ceremony: %v", n.name, ids)
+		}
+	}
+	// Midway: two die after dealing, so 3 of 5 deals cannot all qualify
+	// with a threshold of 4.
+	ns, roster = ceremonyFederation(t, 5)
+	opts := dkgOptions(roster, 4)
+	opts.afterPhase = func(phase string, _ *coordinator) {
+		if phase == "start" {
+			ns[3].srv.Close()
+			ns[4].srv.Close()
+		}
+	}
+	_, err = RunDKG(context.Background(), opts)
+	if !errors.Is(err, ErrCeremonyFailed) {
+		t.Fatalf("err %v", err)
+	}
+	t.Log(err)
+	for _, n := range ns[:3] {
+		if ids, _ := n.store.CeremonyIDs(); len(ids) != 0 || len(n.node.Epochs()) != 0 {
+			t.Fatalf("%s kept something of an aborted ceremony: %v", n.name, ids)
+		}
+	}
+}
+
+func TestRunDKGBadDealIsNamed(t *testing.T) {
+	ns, roster := ceremonyFederation(t, 5)
+	opts := dkgOptions(roster, 3)
+	opts.afterPhase = func(phase string, co *coordinator) {
+		if phase != "start" {
+			return
+		}
+		// trustee-5 sends trustee-1 a share that does not match its
+		// commitments, and later withholds its justification.
+		hc, err := ns[4].host.started(co.params.ID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		corruptDeal(t, hc.c, 1)
+		hc.st.Outbox = nil
+		for _, d := range hc.c.deals {
+			hc.st.Outbox = append(hc.st.Outbox, d.Bytes)
+		}
+		co.ps[4].outbox = hc.st.Outbox
+		hc.mu.Unlock()
+	}
+	opts.dropMessage = func(m Message) bool { return m.Kind == KindJustification && m.From == 5 }
+	rep, err := RunDKG(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep.Disqualified) != 1 || rep.Disqualified[0].Name != "trustee-5" || !strings.Contains(rep.Disqualified[0].Reason, "does not match its commitments") {
+		t.Fatalf("disqualified %+v", rep.Disqualified)
+	}
+	if !slices.Equal(rep.Holders, []int{1, 2, 3, 4}) {
+		t.Fatalf("holders %v", rep.Holders)
+	}
+	t.Logf("named: %s: %s; problems: %v", rep.Disqualified[0].Name, rep.Disqualified[0].Reason, rep.Problems)
+	checkInstalled(t, ns, rep, 1)
+}
+
+func TestRunDKGRestartMidCeremony(t *testing.T) {
+	ns, roster := ceremonyFederation(t, 5)
+	opts := dkgOptions(roster, 3)
+	restarted := 0
+	opts.afterPhase = func(phase string, _ *coordinator) {
+		if phase == "start" || phase == "round 1" {
+			// trustee-3's process restarts: only its store survives.
+			ns[2].restart()
+			restarted++
+		}
+	}
+	rep, err := RunDKG(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if restarted != 2 || !slices.Equal(rep.Holders, []int{1, 2, 3, 4, 5}) {
+		t.Fatalf("restarted %d, holders %v", restarted, rep.Holders)
+	}
+	checkInstalled(t, ns, rep, 1)
+}
+
+func TestRotateAndRetention(t *testing.T) {
+	ns, roster := ceremonyFederation(t, 4)
+	rep, err := RunDKG(context.Background(), dkgOptions(roster, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkInstalled(t, ns, rep, 1)
+	opts, err := NextEpochOptions(rep.Signed, time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.PhaseTimeout, opts.Rand = 2*time.Second, dkgRand("rotate")
+	rep2, err := RunDKG(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(rep2.Group.Epochs) != 2 || rep2.Group.Epochs[1].Epoch != 2 || !rep2.Group.Epochs[1].ValidFrom.Equal(rep.Group.Epochs[0].ValidUntil) {
+		t.Fatalf("epochs %+v", rep2.Group.Epochs)
+	}
+	checkInstalled(t, ns, rep2, 2)
+	// A rotation from a stale group file is refused.
+	if _, err := RunDKG(context.Background(), opts); !errors.Is(err, ErrCeremonyFailed) || !strings.Contains(err.Error(), "not this node's current group file") {
+		t.Fatalf("stale rotation: %v", err)
+	}
+}

@@ -1,0 +1,621 @@
+package trustee
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+// DKGOptions configures [RunDKG].
+type DKGOptions struct {
+	// Roster lists the trustees to make the key among (indices 1..n in
+	// order, with addresses, TLS pins and log keys). For a rotation it is
+	// the current group's roster.
+	Roster    []GroupMember
+	Threshold int
+	Epoch     uint32
+	// ValidFrom and ValidUntil are the new epoch's window.
+	ValidFrom, ValidUntil time.Time
+	// Group is the current signed group file for a rotation; nil for a
+	// group's first key.
+	Group []byte
+	// PhaseTimeout is how long the coordinator keeps trying a trustee in
+	// one phase before it counts it as down (default 20 s).
+	PhaseTimeout time.Duration
+	// ClientOptions are passed to every [NewClient].
+	ClientOptions []ClientOption
+	Rand          io.Reader        // ceremony ids; default crypto/rand
+	Clock         func() time.Time // default time.Now
+	// Progress, if set, receives one line per step, for the operator.
+	Progress func(line string)
+	// Observe, if set, sees every answer the coordinator receives (tests
+	// use it to check that a relay learns nothing secret).
+	Observe func(trustee, path string, ans *CeremonyAnswer)
+	// afterPhase and dropMessage are test hooks: run after each phase,
+	// and drop a message instead of relaying it.
+	afterPhase  func(phase string, co *coordinator)
+	dropMessage func(m Message) bool
+}
+
+// DKGReport is the result of a successful ceremony.
+type DKGReport struct {
+	CeremonyID string
+	Signed     []byte // the group file, signed by every holder
+	Group      *GroupFile
+	// Excluded names the trustees left out of the roster because they did
+	// not answer at the start, and Disqualified those whose deals did not
+	// count; Problems lists what participants reported about others.
+	Excluded     []string
+	Disqualified []*MisbehaviourReport
+	Problems     []string
+	Holders      []int
+	Took         time.Duration
+}
+
+// ErrCeremonyFailed: the ceremony could not make a key; the error says
+// why and who. Every participant has been told to forget it.
+var ErrCeremonyFailed = errors.New("trustee: key ceremony failed")
+
+type participant struct {
+	m       GroupMember
+	c       *Client
+	down    error // why it was counted out
+	outbox  [][]byte
+	sent    map[[32]byte]bool
+	outcome *CeremonyOutcome
+	signed  []byte
+}
+
+type coordinator struct {
+	opts   DKGOptions
+	params CeremonyParams
+	ps     []*participant
+	rep    DKGReport
+	mu     sync.Mutex
+}
+
+func (o *DKGOptions) progress(format string, args ...any) {
+	if o.Progress != nil {
+		o.Progress(fmt.Sprintf(format, args...))
+	}
+}
+
+// RunDKG runs a dealerless key generation among running trustees: it
+// relays their messages (public, or encrypted to their recipient) and
+// never holds anything that lets it compute the key. Trustees that do not
+// answer at the start are left out of the roster if at least the
+// threshold remain (a rotation, whose roster is fixed, needs them all);
+// trustees that stop answering later, or deal badly, are disqualified
+// while at least the threshold of deals qualify. The result is a group
+// file signed by every trustee that holds a share, installed on each of
+// them. On failure every participant forgets the ceremony.
+func RunDKG(ctx context.Context, opts DKGOptions) (*DKGReport, error) {
+	start := time.Now()
+	co := newCoordinator(opts)
+	roster := slices.Clone(opts.Roster)
+	for attempt := 0; ; attempt++ {
+		if err := co.setup(roster); err != nil {
+			return nil, err
+		}
+		co.opts.progress("ceremony %s: asking %d trustees for their keys (epoch %d, threshold %d)", co.params.ID, len(roster), opts.Epoch, opts.Threshold)
+		notes, down, err := co.prepare(ctx)
+		if err != nil {
+			co.abortAll(ctx)
+			return nil, err
+		}
+		if len(down) == 0 {
+			return co.run(ctx, notes, start)
+		}
+		co.abortAll(ctx)
+		var names []string
+		for _, p := range down {
+			names = append(names, fmt.Sprintf("%s (%v)", p.m.Name, p.down))
+		}
+		if opts.Group != nil || attempt > 0 {
+			return nil, fmt.Errorf("%w: %s did not answer; a rotation keeps the roster, so every trustee must be up: start it and run the ceremony again", ErrCeremonyFailed, strings.Join(names, "; "))
+		}
+		if len(roster)-len(down) < opts.Threshold || len(roster)-len(down) < 2 {
+			return nil, fmt.Errorf("%w: only %d of %d trustees answered (%s did not); threshold %d needs at least that many: start them and try again", ErrCeremonyFailed, len(roster)-len(down), len(roster), strings.Join(names, "; "), opts.Threshold)
+		}
+		var kept []GroupMember
+		for _, p := range co.ps {
+			if p.down == nil {
+				m := p.m
+				m.Index = len(kept) + 1
+				kept = append(kept, m)
+			} else {
+				co.rep.Excluded = append(co.rep.Excluded, p.m.Name)
+			}
+		}
+		co.opts.progress("left out of the roster, not answering: %s; running among the %d others", strings.Join(names, "; "), len(kept))
+		roster = kept
+	}
+}
+
+func newCoordinator(opts DKGOptions) *coordinator {
+	if opts.PhaseTimeout <= 0 {
+		opts.PhaseTimeout = 20 * time.Second
+	}
+	if opts.Rand == nil {
+		opts.Rand = rand.Reader
+	}
+	if opts.Clock == nil {
+		opts.Clock = time.Now
+	}
+	return &coordinator{opts: opts}
+}
+
+func (co *coordinator) setup(roster []GroupMember) error {
+	id, err := NewCeremonyID(co.opts.Rand)
+	if err != nil {
+		return err
+	}
+	now := co.opts.Clock()
+	co.params = CeremonyParams{
+		Version: CeremonyParamsVersion, ID: id, Kind: CeremonyDKG, Epoch: co.opts.Epoch,
+		Threshold: co.opts.Threshold, Roster: roster,
+		ValidFrom: co.opts.ValidFrom.UTC().Truncate(time.Second), ValidUntil: co.opts.ValidUntil.UTC().Truncate(time.Second),
+		Deadline: now.Add(10*co.opts.PhaseTimeout + time.Minute).UTC().Truncate(time.Second),
+		Group:    string(co.opts.Group),
+	}
+	if err := co.params.Validate(); err != nil {
+		return fmt.Errorf("%w: %v", ErrCeremonyFailed, err)
+	}
+	co.ps = nil
+	for _, m := range roster {
+		c, err := NewClient(m, co.opts.ClientOptions...)
+		if err != nil {
+			return err
+		}
+		co.ps = append(co.ps, &participant{m: m, c: c, sent: map[[32]byte]bool{}})
+	}
+	return nil
+}
+
+// call makes one call, retrying transport failures until the phase
+// timeout.
+func (co *coordinator) call(ctx context.Context, p *participant, path string, call *CeremonyCall) (*CeremonyAnswer, error) {
+	deadline := time.Now().Add(co.opts.PhaseTimeout)
+	wait := 50 * time.Millisecond
+	for {
+		cctx, cancel := context.WithDeadline(ctx, deadline)
+		ans, err := p.c.Ceremony(cctx, path, call)
+		cancel()
+		var te *TransportError
+		if err == nil || !errors.As(err, &te) || time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
+			if err == nil && co.opts.Observe != nil {
+				co.mu.Lock()
+				co.opts.Observe(p.m.Name, path, ans)
+				co.mu.Unlock()
+			}
+			return ans, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, time.Second)
+	}
+}
+
+// each calls fn for every live participant in parallel.
+func (co *coordinator) each(fn func(p *participant) error) []error {
+	errs := make([]error, len(co.ps))
+	var wg sync.WaitGroup
+	for i, p := range co.ps {
+		if p.down != nil {
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			errs[i] = fn(p)
+		}()
+	}
+	wg.Wait()
+	return errs
+}
+
+func isTransport(err error) bool {
+	var te *TransportError
+	return errors.As(err, &te) || errors.Is(err, context.DeadlineExceeded)
+}
+
+func (co *coordinator) prepare(ctx context.Context) ([]string, []*participant, error) {
+	notes := make([]string, len(co.ps))
+	errs := co.each(func(p *participant) error {
+		ans, err := co.call(ctx, p, PathCeremonyPrepare, &CeremonyCall{ID: co.params.ID, Params: &co.params})
+		if err != nil {
+			return err
+		}
+		notes[p.m.Index-1] = ans.KeyNote
+		return nil
+	})
+	var down []*participant
+	for i, err := range errs {
+		switch {
+		case err == nil:
+		case isTransport(err):
+			co.ps[i].down = err
+			down = append(down, co.ps[i])
+		default:
+			return nil, nil, fmt.Errorf("%w: %s refused to take part: %v", ErrCeremonyFailed, co.ps[i].m.Name, err)
+		}
+	}
+	return notes, down, nil
+}
+
+// markDown counts a participant out for the rest of the ceremony.
+func (co *coordinator) markDown(p *participant, phase string, err error) {
+	p.down = err
+	co.opts.progress("%s stopped answering during %s: %v", p.m.Name, phase, err)
+}
+
+func (co *coordinator) phaseDone(phase string) {
+	if co.opts.afterPhase != nil {
+		co.opts.afterPhase(phase, co)
+	}
+}
+
+func (co *coordinator) live() int {
+	n := 0
+	for _, p := range co.ps {
+		if p.down == nil {
+			n++
+		}
+	}
+	return n
+}
+
+func (co *coordinator) run(ctx context.Context, notes []string, start time.Time) (rep *DKGReport, err error) {
+	defer func() {
+		if err != nil {
+			co.abortAll(ctx)
+		}
+	}()
+	co.rep.CeremonyID = co.params.ID
+	// Start: every participant checks every key announcement and deals.
+	errs := co.each(func(p *participant) error {
+		ans, err := co.call(ctx, p, PathCeremonyStart, &CeremonyCall{ID: co.params.ID, Keys: notes})
+		if err == nil {
+			p.outbox = ans.Outbox
+		}
+		return err
+	})
+	for i, err := range errs {
+		if err != nil && !isTransport(err) {
+			return nil, fmt.Errorf("%w: %s refused to start: %v", ErrCeremonyFailed, co.ps[i].m.Name, err)
+		} else if err != nil {
+			co.markDown(co.ps[i], "start", err)
+		}
+	}
+	co.phaseDone("start")
+	co.opts.progress("deals made; relaying deals, responses and justifications")
+	// Relay until nobody has anything new to say.
+	for round := 1; ; round++ {
+		pending := co.pending()
+		if len(pending) == 0 {
+			break
+		}
+		if round > 10 {
+			return nil, fmt.Errorf("%w: messages still flowing after %d rounds", ErrCeremonyFailed, round)
+		}
+		errs := co.each(func(p *participant) error {
+			msgs := pending[p]
+			if len(msgs) == 0 {
+				return nil
+			}
+			ans, err := co.call(ctx, p, PathCeremonyDeliver, &CeremonyCall{ID: co.params.ID, Messages: msgs})
+			if err != nil {
+				return err
+			}
+			for _, m := range msgs {
+				p.sent[sha256.Sum256(m)] = true
+			}
+			p.outbox = ans.Outbox
+			co.mu.Lock()
+			for _, pr := range ans.Problems {
+				co.rep.Problems = append(co.rep.Problems, p.m.Name+": "+pr)
+			}
+			co.mu.Unlock()
+			return nil
+		})
+		for i, err := range errs {
+			if err != nil {
+				co.markDown(co.ps[i], fmt.Sprintf("relay round %d", round), err)
+			}
+		}
+		co.phaseDone(fmt.Sprintf("round %d", round))
+	}
+	if co.live() < co.opts.Threshold {
+		return nil, fmt.Errorf("%w: only %d trustees still answer, threshold is %d", ErrCeremonyFailed, co.live(), co.opts.Threshold)
+	}
+	if err := co.finish(ctx); err != nil {
+		return nil, err
+	}
+	co.phaseDone("finish")
+	if err := co.signAndCommit(ctx); err != nil {
+		return nil, err
+	}
+	co.rep.Took = time.Since(start)
+	co.opts.progress("ceremony %s done in %s: epoch %d key made by %d trustees", co.params.ID, co.rep.Took.Round(time.Millisecond), co.opts.Epoch, len(co.rep.Holders))
+	return &co.rep, nil
+}
+
+// pending returns, for every live participant, the messages addressed to
+// it that it has not been given yet.
+func (co *coordinator) pending() map[*participant][][]byte {
+	out := map[*participant][][]byte{}
+	for _, from := range co.ps {
+		for _, b := range from.outbox {
+			m, err := ParseMessage(b)
+			if err != nil || m.From != from.m.Index {
+				continue // the node's own problem; it is not relayed
+			}
+			if co.opts.dropMessage != nil && co.opts.dropMessage(m) {
+				continue
+			}
+			sum := sha256.Sum256(b)
+			for _, to := range co.ps {
+				if to.down != nil || to == from || to.sent[sum] {
+					continue
+				}
+				if m.To == 0 || m.To == to.m.Index {
+					out[to] = append(out[to], b)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// finish collects every live participant's outcome, after telling them
+// the wait is over if anyone dropped out or some messages never came.
+func (co *coordinator) finish(ctx context.Context) error {
+	timedOut := false
+	for i := range co.ps {
+		if co.ps[i].down != nil {
+			timedOut = true
+		}
+	}
+	for attempt := 0; attempt < 2; attempt++ {
+		if timedOut {
+			co.opts.progress("not every participant took part in full; ending the wait")
+			errs := co.each(func(p *participant) error {
+				_, err := co.call(ctx, p, PathCeremonyTimeout, &CeremonyCall{ID: co.params.ID})
+				return err
+			})
+			for i, err := range errs {
+				if err != nil {
+					co.markDown(co.ps[i], "timeout", err)
+				}
+			}
+		}
+		incomplete := false
+		errs := co.each(func(p *participant) error {
+			ans, err := co.call(ctx, p, PathCeremonyFinish, &CeremonyCall{ID: co.params.ID})
+			if err == nil {
+				p.outcome = ans.Outcome
+			}
+			return err
+		})
+		for i, err := range errs {
+			p := co.ps[i]
+			switch {
+			case err == nil:
+			case errors.Is(err, ErrCeremonyIncomplete) && !timedOut:
+				incomplete = true
+			case errors.Is(err, ErrCeremonyAborted):
+				return fmt.Errorf("%w: %v", ErrCeremonyFailed, err)
+			case isTransport(err):
+				co.markDown(p, "finish", err)
+				incomplete = true
+			default:
+				return fmt.Errorf("%w: %s: %v", ErrCeremonyFailed, p.m.Name, err)
+			}
+		}
+		if !incomplete {
+			break
+		}
+		if timedOut {
+			return fmt.Errorf("%w: participants did not finish after the timeout", ErrCeremonyFailed)
+		}
+		timedOut = true
+	}
+	// Every participant should have computed the same public result. A
+	// dealer that cheated and withheld its justification counts its own
+	// deal in and computes another key: the result most participants
+	// computed wins, and whoever disagrees is named and holds nothing.
+	type view struct {
+		o     *CeremonyOutcome
+		count int
+	}
+	views := map[string]*view{}
+	viewOf := func(o *CeremonyOutcome) string {
+		return o.GroupKey + "|" + strings.Join(o.Commitment, ",") + "|" + fmt.Sprint(o.Qualified)
+	}
+	var best *view
+	for _, p := range co.ps {
+		if p.down != nil || p.outcome == nil {
+			continue
+		}
+		k := viewOf(p.outcome)
+		if views[k] == nil {
+			views[k] = &view{o: p.outcome}
+		}
+		views[k].count++
+		if best == nil || views[k].count > best.count {
+			best = views[k]
+		}
+	}
+	if best == nil {
+		return fmt.Errorf("%w: no participant finished", ErrCeremonyFailed)
+	}
+	if len(views) > 1 && 2*best.count <= co.live() {
+		return fmt.Errorf("%w: the participants computed %d different results and none has a majority; the ceremony cannot be trusted", ErrCeremonyFailed, len(views))
+	}
+	ref := best.o
+	for _, p := range co.ps {
+		if p.down == nil && p.outcome != nil && viewOf(p.outcome) != viewOf(ref) {
+			co.rep.Problems = append(co.rep.Problems, fmt.Sprintf("%s computed a different result from the majority (qualified %v, not %v); it is left out", p.m.Name, p.outcome.Qualified, ref.Qualified))
+			p.outcome = nil
+		}
+	}
+	co.rep.Disqualified = ref.Disqualified
+	for _, p := range co.ps {
+		if p.down == nil && p.outcome != nil && p.outcome.HoldsShare {
+			co.rep.Holders = append(co.rep.Holders, p.m.Index)
+		}
+	}
+	if len(co.rep.Holders) < co.opts.Threshold {
+		return fmt.Errorf("%w: only %d trustees hold a share, threshold is %d", ErrCeremonyFailed, len(co.rep.Holders), co.opts.Threshold)
+	}
+	return nil
+}
+
+// groupFile builds the group file of the outcome.
+func (co *coordinator) groupFile() (*GroupFile, error) {
+	var ref *CeremonyOutcome
+	for _, p := range co.ps {
+		if p.outcome != nil && p.down == nil {
+			ref = p.outcome
+			break
+		}
+	}
+	if ref == nil {
+		return nil, errors.New("no outcome")
+	}
+	e := GroupEpoch{
+		Epoch: co.params.Epoch, Key: ref.GroupKey, Commitment: ref.Commitment,
+		ValidFrom: co.params.ValidFrom, ValidUntil: co.params.ValidUntil,
+	}
+	if len(co.rep.Holders) < len(co.ps) {
+		e.Holders = co.rep.Holders
+	}
+	g := &GroupFile{Version: GroupFileVersion, KeyGeneration: "dkg", Threshold: co.params.Threshold, Trustees: co.params.Roster}
+	if co.opts.Group != nil {
+		cur, _, err := VerifyGroupFile(co.opts.Group, true)
+		if err != nil {
+			return nil, err
+		}
+		g.Epochs = cur.Epochs
+	}
+	g.Epochs = append(g.Epochs, e)
+	return g, g.Validate()
+}
+
+func (co *coordinator) signAndCommit(ctx context.Context) error {
+	g, err := co.groupFile()
+	if err != nil {
+		return fmt.Errorf("%w: building the group file: %v", ErrCeremonyFailed, err)
+	}
+	text, err := g.Marshal()
+	if err != nil {
+		return err
+	}
+	holders := map[int]bool{}
+	for _, h := range co.rep.Holders {
+		holders[h] = true
+	}
+	errs := co.each(func(p *participant) error {
+		if !holders[p.m.Index] {
+			return nil
+		}
+		ans, err := co.call(ctx, p, PathCeremonySign, &CeremonyCall{ID: co.params.ID, Group: string(text)})
+		if err == nil {
+			p.signed = []byte(ans.Signed)
+		}
+		return err
+	})
+	for i, err := range errs {
+		if err != nil {
+			return fmt.Errorf("%w: %s did not sign the group file: %v", ErrCeremonyFailed, co.ps[i].m.Name, err)
+		}
+	}
+	// Merge the signature lines of every holder's signed copy.
+	base := append(slices.Clone(text), '\n')
+	signed := slices.Clone(base)
+	for _, p := range co.ps {
+		if !holders[p.m.Index] {
+			continue
+		}
+		if !bytes.HasPrefix(p.signed, base) {
+			return fmt.Errorf("%w: %s signed another text", ErrCeremonyFailed, p.m.Name)
+		}
+		signed = append(signed, p.signed[len(text)+1:]...)
+	}
+	if _, _, err := VerifyGroupFile(signed, true); err != nil {
+		return fmt.Errorf("%w: the signed group file does not verify: %v", ErrCeremonyFailed, err)
+	}
+	co.opts.progress("group file signed by %d trustees; installing", len(holders))
+	errs = co.each(func(p *participant) error {
+		if !holders[p.m.Index] {
+			_, err := co.call(ctx, p, PathCeremonyAbort, &CeremonyCall{ID: co.params.ID})
+			return err
+		}
+		_, err := co.call(ctx, p, PathCeremonyCommit, &CeremonyCall{ID: co.params.ID, Group: string(signed)})
+		return err
+	})
+	var failed []string
+	for i, err := range errs {
+		if err != nil && holders[co.ps[i].m.Index] {
+			failed = append(failed, fmt.Sprintf("%s: %v", co.ps[i].m.Name, err))
+		}
+	}
+	if len(failed) > 0 {
+		// Some holders installed the key already: the signed file is good,
+		// and the others can install it when they are back.
+		co.rep.Problems = append(co.rep.Problems, "not installed on: "+strings.Join(failed, "; "))
+	}
+	co.rep.Signed = signed
+	co.rep.Group = g
+	return nil
+}
+
+// abortAll tells every participant to forget the ceremony (best effort).
+func (co *coordinator) abortAll(ctx context.Context) {
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, p := range co.ps {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p.c.Ceremony(actx, PathCeremonyAbort, &CeremonyCall{ID: co.params.ID})
+		}()
+	}
+	wg.Wait()
+}
+
+// NextEpochOptions returns the options of a rotation of the signed group
+// file: a DKG among the same roster, with the same threshold, for the
+// epoch after the last one. The new epoch starts when the last one ends,
+// or at now if that is past, and lasts length (default: as long as the
+// last epoch).
+func NextEpochOptions(signed []byte, now time.Time, length time.Duration) (DKGOptions, error) {
+	g, _, err := VerifyGroupFile(signed, true)
+	if err != nil {
+		return DKGOptions{}, err
+	}
+	last := g.Epochs[len(g.Epochs)-1]
+	if length <= 0 {
+		length = last.ValidUntil.Sub(last.ValidFrom)
+	}
+	from := last.ValidUntil
+	if now.After(from) {
+		from = now.UTC().Truncate(time.Second)
+	}
+	return DKGOptions{
+		Roster: g.Trustees, Threshold: g.Threshold, Epoch: last.Epoch + 1,
+		ValidFrom: from, ValidUntil: from.Add(length), Group: signed,
+	}, nil
+}
