@@ -39,6 +39,10 @@ type DKGOptions struct {
 	// Observe, if set, sees every answer the coordinator receives (tests
 	// use it to check that a relay learns nothing secret).
 	Observe func(trustee, path string, ans *CeremonyAnswer)
+	// AfterPhase, if set, runs after each phase ("start", "round N",
+	// "finish") and before the next; integration tests use it to kill and
+	// restart trustees mid-ceremony.
+	AfterPhase func(phase string)
 	// afterPhase and dropMessage are test hooks: run after each phase,
 	// and drop a message instead of relaying it.
 	afterPhase  func(phase string, co *coordinator)
@@ -263,6 +267,9 @@ func (co *coordinator) markDown(p *participant, phase string, err error) {
 func (co *coordinator) phaseDone(phase string) {
 	if co.opts.afterPhase != nil {
 		co.opts.afterPhase(phase, co)
+	}
+	if co.opts.AfterPhase != nil {
+		co.opts.AfterPhase(phase)
 	}
 }
 
