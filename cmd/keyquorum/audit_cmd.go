@@ -18,7 +18,7 @@ import (
 )
 
 func auditCommand() *cli.Command {
-	groupFlag := &cli.StringFlag{Name: "group", Required: true, Usage: "group `FILE` naming the trustees, their addresses, TLS pins and log keys", EnvVars: envVar("group")}
+	groupFlag := &cli.StringFlag{Name: "group", Required: true, Usage: "group `FILE` naming the trustees, their addresses, TLS pins and log keys, signed by every trustee (keyquorum trustee sign-group)", EnvVars: envVar("group")}
 	timeoutFlag := &cli.DurationFlag{Name: "timeout", Value: 2 * time.Minute, Usage: "time allowed to audit each trustee", EnvVars: envVar("timeout")}
 	return &cli.Command{
 		Name:  "audit",
@@ -61,7 +61,7 @@ func auditBadInput(format string, args ...any) error {
 
 // runAudit loads the group and runs the audit against state.
 func runAudit(c *cli.Context, state trustee.AuditState) (*trustee.AuditResult, error) {
-	g, err := loadGroupForRequests(c.String("group"))
+	g, err := loadSignedGroup(c.String("group"))
 	if err != nil {
 		return nil, auditBadInput("%v", err)
 	}
@@ -159,7 +159,7 @@ func indentNote(n string) string {
 
 // replaceStateFile writes data to path through a temporary file in the same
 // directory, synced and renamed over path, so a crash leaves the old or the
-// new state, never half of one.
+// new file, never half of one (audit state, signed group files).
 func replaceStateFile(path string, data []byte, perm fs.FileMode) error {
 	dir, base := filepath.Split(path)
 	if dir == "" {

@@ -43,7 +43,7 @@ func TestAuditCommand(t *testing.T) {
 	g := *f.group
 	g.Trustees = slices.Clone(f.group.Trustees)
 	g.Trustees[2].Address = cliServe(t, f.node(t, "trustee-3", 3, f.signers[2]), f.certs[2], g.Trustees[2].LogKey).Listener.Addr().String()
-	group2 := f.write(t, "group2.json", mustMarshalGroup(t, &g))
+	group2 := f.write(t, "group2.signed", f.signedGroup(t, &g))
 	before, _ := os.ReadFile(state)
 	stdout, stderr, code = runCLI(t, "audit", "verify", "--group", group2, "--state", state)
 	if code != 1 || !strings.Contains(stdout, "trustee-3  FORKED") || !strings.Contains(stderr, "trustee-3 (forked)") || !strings.Contains(stdout, "evidence against trustee-3") {

@@ -50,7 +50,7 @@ func decryptCommand() *cli.Command {
 			"Exit status: 0 every requested session decrypted; 2 bad input (nothing sent);\n" +
 			"3 trustees refused, so no quorum was possible; 4 too few valid answers (unreachable or cheating trustees).",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "group", Required: true, Usage: "group `FILE` naming the trustees, their addresses, TLS pins and log keys", EnvVars: envVar("group")},
+			&cli.StringFlag{Name: "group", Required: true, Usage: "group `FILE` naming the trustees, their addresses, TLS pins and log keys, signed by every trustee (keyquorum trustee sign-group)", EnvVars: envVar("group")},
 			&cli.StringFlag{Name: "warrant", Required: true, Usage: "signed warrant `FILE`", EnvVars: envVar("warrant")},
 			&cli.StringFlag{Name: "key", Required: true, Usage: "requester key `FILE` (the key the warrant names)", EnvVars: envVar("key")},
 			&cli.StringFlag{Name: "capture", Required: true, Usage: "capture `FILE` (from keyquorum simulate)", EnvVars: envVar("capture")},
@@ -65,17 +65,32 @@ func decryptBadInput(format string, args ...any) error {
 	return cli.Exit("decrypt: "+fmt.Sprintf(format, args...), exitBadInput)
 }
 
-// loadGroupForRequests reads and validates a group file.
-func loadGroupForRequests(path string) (*trustee.GroupFile, error) {
+// loadSignedGroup reads the group file a client (sender, requester or
+// auditor) acts on and accepts it only signed by every trustee that holds
+// a share of its newest epoch ([trustee.VerifyGroupFile]): an unsigned
+// file, a missing signature or a bad one is refused, naming the trustee
+// and the fix.
+func loadSignedGroup(path string) (*trustee.GroupFile, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	g, err := trustee.ParseGroupFile(b)
-	if err != nil {
+	g, _, err := trustee.VerifyGroupFile(b, true)
+	switch {
+	case err == nil:
+		return g, nil
+	case errors.Is(err, trustee.ErrGroupUnsigned):
+		// A roster without log keys (group deal without descriptors)
+		// can never be signed: say so rather than ask for signatures.
+		if _, rerr := trustee.ReadGroupFile(b); rerr != nil {
+			return nil, fmt.Errorf("group file %s: %w; no trustee can sign it, so clients cannot use it: deal to the trustees' descriptors (keyquorum group deal --descriptor) and have each sign the result", path, rerr)
+		}
+		return nil, fmt.Errorf("group file %s: %w (keyquorum trustee sign-group --dir DIR --group %s --out %s, one trustee after another), then use the file they signed", path, err, path, path)
+	case errors.Is(err, trustee.ErrGroupSignature):
+		return nil, fmt.Errorf("group file %s: %w", path, err)
+	default:
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	return g, nil
 }
 
 // clientsForGroup makes a pinned client for every trustee of g.
@@ -214,7 +229,7 @@ func decryptAction(c *cli.Context) error {
 	if c.Args().Present() {
 		return decryptBadInput("unexpected argument %q (every input is a flag)", c.Args().First())
 	}
-	g, err := loadGroupForRequests(c.String("group"))
+	g, err := loadSignedGroup(c.String("group"))
 	if err != nil {
 		return decryptBadInput("%v", err)
 	}

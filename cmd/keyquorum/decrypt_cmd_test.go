@@ -18,6 +18,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -90,7 +91,7 @@ func newCLIFed(t *testing.T) *cliFed {
 		f.certs = append(f.certs, cert)
 		f.signers = append(f.signers, signer)
 	}
-	f.paths["group"] = f.write(t, "group.json", mustMarshalGroup(t, g))
+	f.paths["group"] = f.write(t, "group.signed", f.signedGroup(t, g))
 
 	// Traffic among five users over five days, one of them rogue.
 	users, err := sim.GenerateUsers(5, 7)
@@ -166,6 +167,19 @@ func mustMarshalGroup(t *testing.T, g *trustee.GroupFile) []byte {
 	return b
 }
 
+// signedGroup is g signed by every trustee's log key, as clients need it.
+func (f *cliFed) signedGroup(t *testing.T, g *trustee.GroupFile) []byte {
+	t.Helper()
+	b := mustMarshalGroup(t, g)
+	for _, s := range f.signers {
+		var err error
+		if b, err = trustee.SignGroupFile(b, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return b
+}
+
 func cliCert(t *testing.T) tls.Certificate {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -198,7 +212,7 @@ func cliServe(t *testing.T, node *trustee.Node, cert tls.Certificate, logKey str
 	return ts
 }
 
-// runCLI runs the decrypt and audit commands as the binary would and
+// runCLI runs the decrypt, audit and simulate commands as the binary would and
 // returns stdout, stderr and the exit code.
 func runCLI(t *testing.T, args ...string) (string, string, int) {
 	t.Helper()
@@ -208,7 +222,7 @@ func runCLI(t *testing.T, args ...string) (string, string, int) {
 		Writer:         &stdout,
 		ErrWriter:      &stderr,
 		ExitErrHandler: func(*cli.Context, error) {},
-		Commands:       []*cli.Command{decryptCommand(), auditCommand()},
+		Commands:       []*cli.Command{decryptCommand(), auditCommand(), simulateCommand()},
 	}
 	err := app.Run(append([]string{"keyquorum"}, args...))
 	code := 0
@@ -362,4 +376,61 @@ func TestDecryptAndAuditFlags(t *testing.T) {
 		}
 	}
 	walk("keyquorum", []*cli.Command{decryptCommand(), auditCommand()})
+}
+
+// TestClientsRefuseUnsignedGroup runs every client of a group file on an
+// unsigned one, one with a trustee's signature stripped, one with a
+// signature altered and one changed after signing: each is refused as bad
+// input (exit 2) before anything is sent, naming the problem and the fix.
+func TestClientsRefuseUnsignedGroup(t *testing.T) {
+	f := newCLIFed(t)
+	signed, err := os.ReadFile(f.paths["group"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	sigLine := func(name string) (int, int) {
+		i := bytes.Index(signed, []byte("\u2014 "+name+".keyquorum "))
+		if i < 0 {
+			t.Fatalf("no signature line of %s in\n%s", name, signed)
+		}
+		return i, i + bytes.IndexByte(signed[i:], '\n') + 1
+	}
+	i, j := sigLine("trustee-4")
+	stripped := slices.Concat(signed[:i], signed[j:])
+	forged := bytes.Clone(signed)
+	k := j - 20 // a base64 digit of the signature, past the key hash
+	if forged[k] = 'A'; signed[k] == 'A' {
+		forged[k] = 'B'
+	}
+	altered := bytes.Replace(signed, []byte(`"address": "127.0.0.1:`), []byte(`"address": "127.0.0.2:`), 1)
+	for _, tc := range []struct {
+		name, file string
+		want       []string
+	}{
+		{"unsigned", string(mustMarshalGroup(t, f.group)), []string{"carries no signatures", "keyquorum trustee sign-group"}},
+		{"stripped", string(stripped), []string{"missing the signature of trustee 4 (trustee-4)", "keyquorum trustee sign-group"}},
+		{"forged", string(forged), []string{"signature by trustee-4.keyquorum does not verify", "forged"}},
+		{"altered", string(altered), []string{"signature by trustee-1.keyquorum does not verify", "changed after signing"}},
+	} {
+		path := f.write(t, tc.name+".group", []byte(tc.file))
+		for _, args := range [][]string{
+			{"decrypt", "--group", path, "--warrant", f.paths["warrant"], "--key", f.paths["key"], "--capture", f.paths["capture"], "--out", filepath.Join(f.dir, "out-"+tc.name)},
+			{"audit", "verify", "--group", path},
+			{"audit", "report", "--group", path},
+			{"simulate", "--group", path, "--out", filepath.Join(f.dir, tc.name+".jsonl")},
+		} {
+			_, stderr, code := runCLI(t, args...)
+			if code != exitBadInput || !strings.Contains(stderr, "group file "+path) {
+				t.Errorf("%s: %s: exit %d, %s", tc.name, args[0], code, stderr)
+			}
+			for _, w := range tc.want {
+				if !strings.Contains(stderr, w) {
+					t.Errorf("%s: %s: %q lacks %q", tc.name, args[0], stderr, w)
+				}
+			}
+		}
+		if _, err := os.Stat(filepath.Join(f.dir, "out-"+tc.name)); err == nil {
+			t.Errorf("%s: decrypt made its output directory", tc.name)
+		}
+	}
 }

@@ -20,7 +20,10 @@ func groupCommand() *cli.Command {
 		Description: "With --descriptor (one per trustee, from keyquorum trustee init), each trustee's share is\n" +
 			"sealed to its identity key (NAME.sealed-share, for keyquorum trustee import-share) and the\n" +
 			"group file records each trustee's address, TLS pin and log key. Without, trustees are named\n" +
-			"trustee-1..n and get plaintext share files (NAME.share).",
+			"trustee-1..n and get plaintext share files (NAME.share).\n\n" +
+			"Clients (simulate, decrypt, audit) accept a group file only once every trustee has signed it:\n" +
+			"after importing its share, each trustee runs keyquorum trustee sign-group, one after another.\n" +
+			"A group dealt without descriptors has no trustee log keys, so it cannot be signed or used by clients.",
 		Subcommands: []*cli.Command{{
 			Name:      "deal",
 			Usage:     "make a group key as a dealer and split it t-of-n with Feldman commitments (the dealer sees the key)",
@@ -102,6 +105,9 @@ func groupDeal(c *cli.Context) error {
 	}
 	out := c.App.Writer
 	fmt.Fprintf(out, "wrote %s (public: roster, threshold %d, %d epoch key(s) with Feldman commitments)\n", paths[0], t, len(epochs))
+	fmt.Fprintf(out, "note: its roster has no trustee nodes (no log keys), so no trustee can sign it and clients\n")
+	fmt.Fprintf(out, "(simulate, decrypt, audit) refuse it; for a group they accept, deal to the trustees' descriptors\n")
+	fmt.Fprintf(out, "(--descriptor) and have each trustee sign the group file (keyquorum trustee sign-group)\n")
 	for i, m := range g.Trustees {
 		sf := &trustee.ShareFile{Index: m.Index, Name: m.Name, Threshold: t, Shares: map[uint32]kyber.Scalar{}}
 		for _, d := range dealt {
@@ -178,6 +184,11 @@ func groupDealSealed(c *cli.Context, descPaths []string, t int, epochs []trustee
 	}
 	fmt.Fprintf(out, "\nSend each trustee group.json and its sealed share; it runs\n")
 	fmt.Fprintf(out, "  keyquorum trustee import-share --dir DIR --group group.json NAME.sealed-share\n")
+	fmt.Fprintf(out, "Clients (simulate, decrypt, audit) refuse the group file until every trustee has signed it.\n")
+	fmt.Fprintf(out, "Once they have imported their shares, the trustees sign it one after another:\n")
+	fmt.Fprintf(out, "  keyquorum trustee sign-group --dir DIR --group group.json --out group.signed   (the first)\n")
+	fmt.Fprintf(out, "  keyquorum trustee sign-group --dir DIR --group group.signed --out group.signed (each next)\n")
+	fmt.Fprintf(out, "and group.signed, signed by all, is the group file to publish to clients.\n")
 	dealerWarning(out)
 	return nil
 }

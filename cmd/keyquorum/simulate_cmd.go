@@ -3,11 +3,9 @@ package main
 import (
 	"bytes"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/keyquorum/keyquorum/internal/sim"
-	"github.com/keyquorum/keyquorum/trustee"
 	"github.com/urfave/cli/v2"
 	"go.dedis.ch/kyber/v3"
 )
@@ -18,7 +16,7 @@ func simulateCommand() *cli.Command {
 		Usage:     "generate escrowed sessions between simulated users, as a provider would capture them",
 		ArgsUsage: " ",
 		Flags: []cli.Flag{
-			&cli.StringFlag{Name: "group", Required: true, Usage: "group file whose epoch keys the sessions are escrowed under", EnvVars: envVar("group")},
+			&cli.StringFlag{Name: "group", Required: true, Usage: "group `FILE`, signed by every trustee (keyquorum trustee sign-group), whose epoch keys the sessions are escrowed under", EnvVars: envVar("group")},
 			&cli.IntFlag{Name: "users", Value: 8, Usage: "users, the last of whom (mallory) runs a client that strips, forges or backdates the escrow field", EnvVars: envVar("users")},
 			&cli.IntFlag{Name: "days", Value: 30, Usage: "days of traffic, from the first epoch's start", EnvVars: envVar("days")},
 			&cli.Uint64Flag{Name: "seed", Value: 1, Usage: "seed: same seed and group, same sessions", EnvVars: envVar("seed")},
@@ -28,13 +26,9 @@ func simulateCommand() *cli.Command {
 			if c.Int("users") < 3 || c.Int("users") > 1000 || c.Int("days") < 1 || c.Int("days") > 3660 {
 				return cli.Exit("need 3 to 1000 users and 1 to 3660 days", 2)
 			}
-			gb, err := os.ReadFile(c.String("group"))
+			g, err := loadSignedGroup(c.String("group"))
 			if err != nil {
 				return cli.Exit(err.Error(), 2)
-			}
-			g, err := trustee.ParseGroupFile(gb)
-			if err != nil {
-				return cli.Exit(fmt.Sprintf("%s: %v", c.String("group"), err), 2)
 			}
 			users, err := sim.GenerateUsers(c.Int("users"), c.Uint64("seed"))
 			if err != nil {

@@ -28,12 +28,13 @@ const (
 func trusteeCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "trustee",
-		Usage: "set up, check and run a trustee node (init, import-share, policy check, serve)",
+		Usage: "set up, check and run a trustee node (init, import-share, sign-group, policy check, serve)",
 		Description: "A trustee node keeps everything in one directory: node.db (its keys, shares and\n" +
 			"audit log, secrets encrypted under a passphrase), policy.toml and group.json.",
 		Subcommands: []*cli.Command{
 			trusteeInitCommand(),
 			trusteeImportShareCommand(),
+			trusteeSignGroupCommand(),
 			trusteePolicyCommand(),
 			trusteeServeCommand(),
 		},
@@ -162,7 +163,8 @@ func trusteeInit(c *cli.Context) error {
 	} else {
 		fmt.Fprintf(e, "      review %s and check it (keyquorum trustee policy check --dir %s),\n", paths[1], dir)
 	}
-	fmt.Fprintf(e, "      then import the sealed share the dealer sends back (keyquorum trustee import-share).\n")
+	fmt.Fprintf(e, "      then import the sealed share the dealer sends back (keyquorum trustee import-share)\n")
+	fmt.Fprintf(e, "      and sign the group file (keyquorum trustee sign-group).\n")
 	return nil
 }
 
@@ -173,7 +175,7 @@ func trusteeImportShareCommand() *cli.Command {
 		ArgsUsage: "SEALEDSHARE",
 		Flags: []cli.Flag{
 			trusteeDirFlag(),
-			&cli.StringFlag{Name: "group", Required: true, Usage: "the group file `FILE` the dealer wrote with the share", EnvVars: envVar("group")},
+			&cli.StringFlag{Name: "group", Required: true, Usage: "the group file `FILE` the dealer wrote with the share (unsigned, or already signed by trustees)", EnvVars: envVar("group")},
 			passphraseFileFlag(),
 		},
 		Action: trusteeImportShare,
@@ -185,14 +187,18 @@ func trusteeImportShare(c *cli.Context) error {
 		return cli.Exit("give exactly one sealed share file: keyquorum trustee import-share --dir DIR --group group.json NAME.sealed-share", 2)
 	}
 	dir, groupPath, sealedPath := c.String("dir"), c.String("group"), c.Args().First()
-	groupJSON, err := os.ReadFile(groupPath)
+	gb, err := os.ReadFile(groupPath)
 	if err != nil {
 		return err
 	}
-	g, err := trustee.ParseGroupFile(groupJSON)
+	// The dealer's file is unsigned: the trustees sign it only once each
+	// has imported its share (keyquorum trustee sign-group). The share
+	// was sealed to the canonical group.json, which the node keeps.
+	g, err := trustee.ReadGroupFile(gb)
 	if err != nil {
 		return fmt.Errorf("%s: %w", groupPath, err)
 	}
+	groupJSON := canonicalGroup(gb)
 	sealed, err := os.ReadFile(sealedPath)
 	if err != nil {
 		return err
@@ -205,34 +211,21 @@ func trusteeImportShare(c *cli.Context) error {
 	case errors.Is(err, fs.ErrNotExist):
 	case err != nil:
 		return err
-	case !bytes.Equal(have, groupJSON):
+	case !bytes.Equal(canonicalGroup(have), groupJSON):
 		return cli.Exit(fmt.Sprintf("%s holds another group file than %s; this node already belongs to a group", dest, groupPath), 2)
 	}
 
-	store, err := trustee.OpenStore(filepath.Join(dir, nodeStoreFile))
+	node, err := unlockNode(c, dir)
 	if err != nil {
 		return err
 	}
-	defer store.Close()
-	pass, err := readPassphrase(c)
-	if err != nil {
-		return err
-	}
-	vault, err := store.Unlock(pass)
-	clear(pass)
-	if err != nil {
-		return err
-	}
-	defer vault.Close()
-	id, err := vault.LoadIdentity()
-	if err != nil {
-		return err
-	}
+	defer node.close()
+	id := node.id
 	shares, err := trustee.OpenSealedShare(sealed, groupJSON, id)
 	if err != nil {
 		return fmt.Errorf("%s: %w", sealedPath, err)
 	}
-	if err := vault.PutEpochShares(shares); err != nil {
+	if err := node.vault.PutEpochShares(shares); err != nil {
 		return err
 	}
 	out := c.App.Writer
@@ -245,15 +238,67 @@ func trusteeImportShare(c *cli.Context) error {
 		plural = ""
 	}
 	fmt.Fprintf(out, "imported %s's shares of epoch%s %s (trustee %d of %d, threshold %d) into %s, encrypted\n",
-		id.Name, plural, strings.Join(epochs, ", "), shares[0].Index, len(g.Trustees), g.Threshold, store.Path())
+		id.Name, plural, strings.Join(epochs, ", "), shares[0].Index, len(g.Trustees), g.Threshold, node.store.Path())
 	if have == nil {
 		if err := writePublicFile(dest, groupJSON); err != nil {
 			return err
 		}
 		fmt.Fprintf(out, "wrote %s\n", dest)
 	}
-	fmt.Fprintf(out, "you may now delete %s; the node keeps the share in %s\n", sealedPath, store.Path())
+	fmt.Fprintf(out, "you may now delete %s; the node keeps the share in %s\n", sealedPath, node.store.Path())
+	fmt.Fprintf(out, "next: sign the group file (keyquorum trustee sign-group --dir %s --group %s --out FILE); clients accept it once every trustee has\n", dir, groupPath)
 	return nil
+}
+
+// canonicalGroup returns the group.json inside a group file, signed or
+// not, or nil if it does not parse.
+func canonicalGroup(b []byte) []byte {
+	g, err := trustee.ReadGroupFile(b)
+	if err != nil {
+		return nil
+	}
+	canon, err := g.Marshal()
+	if err != nil {
+		return nil
+	}
+	return canon
+}
+
+// unlockedNode is a trustee node's store, unlocked, and its identity.
+type unlockedNode struct {
+	store *trustee.Store
+	vault *trustee.Vault
+	id    *trustee.Identity
+}
+
+// unlockNode opens DIR/node.db, unlocks it with the passphrase (read only
+// once the store has opened) and loads the node's identity.
+func unlockNode(c *cli.Context, dir string) (*unlockedNode, error) {
+	store, err := trustee.OpenStore(filepath.Join(dir, nodeStoreFile))
+	if err != nil {
+		return nil, err
+	}
+	n := &unlockedNode{store: store}
+	pass, err := readPassphrase(c)
+	if err == nil {
+		n.vault, err = store.Unlock(pass)
+		clear(pass)
+	}
+	if err == nil {
+		n.id, err = n.vault.LoadIdentity()
+	}
+	if err != nil {
+		n.close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *unlockedNode) close() {
+	if n.vault != nil {
+		n.vault.Close()
+	}
+	n.store.Close()
 }
 
 func trusteePolicyCommand() *cli.Command {

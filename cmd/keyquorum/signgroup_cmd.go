@@ -1,0 +1,77 @@
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+
+	"github.com/keyquorum/keyquorum/trustee"
+	"github.com/urfave/cli/v2"
+)
+
+func trusteeSignGroupCommand() *cli.Command {
+	return &cli.Command{
+		Name:      "sign-group",
+		Usage:     "check a group file against this node's identity and stored shares, then add the node's signature to it",
+		ArgsUsage: " ",
+		Description: "Clients (simulate, decrypt, audit) accept a group file only once every trustee has signed it.\n" +
+			"The node checks that the file lists it with its own identity key, log key, TLS pin and address,\n" +
+			"and that every epoch it holds a share of has the commitment that share was dealt under; then it\n" +
+			"adds its signature with its log key, keeping the others, and writes OUT (which may be IN, so the\n" +
+			"trustees can sign one after another). Run it after keyquorum trustee import-share, before serve.",
+		Flags: []cli.Flag{
+			trusteeDirFlag(),
+			passphraseFileFlag(),
+			&cli.StringFlag{Name: "group", Required: true, Usage: "the group `FILE` to sign: the dealer's group.json, or one other trustees have signed", EnvVars: envVar("group")},
+			&cli.StringFlag{Name: "out", Required: true, Usage: "`FILE` to write the signed group file to (mode 0644, replaced atomically; may be the --group file)", EnvVars: envVar("out")},
+		},
+		Action: trusteeSignGroup,
+	}
+}
+
+func trusteeSignGroup(c *cli.Context) error {
+	if err := trusteeNoArgs(c); err != nil {
+		return err
+	}
+	dir, in, out := c.String("dir"), c.String("group"), c.String("out")
+	b, err := os.ReadFile(in)
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	g, err := trustee.ReadGroupFile(b)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("%s: %v", in, err), 2)
+	}
+	node, err := unlockNode(c, dir)
+	if err != nil {
+		return err
+	}
+	defer node.close()
+	stored, err := node.vault.EpochShares()
+	if err != nil {
+		return err
+	}
+	if err := trustee.CheckGroupAgainstShares(g, node.id.Descriptor(), stored); err != nil {
+		return cli.Exit(fmt.Sprintf("%s: %v", in, err), 2)
+	}
+	signed, err := trustee.SignGroupFile(b, node.id.LogSigner)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("%s: %v", in, err), 2)
+	}
+	if err := replaceStateFile(out, signed, 0o644); err != nil {
+		return err
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, "%s signed %s; wrote %s\n", node.id.Name, in, out)
+	_, _, err = trustee.VerifyGroupFile(signed, true)
+	switch {
+	case err == nil:
+		fmt.Fprintf(w, "every trustee has signed: clients (simulate, decrypt, audit) accept %s now\n", out)
+	case errors.Is(err, trustee.ErrGroupUnsigned):
+		fmt.Fprintf(w, "clients refuse %s until the others sign it: %v\n", out, err)
+		fmt.Fprintf(w, "pass it on: each of them runs keyquorum trustee sign-group --dir DIR --group %s --out %s\n", out, out)
+	default:
+		return err
+	}
+	return nil
+}
