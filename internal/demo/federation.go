@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"slices"
 	"time"
 
 	"github.com/keyquorum/keyquorum/escrow"
@@ -122,6 +123,13 @@ func newProcessFederation(ctx context.Context, w *world, dir string, retention i
 	})
 	if err != nil {
 		return nil, err
+	}
+	// The senders escrowed under w.group's keys: the group file every
+	// trustee signed must carry exactly those keys and commitments.
+	for i, e := range w.group.Epochs {
+		if i >= len(fr.Group.Epochs) || !slices.Equal(fr.Group.Epochs[i].Commitment, e.Commitment) {
+			return nil, fmt.Errorf("demo: the group file the trustees signed lacks epoch %d's key the senders used", e.Epoch)
+		}
 	}
 	f := &federation{rand: rand, procs: fr}
 	if err := fr.StartAll(ctx); err != nil {

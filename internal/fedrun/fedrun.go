@@ -1,9 +1,9 @@
 // Package fedrun runs a federation of keyquorum trustees as real operating
 // system processes on loopback, for the demo, the decryption benchmark and
 // the integration tests. Each trustee is set up and served by the keyquorum
-// binary itself (`trustee init`, `trustee import-share`, `trustee serve`),
-// exactly as a person would; this package plays the dealer and the
-// operator who starts, kills and restarts them.
+// binary itself (`trustee init`, `trustee import-share`, `trustee
+// sign-group`, `trustee serve`), exactly as a person would; this package
+// plays the dealer and the operator who starts, kills and restarts them.
 package fedrun
 
 import (
@@ -48,7 +48,10 @@ type Options struct {
 
 // Federation is a set-up federation.
 type Federation struct {
-	Dir       string
+	Dir string
+	// GroupPath is the group file clients use: the dealer's group.json
+	// signed by every trustee. Group is what it holds, as clients verify it
+	// ([trustee.VerifyGroupFile]).
 	GroupPath string
 	Group     *trustee.GroupFile
 	Trustees  []*Trustee
@@ -74,8 +77,10 @@ type Trustee struct {
 }
 
 // Setup initialises every trustee with `keyquorum trustee init`, writes
-// its policy, deals the group to their descriptors and has each import its
-// sealed share with `keyquorum trustee import-share`. Nothing is served yet.
+// its policy, deals the group to their descriptors, has each import its
+// sealed share with `keyquorum trustee import-share` and then sign the
+// group file with `keyquorum trustee sign-group`, one after another.
+// Nothing is served yet.
 func Setup(ctx context.Context, o Options) (*Federation, error) {
 	if len(o.Names) == 0 || o.Threshold < 1 || o.Threshold > len(o.Names) {
 		return nil, fmt.Errorf("fedrun: need 1 <= threshold <= %d trustees", len(o.Names))
@@ -83,7 +88,8 @@ func Setup(ctx context.Context, o Options) (*Federation, error) {
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	f := &Federation{Dir: o.Dir, GroupPath: filepath.Join(o.Dir, "group.json")}
+	f := &Federation{Dir: o.Dir, GroupPath: filepath.Join(o.Dir, "group.signed")}
+	dealtPath := filepath.Join(o.Dir, "group.json")
 	passFile := filepath.Join(o.Dir, "passphrase")
 	if err := os.WriteFile(passFile, []byte(o.Passphrase+"\n"), 0o600); err != nil {
 		return nil, err
@@ -131,10 +137,11 @@ func Setup(ctx context.Context, o Options) (*Federation, error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(f.GroupPath, groupJSON, 0o644); err != nil {
+	if err := os.WriteFile(dealtPath, groupJSON, 0o644); err != nil {
 		return nil, err
 	}
-	if f.Group, err = trustee.ParseGroupFile(groupJSON); err != nil {
+	dealt, err := trustee.ParseGroupFile(groupJSON)
+	if err != nil {
 		return nil, err
 	}
 	for i, t := range f.Trustees {
@@ -145,17 +152,34 @@ func Setup(ctx context.Context, o Options) (*Federation, error) {
 		if err := os.WriteFile(filepath.Join(o.Dir, t.Name+".sealed-share"), b, 0o600); err != nil {
 			return nil, err
 		}
-		t.Member = f.Group.Trustees[i]
+		t.Member = dealt.Trustees[i]
 		if t.Client, err = trustee.NewClient(t.Member); err != nil {
 			return nil, err
 		}
 	}
 	if err := eachParallel(f.Trustees, func(t *Trustee) error {
-		_, err := run(ctx, o.Binary, "trustee", "import-share", "--dir", t.Dir, "--group", f.GroupPath,
+		_, err := run(ctx, o.Binary, "trustee", "import-share", "--dir", t.Dir, "--group", dealtPath,
 			"--passphrase-file", passFile, filepath.Join(o.Dir, t.Name+".sealed-share"))
 		return err
 	}); err != nil {
 		return nil, err
+	}
+	// Each trustee checks the file against its share and adds its
+	// signature, in turn, to the one file clients get.
+	in := dealtPath
+	for _, t := range f.Trustees {
+		if _, err := run(ctx, o.Binary, "trustee", "sign-group", "--dir", t.Dir, "--passphrase-file", passFile,
+			"--group", in, "--out", f.GroupPath); err != nil {
+			return nil, err
+		}
+		in = f.GroupPath
+	}
+	signed, err := os.ReadFile(f.GroupPath)
+	if err != nil {
+		return nil, err
+	}
+	if f.Group, _, err = trustee.VerifyGroupFile(signed, true); err != nil {
+		return nil, fmt.Errorf("fedrun: %s: %w", f.GroupPath, err)
 	}
 	return f, nil
 }
