@@ -157,14 +157,15 @@ func trusteeInit(c *cli.Context) error {
 	}
 	e := c.App.ErrWriter
 	fmt.Fprintf(e, "initialised trustee %s in %s (secrets in %s, encrypted under the passphrase)\n", name, dir, storePath)
-	fmt.Fprintf(e, "next: give %s to the dealer (keyquorum group deal --descriptor),\n", paths[2])
 	if len(c.StringSlice("judge")) == 0 {
-		fmt.Fprintf(e, "      add a judge to %s and check it (keyquorum trustee policy check --dir %s),\n", paths[1], dir)
+		fmt.Fprintf(e, "next: add a judge to %s and check it (keyquorum trustee policy check --dir %s),\n", paths[1], dir)
 	} else {
-		fmt.Fprintf(e, "      review %s and check it (keyquorum trustee policy check --dir %s),\n", paths[1], dir)
+		fmt.Fprintf(e, "next: review %s and check it (keyquorum trustee policy check --dir %s),\n", paths[1], dir)
 	}
-	fmt.Fprintf(e, "      then import the sealed share the dealer sends back (keyquorum trustee import-share)\n")
-	fmt.Fprintf(e, "      and sign the group file (keyquorum trustee sign-group).\n")
+	fmt.Fprintf(e, "      start the node (keyquorum trustee serve --dir %s) and give %s to whoever\n", dir, paths[2])
+	fmt.Fprintf(e, "      runs the key ceremony (keyquorum ceremony roster, then ceremony dkg).\n")
+	fmt.Fprintf(e, "      (Dealer mode instead: the dealer seals a share to %s; import it with\n", paths[2])
+	fmt.Fprintf(e, "      keyquorum trustee import-share and sign the group file with keyquorum trustee sign-group.)\n")
 	return nil
 }
 
