@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/internal/group"
+	"go.dedis.ch/kyber/v3"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -29,7 +30,8 @@ const (
 
 // Kinds of key ceremony.
 const (
-	CeremonyDKG = "dkg" // a fresh key for an epoch, made among the roster
+	CeremonyDKG     = "dkg"     // a fresh key for an epoch, made among the roster
+	CeremonyReshare = "reshare" // every epoch's key moved to a new roster and threshold
 )
 
 // Errors of a node's side of a ceremony. Test them with errors.Is.
@@ -53,15 +55,15 @@ type CeremonyParams struct {
 	Kind      string        `json:"kind"`
 	Epoch     uint32        `json:"epoch"`
 	Threshold int           `json:"threshold"`
-	Roster    []GroupMember `json:"roster"` // the participants; indices 1..n in order
+	Roster    []GroupMember `json:"roster"` // the (new) roster; indices 1..n in order
 	// ValidFrom and ValidUntil are the new epoch's window.
 	ValidFrom  time.Time `json:"valid_from"`
 	ValidUntil time.Time `json:"valid_until"`
 	// Deadline: a node forgets the ceremony (and refuses its messages)
 	// after it.
 	Deadline time.Time `json:"deadline"`
-	// Group is the current signed group file, for a rotation; empty for a
-	// group's first ceremony.
+	// Group is the current signed group file, for a rotation or a
+	// reshare; empty for a group's first ceremony.
 	Group string `json:"group,omitempty"`
 }
 
@@ -103,8 +105,11 @@ func (p *CeremonyParams) Validate() error {
 	if _, err := parseCeremonyID(p.ID); err != nil {
 		return err
 	}
-	if p.Kind != CeremonyDKG {
-		return bad("kind %q; this node runs %q ceremonies", p.Kind, CeremonyDKG)
+	if p.Kind != CeremonyDKG && p.Kind != CeremonyReshare {
+		return bad("kind %q; this node runs %q and %q ceremonies", p.Kind, CeremonyDKG, CeremonyReshare)
+	}
+	if p.Kind == CeremonyReshare && p.Group == "" {
+		return bad("a reshare names the current group file")
 	}
 	n := len(p.Roster)
 	if p.Threshold < 2 || p.Threshold > n {
@@ -122,10 +127,50 @@ func (p *CeremonyParams) Validate() error {
 			return bad("roster entry %d (%s) has no valid log key: %v", i+1, m.Name, err)
 		}
 	}
-	if !p.ValidUntil.After(p.ValidFrom) {
+	if p.Kind == CeremonyDKG && !p.ValidUntil.After(p.ValidFrom) {
 		return bad("the epoch window ends before it starts")
 	}
 	return nil
+}
+
+// oldGroup returns the verified current group of a rotation or reshare,
+// or nil.
+func (p *CeremonyParams) oldGroup() (*GroupFile, error) {
+	if p.Group == "" {
+		return nil, nil
+	}
+	g, _, err := VerifyGroupFile([]byte(p.Group), true)
+	if err != nil {
+		return nil, refused("the current group file: %v", err)
+	}
+	return g, nil
+}
+
+// epochs lists the epochs the ceremony makes shares of.
+func (p *CeremonyParams) epochs(old *GroupFile) []uint32 {
+	if p.Kind != CeremonyReshare {
+		return []uint32{p.Epoch}
+	}
+	var es []uint32
+	for _, e := range old.Epochs {
+		es = append(es, e.Epoch)
+	}
+	return es
+}
+
+// announcers lists everyone who announces a DKG key: the roster, and in a
+// reshare the old roster first and then the trustees who join.
+func (p *CeremonyParams) announcers(old *GroupFile) []GroupMember {
+	if p.Kind != CeremonyReshare {
+		return p.Roster
+	}
+	out := slices.Clone(old.Trustees)
+	for _, m := range p.Roster {
+		if old.Member(m.Name) == nil {
+			out = append(out, m)
+		}
+	}
+	return out
 }
 
 // ceremonyKeyNote is the text of a participant's key announcement.
@@ -136,14 +181,14 @@ func ceremonyKeyNote(p *CeremonyParams, name string, key []byte) string {
 
 // hostedState is what a node stores for a ceremony in progress.
 type hostedState struct {
-	Version  string         `json:"version"`
-	Params   CeremonyParams `json:"params"`
-	DKGKey   []byte         `json:"dkg_key"`
-	Keys     []string       `json:"keys,omitempty"`     // every participant's key note, in roster order
-	Ceremony []byte         `json:"ceremony,omitempty"` // Ceremony.MarshalState
-	Outbox   [][]byte       `json:"outbox,omitempty"`   // every message this node sent
-	Seen     []string       `json:"seen,omitempty"`     // hex SHA-256 of every message delivered to it
-	Signed   string         `json:"signed,omitempty"`   // hex SHA-256 of the group text it signed
+	Version string            `json:"version"`
+	Params  CeremonyParams    `json:"params"`
+	DKGKey  []byte            `json:"dkg_key"`
+	Keys    []string          `json:"keys,omitempty"`   // every announcer's key note, in order
+	States  map[uint32][]byte `json:"states,omitempty"` // Ceremony.MarshalState by epoch
+	Outbox  [][]byte          `json:"outbox,omitempty"` // every message this node sent
+	Seen    []string          `json:"seen,omitempty"`   // hex SHA-256 of every message delivered to it
+	Signed  string            `json:"signed,omitempty"` // hex SHA-256 of the group text it signed
 }
 
 // hosted is a ceremony in memory.
@@ -151,8 +196,9 @@ type hosted struct {
 	mu    sync.Mutex
 	st    hostedState
 	key   *DKGKey
-	index int // own 1-based index in the roster
-	c     *Ceremony
+	index int // own 1-based index in the (new) roster, 0 if none
+	old   *GroupFile
+	cs    map[uint32]*Ceremony
 	seen  map[string]bool
 }
 
@@ -160,8 +206,14 @@ type hosted struct {
 // ceremony ends: the public result, which every participant must report
 // identically.
 type CeremonyOutcome struct {
-	Trustee      string                `json:"trustee"`
-	Index        int                   `json:"index"`
+	Trustee string         `json:"trustee"`
+	Index   int            `json:"index"`
+	Epochs  []EpochOutcome `json:"epochs"`
+}
+
+// EpochOutcome is the public result of one epoch's sharing.
+type EpochOutcome struct {
+	Epoch        uint32                `json:"epoch"`
 	GroupKey     string                `json:"group_key"`  // base64
 	Commitment   []string              `json:"commitment"` // base64
 	Qualified    []int                 `json:"qualified"`
@@ -176,10 +228,12 @@ type MisbehaviourReport struct {
 	Reason      string `json:"reason"`
 }
 
-// CeremonyInstaller makes a ceremony's result the node's own: it stores
-// the new share (nil if the node holds none), installs the signed group
-// file and applies retention. It must be durable before it returns.
-type CeremonyInstaller func(signedGroup []byte, g *GroupFile, share *EpochShare) error
+// CeremonyInstaller makes a ceremony's result the node's own: it installs
+// the signed group file and stores the new shares (none if the node holds
+// none), then applies retention. With replace (a reshare) the node's old
+// shares of every epoch are erased and the new ones, whose index may
+// differ, take their place. It must be durable before it returns.
+type CeremonyInstaller func(signedGroup []byte, g *GroupFile, shares []*EpochShare, replace bool) error
 
 // CeremonyHostConfig configures a [CeremonyHost].
 type CeremonyHostConfig struct {
@@ -190,6 +244,9 @@ type CeremonyHostConfig struct {
 	// Group returns the node's current group file (signed or not), nil if
 	// it has none yet.
 	Group func() []byte
+	// Share returns the node's share of an epoch, nil if it holds none
+	// (the old share a reshare deals from).
+	Share func(epoch uint32) *EpochShare
 	Clock func() time.Time // default time.Now
 	Rand  io.Reader        // default crypto/rand
 }
@@ -215,8 +272,8 @@ type CeremonyHost struct {
 // NewCeremonyHost returns a ceremony host. Ceremonies left in the store
 // by an earlier run resume when the coordinator next calls.
 func NewCeremonyHost(cfg CeremonyHostConfig) (*CeremonyHost, error) {
-	if cfg.Name == "" || cfg.LogSigner == nil || cfg.Store == nil || cfg.Install == nil || cfg.Group == nil {
-		return nil, errors.New("trustee: ceremony host needs a name, a log signer, a store, an installer and the group")
+	if cfg.Name == "" || cfg.LogSigner == nil || cfg.Store == nil || cfg.Install == nil || cfg.Group == nil || cfg.Share == nil {
+		return nil, errors.New("trustee: ceremony host needs a name, a log signer, a store, an installer, the group and the shares")
 	}
 	if cfg.LogSigner.Name() != LogKeyName(cfg.Name) {
 		return nil, fmt.Errorf("trustee: ceremony host: log signer is %q, want %q", cfg.LogSigner.Name(), LogKeyName(cfg.Name))
@@ -234,7 +291,23 @@ func refused(format string, args ...any) error {
 	return fmt.Errorf("%w: "+format, append([]any{ErrCeremonyRefused}, args...)...)
 }
 
-// checkParams checks the parameters against this node.
+// inRoster returns the index under which roster lists this node, 0 if it
+// does not; a listing under its name with another log key is an error.
+func (h *CeremonyHost) inRoster(roster []GroupMember) (int, error) {
+	for _, m := range roster {
+		if m.Name == h.cfg.Name {
+			v, err := note.NewVerifier(m.LogKey)
+			if err != nil || v.Name() != h.cfg.LogSigner.Name() || v.KeyHash() != h.cfg.LogSigner.KeyHash() {
+				return 0, refused("the roster lists %s with a log key that is not this node's; build the roster from the trustees' descriptors", m.Name)
+			}
+			return m.Index, nil
+		}
+	}
+	return 0, nil
+}
+
+// checkParams checks the parameters against this node and returns its
+// index in the new roster (0 for an old trustee that leaves in a reshare).
 func (h *CeremonyHost) checkParams(p *CeremonyParams) (int, error) {
 	if err := p.Validate(); err != nil {
 		return 0, err
@@ -242,38 +315,40 @@ func (h *CeremonyHost) checkParams(p *CeremonyParams) (int, error) {
 	if !h.cfg.Clock().Before(p.Deadline) {
 		return 0, refused("the ceremony's deadline %s has passed; start a new one", p.Deadline.UTC().Format(time.RFC3339))
 	}
-	me := 0
-	for _, m := range p.Roster {
-		if m.Name == h.cfg.Name {
-			v, err := note.NewVerifier(m.LogKey)
-			if err != nil || v.Name() != h.cfg.LogSigner.Name() || v.KeyHash() != h.cfg.LogSigner.KeyHash() {
-				return 0, refused("the roster lists %s with a log key that is not this node's; build the roster from the trustees' descriptors", m.Name)
-			}
-			me = m.Index
-		}
+	me, err := h.inRoster(p.Roster)
+	if err != nil {
+		return 0, err
 	}
-	if me == 0 {
-		return 0, refused("the roster does not list this trustee (%s)", h.cfg.Name)
+	theirs, err := p.oldGroup()
+	if err != nil {
+		return 0, err
 	}
 	cur := h.cfg.Group()
 	switch {
-	case cur == nil && p.Group != "":
+	case cur == nil && p.Kind == CeremonyDKG && theirs != nil:
 		return 0, refused("this node has no group yet, so it cannot rotate one; run a first DKG")
-	case cur != nil && p.Group == "":
+	case cur != nil && theirs == nil:
 		return 0, refused("this node already belongs to a group; a new key for it is a rotation (keyquorum ceremony rotate), which names the current group file")
+	case cur == nil && theirs != nil:
+		// A trustee that joins a group by a reshare.
+		if old, _ := h.inRoster(theirs.Trustees); old != 0 {
+			return 0, refused("the current group lists this trustee, but this node has no group file; restore it")
+		}
 	case cur != nil:
 		mine, err := ReadGroupFile(cur)
 		if err != nil {
 			return 0, fmt.Errorf("trustee: the node's own group file: %w", err)
 		}
-		theirs, _, err := VerifyGroupFile([]byte(p.Group), true)
-		if err != nil {
-			return 0, refused("the group file of the rotation: %v", err)
-		}
 		a, _ := mine.Marshal()
 		b, _ := theirs.Marshal()
 		if !bytes.Equal(a, b) {
-			return 0, refused("the group file of the rotation is not this node's current group file; fetch the latest one")
+			return 0, refused("the group file of the ceremony is not this node's current group file; fetch the latest one")
+		}
+		if old, err := h.inRoster(mine.Trustees); err != nil || old == 0 {
+			return 0, refused("this node is not in its own group's roster")
+		}
+		if p.Kind == CeremonyReshare {
+			break
 		}
 		last := mine.Epochs[len(mine.Epochs)-1]
 		if !slices.EqualFunc(mine.Trustees, p.Roster, func(x, y GroupMember) bool { return x == y }) || mine.Threshold != p.Threshold {
@@ -285,6 +360,9 @@ func (h *CeremonyHost) checkParams(p *CeremonyParams) (int, error) {
 		if p.ValidFrom.Before(last.ValidUntil) {
 			return 0, refused("the new epoch would start before epoch %d ends (%s)", last.Epoch, last.ValidUntil.Format(time.RFC3339))
 		}
+	}
+	if me == 0 && p.Kind != CeremonyReshare {
+		return 0, refused("the roster does not list this trustee (%s)", h.cfg.Name)
 	}
 	return me, nil
 }
@@ -344,21 +422,25 @@ func (h *CeremonyHost) restore(b []byte) (*hosted, error) {
 		return nil, fmt.Errorf("%w: stored dkg key: %v", ErrBadDKGState, err)
 	}
 	hc.key = &DKGKey{Private: k, Public: group.Point().Mul(k, nil)}
-	for _, m := range hc.st.Params.Roster {
-		if m.Name == h.cfg.Name {
-			hc.index = m.Index
-		}
+	if m := hc.st.Params.Roster; true {
+		hc.index, _ = h.inRoster(m)
+	}
+	if hc.old, err = hc.st.Params.oldGroup(); err != nil {
+		return nil, err
 	}
 	for _, s := range hc.st.Seen {
 		hc.seen[s] = true
 	}
-	if hc.st.Ceremony != nil {
-		cfg, err := h.ceremonyConfig(hc, hc.st.Keys)
-		if err != nil {
-			return nil, err
-		}
-		if hc.c, err = RestoreCeremony(hc.st.Ceremony, cfg); err != nil {
-			return nil, err
+	if hc.st.States != nil {
+		hc.cs = map[uint32]*Ceremony{}
+		for _, e := range hc.st.Params.epochs(hc.old) {
+			cfg, err := h.ceremonyConfig(hc, hc.st.Keys, e)
+			if err != nil {
+				return nil, err
+			}
+			if hc.cs[e], err = RestoreCeremony(hc.st.States[e], cfg); err != nil {
+				return nil, err
+			}
 		}
 	}
 	return hc, nil
@@ -366,12 +448,15 @@ func (h *CeremonyHost) restore(b []byte) (*hosted, error) {
 
 // save persists the ceremony's state. Called with hc locked.
 func (h *CeremonyHost) save(hc *hosted) error {
-	if hc.c != nil {
-		b, err := hc.c.MarshalState()
-		if err != nil {
-			return err
+	if hc.cs != nil {
+		hc.st.States = map[uint32][]byte{}
+		for e, c := range hc.cs {
+			b, err := c.MarshalState()
+			if err != nil {
+				return err
+			}
+			hc.st.States[e] = b
 		}
-		hc.st.Ceremony = b
 	}
 	b, err := json.Marshal(&hc.st)
 	if err != nil {
@@ -414,7 +499,8 @@ func (h *CeremonyHost) Prepare(p CeremonyParams) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	hc = &hosted{st: hostedState{Version: hostedStateVersion, Params: p, DKGKey: group.ScalarBytes(key.Private)}, key: key, index: index, seen: map[string]bool{}}
+	old, _ := p.oldGroup() // checked by checkParams
+	hc = &hosted{st: hostedState{Version: hostedStateVersion, Params: p, DKGKey: group.ScalarBytes(key.Private)}, key: key, index: index, old: old, seen: map[string]bool{}}
 	hc.mu.Lock()
 	defer hc.mu.Unlock()
 	h.mu.Lock()
@@ -438,41 +524,67 @@ func (h *CeremonyHost) keyNote(hc *hosted) ([]byte, error) {
 	return note.Sign(&note.Note{Text: text}, h.cfg.LogSigner)
 }
 
-// ceremonyConfig builds the DKG configuration from the participants' key
+// ceremonyConfig builds one epoch's DKG configuration from the key
 // announcements, verifying each against its trustee's log key.
-func (h *CeremonyHost) ceremonyConfig(hc *hosted, keyNotes []string) (CeremonyConfig, error) {
+func (h *CeremonyHost) ceremonyConfig(hc *hosted, keyNotes []string, epoch uint32) (CeremonyConfig, error) {
 	p := &hc.st.Params
-	if len(keyNotes) != len(p.Roster) {
-		return CeremonyConfig{}, refused("%d key announcements for %d participants", len(keyNotes), len(p.Roster))
+	ann := p.announcers(hc.old)
+	if len(keyNotes) != len(ann) {
+		return CeremonyConfig{}, refused("%d key announcements for %d participants", len(keyNotes), len(ann))
 	}
-	id, _ := parseCeremonyID(p.ID)
-	cfg := CeremonyConfig{ID: id, Epoch: p.Epoch, Threshold: p.Threshold, Index: hc.index, Longterm: hc.key.Private}
-	for i, m := range p.Roster {
+	keys := map[string]kyber.Point{}
+	for i, m := range ann {
 		v, err := note.NewVerifier(m.LogKey)
 		if err != nil {
-			return CeremonyConfig{}, refused("roster entry %d: %v", i+1, err)
+			return CeremonyConfig{}, refused("participant %s: %v", m.Name, err)
 		}
 		n, err := note.Open([]byte(keyNotes[i]), note.VerifierList(v))
 		if err != nil {
-			return CeremonyConfig{}, refused("the key announcement of participant %d (%s) is not signed by its log key (%v): the relay changed it, or it is another trustee's; abort this ceremony", i+1, m.Name, err)
+			return CeremonyConfig{}, refused("the key announcement of %s is not signed by its log key (%v): the relay changed it, or it is another trustee's; abort this ceremony", m.Name, err)
 		}
 		prefix := ceremonyKeyNote(p, m.Name, nil)
 		prefix = prefix[:strings.LastIndex(prefix, "key ")+4]
 		if !strings.HasPrefix(n.Text, prefix) || !strings.HasSuffix(n.Text, "\n") {
-			return CeremonyConfig{}, refused("the key announcement of participant %d (%s) is for another ceremony or other parameters: every participant must be sent the same parameters", i+1, m.Name)
+			return CeremonyConfig{}, refused("the key announcement of %s is for another ceremony or other parameters: every participant must be sent the same parameters", m.Name)
 		}
 		kb, err := base64.StdEncoding.Strict().DecodeString(strings.TrimSuffix(n.Text[len(prefix):], "\n"))
 		if err != nil {
-			return CeremonyConfig{}, refused("participant %d (%s) announced a key that is not base64", i+1, m.Name)
+			return CeremonyConfig{}, refused("%s announced a key that is not base64", m.Name)
 		}
 		k, err := group.ParsePoint(kb)
 		if err != nil {
-			return CeremonyConfig{}, refused("participant %d (%s) announced an invalid key: %v", i+1, m.Name, err)
+			return CeremonyConfig{}, refused("%s announced an invalid key: %v", m.Name, err)
 		}
-		cfg.Participants = append(cfg.Participants, DKGParticipant{Name: m.Name, Key: k})
+		keys[m.Name] = k
 	}
-	if !cfg.Participants[hc.index-1].Key.Equal(hc.key.Public) {
+	if !keys[h.cfg.Name].Equal(hc.key.Public) {
 		return CeremonyConfig{}, refused("the announcements list another key for this node: the relay substituted it; abort this ceremony")
+	}
+	id, _ := parseCeremonyID(p.ID)
+	cfg := CeremonyConfig{ID: id, Epoch: epoch, Threshold: p.Threshold, Index: hc.index, Longterm: hc.key.Private}
+	for _, m := range p.Roster {
+		cfg.Participants = append(cfg.Participants, DKGParticipant{Name: m.Name, Key: keys[m.Name]})
+	}
+	if p.Kind == CeremonyReshare {
+		e, err := hc.old.Epoch(epoch)
+		if err != nil {
+			return CeremonyConfig{}, err
+		}
+		com, err := hc.old.commitment(*e)
+		if err != nil {
+			return CeremonyConfig{}, err
+		}
+		r := &ReshareConfig{OldThreshold: hc.old.Threshold, OldCommitment: com.Points}
+		for _, m := range hc.old.Trustees {
+			r.OldParticipants = append(r.OldParticipants, DKGParticipant{Name: m.Name, Key: keys[m.Name]})
+		}
+		if old := hc.old.Member(h.cfg.Name); old != nil {
+			r.OldIndex = old.Index
+			if r.OldShare = h.cfg.Share(epoch); r.OldShare == nil {
+				return CeremonyConfig{}, refused("this node holds no share of epoch %d to reshare (destroyed by retention?); drop the epoch from the group first", epoch)
+			}
+		}
+		cfg.Reshare = r
 	}
 	return cfg, nil
 }
@@ -486,29 +598,33 @@ func (h *CeremonyHost) Start(id string, keyNotes []string) ([][]byte, error) {
 		return nil, err
 	}
 	defer hc.mu.Unlock()
-	if hc.c != nil {
+	if hc.cs != nil {
 		if !slices.Equal(hc.st.Keys, keyNotes) {
 			return nil, refused("ceremony %s already started with other key announcements", id)
 		}
 		return hc.st.Outbox, nil
 	}
-	cfg, err := h.ceremonyConfig(hc, keyNotes)
-	if err != nil {
-		return nil, err
+	cs := map[uint32]*Ceremony{}
+	var outbox [][]byte
+	for _, e := range hc.st.Params.epochs(hc.old) {
+		cfg, err := h.ceremonyConfig(hc, keyNotes, e)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Rand = h.cfg.Rand
+		c, err := NewCeremony(cfg)
+		if err != nil {
+			return nil, err
+		}
+		deals, _ := c.Deals()
+		for _, d := range deals {
+			outbox = append(outbox, d.Bytes)
+		}
+		cs[e] = c
 	}
-	cfg.Rand = h.cfg.Rand
-	c, err := NewCeremony(cfg)
-	if err != nil {
-		return nil, err
-	}
-	deals, _ := c.Deals()
-	hc.c = c
-	hc.st.Keys = slices.Clone(keyNotes)
-	for _, d := range deals {
-		hc.st.Outbox = append(hc.st.Outbox, d.Bytes)
-	}
+	hc.cs, hc.st.Keys, hc.st.Outbox = cs, slices.Clone(keyNotes), outbox
 	if err := h.save(hc); err != nil {
-		hc.c, hc.st.Keys, hc.st.Outbox = nil, nil, nil
+		hc.cs, hc.st.Keys, hc.st.Outbox, hc.st.States = nil, nil, nil, nil
 		return nil, err
 	}
 	return hc.st.Outbox, nil
@@ -519,7 +635,7 @@ func (h *CeremonyHost) started(id string) (*hosted, error) {
 	if err != nil {
 		return nil, err
 	}
-	if hc.c == nil {
+	if hc.cs == nil {
 		hc.mu.Unlock()
 		return nil, refused("ceremony %s has not started on this node; send the key announcements first", id)
 	}
@@ -549,7 +665,16 @@ func (h *CeremonyHost) Deliver(id string, msgs [][]byte) ([][]byte, []string, er
 			problems = append(problems, err.Error())
 			continue
 		}
-		out, err := hc.c.Process(m)
+		var hdr struct {
+			Epoch uint32 `json:"epoch"`
+		}
+		json.Unmarshal(b, &hdr) // parsed above
+		c := hc.cs[hdr.Epoch]
+		if c == nil {
+			problems = append(problems, fmt.Sprintf("%v: a message for epoch %d, which this ceremony does not make", ErrBadDKGMessage, hdr.Epoch))
+			continue
+		}
+		out, err := c.Process(m)
 		hc.seen[key] = true
 		hc.st.Seen = append(hc.st.Seen, key)
 		changed = true
@@ -576,8 +701,23 @@ func (h *CeremonyHost) Timeout(id string) error {
 		return err
 	}
 	defer hc.mu.Unlock()
-	hc.c.SetTimeout()
+	for _, c := range hc.cs {
+		c.SetTimeout()
+	}
 	return h.save(hc)
+}
+
+// results finishes every epoch's ceremony.
+func (hc *hosted) results() (map[uint32]*DKGResult, error) {
+	out := map[uint32]*DKGResult{}
+	for e, c := range hc.cs {
+		r, err := c.Finish()
+		if err != nil {
+			return nil, err
+		}
+		out[e] = r
+	}
+	return out, nil
 }
 
 // Finish reports the node's result. It returns an error wrapping
@@ -590,7 +730,7 @@ func (h *CeremonyHost) Finish(id string) (*CeremonyOutcome, error) {
 		return nil, err
 	}
 	defer hc.mu.Unlock()
-	res, err := hc.c.Finish()
+	rs, err := hc.results()
 	if errors.Is(err, ErrCeremonyAborted) {
 		h.drop(id)
 		return nil, err
@@ -598,56 +738,77 @@ func (h *CeremonyHost) Finish(id string) (*CeremonyOutcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := &CeremonyOutcome{
-		Trustee: h.cfg.Name, Index: hc.index, GroupKey: b64(group.PointBytes(res.GroupKey)),
-		Qualified: res.Qualified, HoldsShare: res.Share != nil,
-	}
-	for _, p := range res.Commitment {
-		out.Commitment = append(out.Commitment, b64(group.PointBytes(p)))
-	}
-	for _, d := range res.Disqualified {
-		out.Disqualified = append(out.Disqualified, &MisbehaviourReport{Participant: d.Participant, Name: d.Name, Reason: d.Reason})
+	out := &CeremonyOutcome{Trustee: h.cfg.Name, Index: hc.index}
+	for _, e := range hc.st.Params.epochs(hc.old) {
+		res := rs[e]
+		eo := EpochOutcome{Epoch: e, Qualified: res.Qualified, HoldsShare: res.Share != nil}
+		if res.GroupKey != nil {
+			eo.GroupKey = b64(group.PointBytes(res.GroupKey))
+		}
+		for _, p := range res.Commitment {
+			eo.Commitment = append(eo.Commitment, b64(group.PointBytes(p)))
+		}
+		for _, d := range res.Disqualified {
+			eo.Disqualified = append(eo.Disqualified, &MisbehaviourReport{Participant: d.Participant, Name: d.Name, Reason: d.Reason})
+		}
+		out.Epochs = append(out.Epochs, eo)
 	}
 	return out, nil
 }
 
-// checkGroup checks that a group file is the one this ceremony made:
-// its roster and threshold, the new epoch's key, commitment and window,
-// and, for a rotation, every earlier epoch unchanged.
-func (h *CeremonyHost) checkGroup(hc *hosted, g *GroupFile) (*DKGResult, error) {
+// checkGroup checks that a group file is the one this ceremony made: its
+// roster and threshold; for a DKG the new epoch's key, commitment and
+// window and every earlier epoch unchanged; for a reshare every epoch's
+// key and window unchanged and its commitment the new one. It returns
+// this node's new shares.
+func (h *CeremonyHost) checkGroup(hc *hosted, g *GroupFile) ([]*EpochShare, error) {
 	p := &hc.st.Params
-	res, err := hc.c.Finish()
+	rs, err := hc.results()
 	if err != nil {
 		return nil, err
 	}
-	if g.KeyGeneration != "dkg" || g.Threshold != p.Threshold || !slices.EqualFunc(g.Trustees, p.Roster, func(x, y GroupMember) bool { return x == y }) {
+	kg := "dkg"
+	if p.Kind == CeremonyReshare {
+		kg = hc.old.KeyGeneration
+	}
+	if g.KeyGeneration != kg || g.Threshold != p.Threshold || !slices.EqualFunc(g.Trustees, p.Roster, func(x, y GroupMember) bool { return x == y }) {
 		return nil, refused("the group file's roster, threshold or key generation is not this ceremony's")
 	}
-	last := g.Epochs[len(g.Epochs)-1]
-	want := res.GroupEpoch(GroupEpoch{ValidFrom: p.ValidFrom.UTC(), ValidUntil: p.ValidUntil.UTC()})
-	want.Epoch = p.Epoch
-	if last.Epoch != want.Epoch || last.Key != want.Key || !slices.Equal(last.Commitment, want.Commitment) ||
-		!last.ValidFrom.Equal(want.ValidFrom) || !last.ValidUntil.Equal(want.ValidUntil) {
-		return nil, refused("the group file's epoch %d is not the key this node computed in ceremony %s", last.Epoch, p.ID)
-	}
-	if res.Share != nil && !slices.Contains(g.HolderIndices(last), hc.index) {
-		return nil, refused("the group file does not list this trustee as holding a share of epoch %d, but it does", last.Epoch)
-	}
 	var before []GroupEpoch
-	if p.Group != "" {
-		cur, _, err := VerifyGroupFile([]byte(p.Group), true)
-		if err != nil {
-			return nil, err
+	if hc.old != nil {
+		before = hc.old.Epochs
+	}
+	if p.Kind == CeremonyDKG {
+		before = append(slices.Clone(before), GroupEpoch{Epoch: p.Epoch, ValidFrom: p.ValidFrom.UTC(), ValidUntil: p.ValidUntil.UTC()})
+	}
+	if len(g.Epochs) != len(before) {
+		return nil, refused("the group file lists %d epochs, the ceremony expects %d", len(g.Epochs), len(before))
+	}
+	var mine []*EpochShare
+	for i, e := range g.Epochs {
+		want := before[i]
+		if r := rs[want.Epoch]; r != nil && len(r.Commitment) == 0 {
+			// An old trustee that leaves learns no new commitment; the
+			// holders' signatures vouch for it.
+			want.Commitment = e.Commitment
+		} else if r != nil {
+			want = r.GroupEpoch(want)
+			want.Epoch = before[i].Epoch
+			if r.Share != nil {
+				if !slices.Contains(g.HolderIndices(e), hc.index) {
+					return nil, refused("the group file does not list this trustee as holding a share of epoch %d, but it does", e.Epoch)
+				}
+				mine = append(mine, r.Share)
+			}
+		} else if !slices.Equal(e.Holders, want.Holders) {
+			return nil, refused("the group file changes the holders of epoch %d", e.Epoch)
 		}
-		before = cur.Epochs
+		if e.Epoch != want.Epoch || e.Key != want.Key || !slices.Equal(e.Commitment, want.Commitment) ||
+			!e.ValidFrom.Equal(want.ValidFrom) || !e.ValidUntil.Equal(want.ValidUntil) {
+			return nil, refused("the group file's epoch %d is not what this node computed in ceremony %s", e.Epoch, p.ID)
+		}
 	}
-	if !slices.EqualFunc(g.Epochs[:len(g.Epochs)-1], before, func(x, y GroupEpoch) bool {
-		return x.Epoch == y.Epoch && x.Key == y.Key && slices.Equal(x.Commitment, y.Commitment) &&
-			x.ValidFrom.Equal(y.ValidFrom) && x.ValidUntil.Equal(y.ValidUntil) && slices.Equal(x.Holders, y.Holders)
-	}) {
-		return nil, refused("the group file changes epochs other than the new one")
-	}
-	return res, nil
+	return mine, nil
 }
 
 // Sign checks the group file the coordinator built from every
@@ -659,6 +820,9 @@ func (h *CeremonyHost) Sign(id string, groupJSON []byte) ([]byte, error) {
 		return nil, err
 	}
 	defer hc.mu.Unlock()
+	if hc.index == 0 {
+		return nil, refused("this trustee leaves the group in this reshare; it has nothing to sign")
+	}
 	g, err := ParseGroupFile(groupJSON)
 	if err != nil {
 		return nil, refused("%v", err)
@@ -688,14 +852,14 @@ func (h *CeremonyHost) Commit(id string, signedGroup []byte) error {
 		return refused("%v", err)
 	}
 	sum := sha256.Sum256(text)
-	if hc.st.Signed == "" || hex.EncodeToString(sum[:]) != hc.st.Signed {
+	if hc.index != 0 && (hc.st.Signed == "" || hex.EncodeToString(sum[:]) != hc.st.Signed) {
 		return refused("this is not the group file this node signed for ceremony %s", id)
 	}
-	res, err := h.checkGroup(hc, g)
+	mine, err := h.checkGroup(hc, g)
 	if err != nil {
 		return err
 	}
-	if err := h.cfg.Install(signedGroup, g, res.Share); err != nil {
+	if err := h.cfg.Install(signedGroup, g, mine, hc.st.Params.Kind == CeremonyReshare); err != nil {
 		return fmt.Errorf("trustee: installing the result of ceremony %s: %w", id, err)
 	}
 	return h.drop(id)

@@ -74,7 +74,7 @@ func newCeremonyNode(t *testing.T, i int) *cnode {
 // process would: everything in memory is gone.
 func (n *cnode) restart() {
 	h, err := NewCeremonyHost(CeremonyHostConfig{
-		Name: n.name, LogSigner: n.signer, Store: n.store, Install: n.install,
+		Name: n.name, LogSigner: n.signer, Store: n.store, Install: n.install, Share: n.node.Share,
 		Group: func() []byte {
 			n.mu.Lock()
 			defer n.mu.Unlock()
@@ -88,20 +88,33 @@ func (n *cnode) restart() {
 	n.api.Store(NewServer(n.node, WithCeremonyHost(h)))
 }
 
-func (n *cnode) install(signed []byte, g *GroupFile, s *EpochShare) error {
-	if s != nil {
+func (n *cnode) install(signed []byte, g *GroupFile, ss []*EpochShare, replace bool) error {
+	pub := map[uint32]kyber.Point{}
+	for _, s := range ss {
 		eg, err := g.EscrowGroup(s.Epoch)
 		if err != nil {
 			return err
 		}
-		if err := n.node.AddEpochShare(s, eg.PublicShares[s.Index]); err != nil {
+		pub[s.Epoch] = eg.PublicShares[s.Index]
+	}
+	if replace {
+		if err := n.node.ReplaceShares(ss, pub); err != nil {
 			return err
+		}
+	} else {
+		for _, s := range ss {
+			if err := n.node.AddEpochShare(s, pub[s.Epoch]); err != nil {
+				return err
+			}
 		}
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.group = slices.Clone(signed)
-	if s != nil {
+	if replace {
+		n.shares = map[uint32]*EpochShare{}
+	}
+	for _, s := range ss {
 		n.shares[s.Epoch] = s
 	}
 	return nil
@@ -334,9 +347,9 @@ func TestRunDKGBadDealIsNamed(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		corruptDeal(t, hc.c, 1)
+		corruptDeal(t, hc.cs[1], 1)
 		hc.st.Outbox = nil
-		for _, d := range hc.c.deals {
+		for _, d := range hc.cs[1].deals {
 			hc.st.Outbox = append(hc.st.Outbox, d.Bytes)
 		}
 		co.ps[4].outbox = hc.st.Outbox
@@ -401,5 +414,78 @@ func TestRotateAndRetention(t *testing.T) {
 	// A rotation from a stale group file is refused.
 	if _, err := RunDKG(context.Background(), opts); !errors.Is(err, ErrCeremonyFailed) || !strings.Contains(err.Error(), "not this node's current group file") {
 		t.Fatalf("stale rotation: %v", err)
+	}
+}
+
+func TestReshareOverAPI(t *testing.T) {
+	ns, roster := ceremonyFederation(t, 5)
+	rep, err := RunDKG(context.Background(), dkgOptions(roster, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ropts, err := NextEpochOptions(rep.Signed, time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ropts.PhaseTimeout, ropts.Rand = 2*time.Second, dkgRand("reshare/rotate")
+	rep, err = RunDKG(context.Background(), ropts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	before := rep.Group
+	oldShare := ns[0].node.Share(1)
+	// 3-of-5 to 4-of-7: trustee-5 leaves, three join, indices move.
+	var joiners []*cnode
+	for i := 6; i <= 8; i++ {
+		joiners = append(joiners, newCeremonyNode(t, i))
+	}
+	newRoster := []GroupMember{joiners[0].member, ns[0].member, ns[1].member, ns[2].member, ns[3].member, joiners[1].member, joiners[2].member}
+	for i := range newRoster {
+		newRoster[i].Index = i + 1
+	}
+	opts := DKGOptions{Roster: newRoster, Threshold: 4, Group: rep.Signed, Reshare: true, PhaseTimeout: 2 * time.Second, Rand: dkgRand("reshare")}
+	rep2, err := RunDKG(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := rep2.Group
+	if g.Threshold != 4 || len(g.Trustees) != 7 || len(g.Epochs) != 2 || !slices.Equal(rep2.Holders, []int{1, 2, 3, 4, 5, 6, 7}) {
+		t.Fatalf("group after reshare: t=%d n=%d epochs=%d holders %v", g.Threshold, len(g.Trustees), len(g.Epochs), rep2.Holders)
+	}
+	all := append(slices.Clone(ns), joiners...)
+	for i, e := range g.Epochs {
+		if e.Key != before.Epochs[i].Key || !e.ValidFrom.Equal(before.Epochs[i].ValidFrom) {
+			t.Fatalf("epoch %d changed its key or window", e.Epoch)
+		}
+		if slices.Equal(e.Commitment[:3], before.Epochs[i].Commitment[1:]) {
+			t.Fatal("commitment not renewed")
+		}
+	}
+	for _, e := range []uint32{1, 2} {
+		checkInstalled(t, all, rep2, e)
+	}
+	// trustee-5 left: it holds nothing; trustee-1 moved to index 2.
+	if len(ns[4].node.Epochs()) != 0 || ns[4].node.Index() != 0 {
+		t.Fatalf("the leaving trustee still holds epochs %v", ns[4].node.Epochs())
+	}
+	if ns[0].node.Index() != 2 || joiners[0].node.Index() != 1 {
+		t.Fatalf("indices after reshare: trustee-1 %d, trustee-6 %d", ns[0].node.Index(), joiners[0].node.Index())
+	}
+	// An old share does not fit the new sharing, alone or mixed.
+	eg, _ := g.EscrowGroup(1)
+	if group.Point().Mul(oldShare.Share, nil).Equal(eg.PublicShares[oldShare.Index]) {
+		t.Fatal("an old share verifies against the new commitment")
+	}
+	mixed := []shares.Share{{Index: oldShare.Index, Value: oldShare.Share}}
+	for _, n := range ns[1:4] {
+		s := n.node.Share(1)
+		mixed = append(mixed, shares.Share{Index: s.Index, Value: s.Share})
+	}
+	if x, err := shares.Recover(mixed, 4); err == nil && group.Point().Mul(x, nil).Equal(eg.Key) {
+		t.Fatal("old and new shares mixed recover the key")
+	}
+	// A stale reshare (the old group file) is refused by the new roster.
+	if _, err := RunDKG(context.Background(), opts); !errors.Is(err, ErrCeremonyFailed) {
+		t.Fatalf("reshare from the old group file: %v", err)
 	}
 }

@@ -24,9 +24,12 @@ type DKGOptions struct {
 	Epoch     uint32
 	// ValidFrom and ValidUntil are the new epoch's window.
 	ValidFrom, ValidUntil time.Time
-	// Group is the current signed group file for a rotation; nil for a
-	// group's first key.
+	// Group is the current signed group file for a rotation or a
+	// reshare; nil for a group's first key.
 	Group []byte
+	// Reshare moves every epoch's key of Group to Roster and Threshold
+	// instead of making a new key (Epoch and the window are unused).
+	Reshare bool
 	// PhaseTimeout is how long the coordinator keeps trying a trustee in
 	// one phase before it counts it as down (default 20 s).
 	PhaseTimeout time.Duration
@@ -69,7 +72,9 @@ type DKGReport struct {
 var ErrCeremonyFailed = errors.New("trustee: key ceremony failed")
 
 type participant struct {
-	m       GroupMember
+	m       GroupMember // how to reach it (its entry in the new roster, or the old one)
+	old     int         // index in the old roster (reshare), else = new
+	new     int         // index in the new roster, 0 for a trustee that leaves
 	c       *Client
 	down    error // why it was counted out
 	outbox  [][]byte
@@ -79,11 +84,13 @@ type participant struct {
 }
 
 type coordinator struct {
-	opts   DKGOptions
-	params CeremonyParams
-	ps     []*participant
-	rep    DKGReport
-	mu     sync.Mutex
+	ref     *CeremonyOutcome // the outcome most participants computed
+	holders map[uint32][]int // by epoch, new indices
+	opts    DKGOptions
+	params  CeremonyParams
+	ps      []*participant
+	rep     DKGReport
+	mu      sync.Mutex
 }
 
 func (o *DKGOptions) progress(format string, args ...any) {
@@ -124,7 +131,7 @@ func RunDKG(ctx context.Context, opts DKGOptions) (*DKGReport, error) {
 			names = append(names, fmt.Sprintf("%s (%v)", p.m.Name, p.down))
 		}
 		if opts.Group != nil || attempt > 0 {
-			return nil, fmt.Errorf("%w: %s did not answer; a rotation keeps the roster, so every trustee must be up: start it and run the ceremony again", ErrCeremonyFailed, strings.Join(names, "; "))
+			return nil, fmt.Errorf("%w: %s did not answer; a rotation or reshare needs every trustee of both rosters up at the start: start it and run the ceremony again", ErrCeremonyFailed, strings.Join(names, "; "))
 		}
 		if len(roster)-len(down) < opts.Threshold || len(roster)-len(down) < 2 {
 			return nil, fmt.Errorf("%w: only %d of %d trustees answered (%s did not); threshold %d needs at least that many: start them and try again", ErrCeremonyFailed, len(roster)-len(down), len(roster), strings.Join(names, "; "), opts.Threshold)
@@ -163,8 +170,12 @@ func (co *coordinator) setup(roster []GroupMember) error {
 		return err
 	}
 	now := co.opts.Clock()
+	kind := CeremonyDKG
+	if co.opts.Reshare {
+		kind = CeremonyReshare
+	}
 	co.params = CeremonyParams{
-		Version: CeremonyParamsVersion, ID: id, Kind: CeremonyDKG, Epoch: co.opts.Epoch,
+		Version: CeremonyParamsVersion, ID: id, Kind: kind, Epoch: co.opts.Epoch,
 		Threshold: co.opts.Threshold, Roster: roster,
 		ValidFrom: co.opts.ValidFrom.UTC().Truncate(time.Second), ValidUntil: co.opts.ValidUntil.UTC().Truncate(time.Second),
 		Deadline: now.Add(10*co.opts.PhaseTimeout + time.Minute).UTC().Truncate(time.Second),
@@ -173,13 +184,32 @@ func (co *coordinator) setup(roster []GroupMember) error {
 	if err := co.params.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", ErrCeremonyFailed, err)
 	}
+	if co.params.Kind == CeremonyReshare {
+		co.params.Epoch, co.params.ValidFrom, co.params.ValidUntil = 0, time.Time{}, time.Time{}
+	}
+	old, err := co.params.oldGroup()
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrCeremonyFailed, err)
+	}
 	co.ps = nil
-	for _, m := range roster {
-		c, err := NewClient(m, co.opts.ClientOptions...)
-		if err != nil {
+	for _, m := range co.params.announcers(old) {
+		p := &participant{m: m, sent: map[[32]byte]bool{}}
+		p.old, p.new = m.Index, m.Index
+		if co.params.Kind == CeremonyReshare {
+			p.new = 0
+			for _, n := range roster {
+				if n.Name == m.Name {
+					p.m, p.new = n, n.Index
+				}
+			}
+			if old.Member(m.Name) == nil {
+				p.old = 0
+			}
+		}
+		if p.c, err = NewClient(p.m, co.opts.ClientOptions...); err != nil {
 			return err
 		}
-		co.ps = append(co.ps, &participant{m: m, c: c, sent: map[[32]byte]bool{}})
+		co.ps = append(co.ps, p)
 	}
 	return nil
 }
@@ -241,7 +271,7 @@ func (co *coordinator) prepare(ctx context.Context) ([]string, []*participant, e
 		if err != nil {
 			return err
 		}
-		notes[p.m.Index-1] = ans.KeyNote
+		notes[slices.Index(co.ps, p)] = ans.KeyNote
 		return nil
 	})
 	var down []*participant
@@ -354,7 +384,7 @@ func (co *coordinator) run(ctx context.Context, notes []string, start time.Time)
 		return nil, err
 	}
 	co.rep.Took = time.Since(start)
-	co.opts.progress("ceremony %s done in %s: epoch %d key made by %d trustees", co.params.ID, co.rep.Took.Round(time.Millisecond), co.opts.Epoch, len(co.rep.Holders))
+	co.opts.progress("ceremony %s (%s) done in %s: %d trustees hold shares", co.params.ID, co.params.Kind, co.rep.Took.Round(time.Millisecond), len(co.rep.Holders))
 	return &co.rep, nil
 }
 
@@ -365,7 +395,11 @@ func (co *coordinator) pending() map[*participant][][]byte {
 	for _, from := range co.ps {
 		for _, b := range from.outbox {
 			m, err := ParseMessage(b)
-			if err != nil || m.From != from.m.Index {
+			sender := from.old
+			if m.Kind == KindResponse {
+				sender = from.new
+			}
+			if err != nil || m.From != sender || sender == 0 {
 				continue // the node's own problem; it is not relayed
 			}
 			if co.opts.dropMessage != nil && co.opts.dropMessage(m) {
@@ -376,7 +410,7 @@ func (co *coordinator) pending() map[*participant][][]byte {
 				if to.down != nil || to == from || to.sent[sum] {
 					continue
 				}
-				if m.To == 0 || m.To == to.m.Index {
+				if m.To == 0 || (m.Kind == KindDeal && m.To == to.new) {
 					out[to] = append(out[to], b)
 				}
 			}
@@ -441,20 +475,28 @@ func (co *coordinator) finish(ctx context.Context) error {
 	// Every participant should have computed the same public result. A
 	// dealer that cheated and withheld its justification counts its own
 	// deal in and computes another key: the result most participants
-	// computed wins, and whoever disagrees is named and holds nothing.
+	// computed wins, and whoever disagrees is named and holds nothing. (An
+	// old trustee that leaves a reshare holds nothing and may not learn
+	// the new commitment; it is not counted.)
 	type view struct {
 		o     *CeremonyOutcome
 		count int
 	}
 	views := map[string]*view{}
 	viewOf := func(o *CeremonyOutcome) string {
-		return o.GroupKey + "|" + strings.Join(o.Commitment, ",") + "|" + fmt.Sprint(o.Qualified)
+		var v []string
+		for _, e := range o.Epochs {
+			v = append(v, fmt.Sprint(e.Epoch, e.GroupKey, e.Commitment, e.Qualified))
+		}
+		return strings.Join(v, "|")
 	}
 	var best *view
+	voters := 0
 	for _, p := range co.ps {
-		if p.down != nil || p.outcome == nil {
+		if p.down != nil || p.outcome == nil || p.new == 0 {
 			continue
 		}
+		voters++
 		k := viewOf(p.outcome)
 		if views[k] == nil {
 			views[k] = &view{o: p.outcome}
@@ -467,56 +509,76 @@ func (co *coordinator) finish(ctx context.Context) error {
 	if best == nil {
 		return fmt.Errorf("%w: no participant finished", ErrCeremonyFailed)
 	}
-	if len(views) > 1 && 2*best.count <= co.live() {
+	if len(views) > 1 && 2*best.count <= voters {
 		return fmt.Errorf("%w: the participants computed %d different results and none has a majority; the ceremony cannot be trusted", ErrCeremonyFailed, len(views))
 	}
-	ref := best.o
+	co.ref = best.o
 	for _, p := range co.ps {
-		if p.down == nil && p.outcome != nil && viewOf(p.outcome) != viewOf(ref) {
-			co.rep.Problems = append(co.rep.Problems, fmt.Sprintf("%s computed a different result from the majority (qualified %v, not %v); it is left out", p.m.Name, p.outcome.Qualified, ref.Qualified))
+		if p.down == nil && p.outcome != nil && p.new != 0 && viewOf(p.outcome) != viewOf(co.ref) {
+			co.rep.Problems = append(co.rep.Problems, fmt.Sprintf("%s computed a different result from the majority; it is left out", p.m.Name))
 			p.outcome = nil
 		}
 	}
-	co.rep.Disqualified = ref.Disqualified
-	for _, p := range co.ps {
-		if p.down == nil && p.outcome != nil && p.outcome.HoldsShare {
-			co.rep.Holders = append(co.rep.Holders, p.m.Index)
+	seen := map[string]bool{}
+	for _, e := range co.ref.Epochs {
+		for _, d := range e.Disqualified {
+			if !seen[d.Name] {
+				seen[d.Name] = true
+				co.rep.Disqualified = append(co.rep.Disqualified, d)
+			}
 		}
 	}
-	if len(co.rep.Holders) < co.opts.Threshold {
-		return fmt.Errorf("%w: only %d trustees hold a share, threshold is %d", ErrCeremonyFailed, len(co.rep.Holders), co.opts.Threshold)
+	co.holders = map[uint32][]int{}
+	for _, e := range co.ref.Epochs {
+		for _, p := range co.ps {
+			if p.down != nil || p.outcome == nil || p.new == 0 {
+				continue
+			}
+			for _, pe := range p.outcome.Epochs {
+				if pe.Epoch == e.Epoch && pe.HoldsShare {
+					co.holders[e.Epoch] = append(co.holders[e.Epoch], p.new)
+				}
+			}
+		}
+		slices.Sort(co.holders[e.Epoch])
+		if len(co.holders[e.Epoch]) < co.opts.Threshold {
+			return fmt.Errorf("%w: only %d trustees hold a share of epoch %d, threshold is %d", ErrCeremonyFailed, len(co.holders[e.Epoch]), e.Epoch, co.opts.Threshold)
+		}
 	}
+	co.rep.Holders = co.holders[co.ref.Epochs[len(co.ref.Epochs)-1].Epoch]
 	return nil
 }
 
 // groupFile builds the group file of the outcome.
 func (co *coordinator) groupFile() (*GroupFile, error) {
-	var ref *CeremonyOutcome
-	for _, p := range co.ps {
-		if p.outcome != nil && p.down == nil {
-			ref = p.outcome
-			break
-		}
-	}
-	if ref == nil {
-		return nil, errors.New("no outcome")
-	}
-	e := GroupEpoch{
-		Epoch: co.params.Epoch, Key: ref.GroupKey, Commitment: ref.Commitment,
-		ValidFrom: co.params.ValidFrom, ValidUntil: co.params.ValidUntil,
-	}
-	if len(co.rep.Holders) < len(co.ps) {
-		e.Holders = co.rep.Holders
-	}
 	g := &GroupFile{Version: GroupFileVersion, KeyGeneration: "dkg", Threshold: co.params.Threshold, Trustees: co.params.Roster}
+	var before []GroupEpoch
 	if co.opts.Group != nil {
 		cur, _, err := VerifyGroupFile(co.opts.Group, true)
 		if err != nil {
 			return nil, err
 		}
-		g.Epochs = cur.Epochs
+		before = cur.Epochs
+		if co.opts.Reshare {
+			g.KeyGeneration = cur.KeyGeneration
+		}
 	}
-	g.Epochs = append(g.Epochs, e)
+	made := map[uint32]EpochOutcome{}
+	for _, e := range co.ref.Epochs {
+		made[e.Epoch] = e
+	}
+	if !co.opts.Reshare {
+		before = append(slices.Clone(before), GroupEpoch{Epoch: co.params.Epoch, ValidFrom: co.params.ValidFrom, ValidUntil: co.params.ValidUntil})
+	}
+	for _, e := range before {
+		if o, ok := made[e.Epoch]; ok {
+			e.Key, e.Commitment, e.Holders = o.GroupKey, o.Commitment, nil
+			if h := co.holders[e.Epoch]; len(h) < len(co.params.Roster) {
+				e.Holders = h
+			}
+		}
+		g.Epochs = append(g.Epochs, e)
+	}
 	return g, g.Validate()
 }
 
@@ -529,12 +591,13 @@ func (co *coordinator) signAndCommit(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	holders := map[int]bool{}
+	holders := map[int]bool{} // new indices of the newest epoch's holders
 	for _, h := range co.rep.Holders {
 		holders[h] = true
 	}
+	signer := func(p *participant) bool { return p.new != 0 && holders[p.new] && p.outcome != nil }
 	errs := co.each(func(p *participant) error {
-		if !holders[p.m.Index] {
+		if !signer(p) {
 			return nil
 		}
 		ans, err := co.call(ctx, p, PathCeremonySign, &CeremonyCall{ID: co.params.ID, Group: string(text)})
@@ -552,7 +615,7 @@ func (co *coordinator) signAndCommit(ctx context.Context) error {
 	base := append(slices.Clone(text), '\n')
 	signed := slices.Clone(base)
 	for _, p := range co.ps {
-		if !holders[p.m.Index] {
+		if !signer(p) {
 			continue
 		}
 		if !bytes.HasPrefix(p.signed, base) {
@@ -565,7 +628,9 @@ func (co *coordinator) signAndCommit(ctx context.Context) error {
 	}
 	co.opts.progress("group file signed by %d trustees; installing", len(holders))
 	errs = co.each(func(p *participant) error {
-		if !holders[p.m.Index] {
+		// Holders install their shares; in a reshare every old trustee
+		// also commits, to erase its old shares.
+		if p.outcome == nil || (p.new != 0 && !signer(p)) {
 			_, err := co.call(ctx, p, PathCeremonyAbort, &CeremonyCall{ID: co.params.ID})
 			return err
 		}
@@ -574,7 +639,7 @@ func (co *coordinator) signAndCommit(ctx context.Context) error {
 	})
 	var failed []string
 	for i, err := range errs {
-		if err != nil && holders[co.ps[i].m.Index] {
+		if err != nil && co.ps[i].outcome != nil {
 			failed = append(failed, fmt.Sprintf("%s: %v", co.ps[i].m.Name, err))
 		}
 	}

@@ -247,6 +247,52 @@ func (n *Node) AddEpochShare(s *EpochShare, publicShare kyber.Point) error {
 	return nil
 }
 
+// ReplaceShares installs the shares a reshare gave this node in place of
+// every share it held: old shares are zeroed and forgotten, and the node
+// takes the index of the new ones (0 if it holds none: it left the group).
+// publicShares gives, by epoch, the new public share each must match.
+func (n *Node) ReplaceShares(shares []*EpochShare, publicShares map[uint32]kyber.Point) error {
+	index := 0
+	for _, s := range shares {
+		if index != 0 && s.Index != index {
+			return fmt.Errorf("trustee: new shares with indices %d and %d", index, s.Index)
+		}
+		index = s.Index
+		if p := publicShares[s.Epoch]; p == nil || !group.Point().Mul(s.Share, nil).Equal(p) {
+			return fmt.Errorf("trustee: new share for epoch %d does not match the group's public share for trustee %d", s.Epoch, s.Index)
+		}
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for e, old := range n.shares {
+		old.Share.Zero()
+		delete(n.shares, e)
+		delete(n.public, e)
+	}
+	n.index = index
+	for _, s := range shares {
+		c := *s
+		c.Share = s.Share.Clone()
+		n.shares[s.Epoch] = &c
+		n.public[s.Epoch] = publicShares[s.Epoch].Clone()
+	}
+	return nil
+}
+
+// Share returns a copy of the node's share of an epoch, or nil.
+func (n *Node) Share(epoch uint32) *EpochShare {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	s, ok := n.shares[epoch]
+	if !ok {
+		return nil
+	}
+	c := *s
+	c.Share = s.Share.Clone()
+	c.GroupKey = s.GroupKey.Clone()
+	return &c
+}
+
 // Epochs returns the epochs this node holds shares for, ascending.
 func (n *Node) Epochs() []uint32 {
 	n.mu.Lock()

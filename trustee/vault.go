@@ -421,6 +421,41 @@ func (v *Vault) PutEpochShares(shares []EpochShare) error {
 	})
 }
 
+// ReplaceEpochShares erases every stored epoch share and stores shares in
+// their place, in one synced transaction (a reshare).
+func (v *Vault) ReplaceEpochShares(shares []EpochShare) error {
+	if err := v.live(); err != nil {
+		return err
+	}
+	var recs [][]byte
+	defer func() {
+		for _, r := range recs {
+			clear(r)
+		}
+	}()
+	for _, s := range shares {
+		r, err := marshalEpochShare(s)
+		if err != nil {
+			return err
+		}
+		recs = append(recs, r)
+	}
+	return v.store.update("replacing epoch shares", func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucketShares); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(bucketShares); err != nil {
+			return err
+		}
+		for i, s := range shares {
+			if err := v.put(tx, bucketShares, epochKey(s.Epoch), recs[i]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
 // EpochShares returns every stored epoch share, by ascending epoch.
 func (v *Vault) EpochShares() ([]EpochShare, error) {
 	if err := v.live(); err != nil {

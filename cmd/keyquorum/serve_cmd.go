@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/trustee"
 	"github.com/urfave/cli/v2"
+	"go.dedis.ch/kyber/v3"
 )
 
 // retentionInterval is how often a serving node applies its retention
@@ -101,12 +102,13 @@ func trusteeServe(c *cli.Context) error {
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("%s: %v", groupPath, err), 2)
 		}
-		me := g.Member(id.Name)
-		if me == nil {
-			return cli.Exit(fmt.Sprintf("%s does not list this trustee (%s); import the share of a group that includes it", groupPath, id.Name), 2)
+		if me := g.Member(id.Name); me != nil {
+			index = me.Index
+			cur.set(gb, g)
+		} else {
+			// A reshare moved the group to a roster without this trustee.
+			logger.Warn("the group file does not list this trustee: it left the group and holds no share", "group", groupPath)
 		}
-		index = me.Index
-		cur.set(gb, g)
 	}
 
 	node, err := trustee.New(id.Name, index, policy, store, id.LogSigner, trustee.WithShareEraser(vault.DeleteEpochShare))
@@ -150,26 +152,42 @@ func trusteeServe(c *cli.Context) error {
 	host, err := trustee.NewCeremonyHost(trustee.CeremonyHostConfig{
 		Name: id.Name, LogSigner: id.LogSigner, Store: vault,
 		Group: func() []byte { b, _ := cur.get(); return b },
-		Install: func(signed []byte, g *trustee.GroupFile, s *trustee.EpochShare) error {
+		Share: node.Share,
+		Install: func(signed []byte, g *trustee.GroupFile, ss []*trustee.EpochShare, replace bool) error {
+			pub := map[uint32]kyber.Point{}
+			var plain []trustee.EpochShare
+			for _, s := range ss {
+				eg, err := g.EscrowGroup(s.Epoch)
+				if err != nil {
+					return err
+				}
+				pub[s.Epoch] = eg.PublicShares[s.Index]
+				plain = append(plain, *s)
+			}
 			// The group file first: a share the file does not list would
 			// stop the next start.
 			if err := replaceStateFile(groupPath, signed, 0o644); err != nil {
 				return err
 			}
 			cur.set(signed, g)
-			if s != nil {
-				if err := vault.PutEpochShares([]trustee.EpochShare{*s}); err != nil {
+			if replace {
+				if err := vault.ReplaceEpochShares(plain); err != nil {
 					return err
 				}
-				eg, err := g.EscrowGroup(s.Epoch)
-				if err != nil {
+				if err := node.ReplaceShares(ss, pub); err != nil {
 					return err
 				}
-				if err := node.AddEpochShare(s, eg.PublicShares[s.Index]); err != nil {
+			} else {
+				if err := vault.PutEpochShares(plain); err != nil {
 					return err
+				}
+				for _, s := range ss {
+					if err := node.AddEpochShare(s, pub[s.Epoch]); err != nil {
+						return err
+					}
 				}
 			}
-			logger.Info("key ceremony installed", "epochs", len(g.Epochs), "share", s != nil)
+			logger.Info("key ceremony installed", "epochs", len(g.Epochs), "shares", len(ss), "reshare", replace, "index", node.Index())
 			return applyRetention(node, g, logger)
 		},
 	})
