@@ -116,7 +116,7 @@ func RunDKG(ctx context.Context, opts DKGOptions) (*DKGReport, error) {
 		if err := co.setup(roster); err != nil {
 			return nil, err
 		}
-		co.opts.progress("ceremony %s: asking %d trustees for their keys (epoch %d, threshold %d)", co.params.ID, len(roster), opts.Epoch, opts.Threshold)
+		co.opts.progress("ceremony %s (%s): asking %d trustees for their keys (threshold %d)", co.params.ID, co.params.Kind, len(co.ps), opts.Threshold)
 		notes, down, err := co.prepare(ctx)
 		if err != nil {
 			co.abortAll(ctx)

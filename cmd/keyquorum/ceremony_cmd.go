@@ -60,6 +60,19 @@ func ceremonyCommand() *cli.Command {
 				},
 				Action: ceremonyRotate,
 			},
+			{
+				Name:      "reshare",
+				Usage:     "move every epoch's key of the group to a new roster and threshold (the key stays the same)",
+				ArgsUsage: " ",
+				Flags: []cli.Flag{
+					&cli.StringFlag{Name: "group", Required: true, Usage: "the current signed group `FILE`", EnvVars: envVar("group")},
+					&cli.StringFlag{Name: "roster", Required: true, Usage: "the new roster `FILE` (keyquorum ceremony roster)", EnvVars: envVar("roster")},
+					&cli.IntFlag{Name: "threshold", Aliases: []string{"t"}, Required: true, Usage: "the new threshold (at least 2)", EnvVars: envVar("threshold")},
+					&cli.StringFlag{Name: "out", Required: true, Usage: "write the new signed group file to `FILE` (may be the --group file)", EnvVars: envVar("out")},
+					timeout(),
+				},
+				Action: ceremonyReshare,
+			},
 		},
 	}
 }
@@ -120,9 +133,14 @@ func runCeremony(c *cli.Context, opts trustee.DKGOptions, out string, replace bo
 		return err
 	}
 	w := c.App.Writer
-	e := rep.Group.Epochs[len(rep.Group.Epochs)-1]
-	fmt.Fprintf(w, "ceremony %s: epoch %d key %s, %d-of-%d, valid %s to %s\n", rep.CeremonyID, e.Epoch, e.Key,
-		rep.Group.Threshold, len(rep.Group.Trustees), e.ValidFrom.Format(time.RFC3339), e.ValidUntil.Format(time.RFC3339))
+	if opts.Reshare {
+		fmt.Fprintf(w, "ceremony %s: %d epoch key(s) moved unchanged to a %d-of-%d roster\n", rep.CeremonyID, len(rep.Group.Epochs), rep.Group.Threshold, len(rep.Group.Trustees))
+		fmt.Fprintf(w, "old shares no longer combine with new ones; trustees that left erased theirs (they could have kept a copy: old shares stay valid among themselves)\n")
+	} else {
+		e := rep.Group.Epochs[len(rep.Group.Epochs)-1]
+		fmt.Fprintf(w, "ceremony %s: epoch %d key %s, %d-of-%d, valid %s to %s\n", rep.CeremonyID, e.Epoch, e.Key,
+			rep.Group.Threshold, len(rep.Group.Trustees), e.ValidFrom.Format(time.RFC3339), e.ValidUntil.Format(time.RFC3339))
+	}
 	fmt.Fprintf(w, "no machine held the key: each of %d trustees holds a share, and all of them signed %s\n", len(rep.Holders), out)
 	for _, name := range rep.Excluded {
 		fmt.Fprintf(w, "left out (did not answer at the start): %s\n", name)
@@ -184,5 +202,32 @@ func ceremonyRotate(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("%s: %v", c.String("group"), err), 2)
 	}
+	return runCeremony(c, opts, c.String("out"), c.String("out") == c.String("group"))
+}
+
+func ceremonyReshare(c *cli.Context) error {
+	if c.NArg() > 0 {
+		return cli.Exit("unexpected arguments "+strings.Join(c.Args().Slice(), " ")+"; flags go before arguments", 2)
+	}
+	gb, err := os.ReadFile(c.String("group"))
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	if _, _, err := trustee.VerifyGroupFile(gb, true); err != nil {
+		return cli.Exit(fmt.Sprintf("%s: %v", c.String("group"), err), 2)
+	}
+	rb, err := os.ReadFile(c.String("roster"))
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
+	}
+	roster, err := trustee.ParseRoster(rb)
+	if err != nil {
+		return cli.Exit(fmt.Sprintf("%s: %v", c.String("roster"), err), 2)
+	}
+	t := c.Int("threshold")
+	if t < 2 || t > len(roster) {
+		return cli.Exit(fmt.Sprintf("-t %d with %d trustees: use 2..%d", t, len(roster), len(roster)), 2)
+	}
+	opts := trustee.DKGOptions{Roster: roster, Threshold: t, Group: gb, Reshare: true}
 	return runCeremony(c, opts, c.String("out"), c.String("out") == c.String("group"))
 }
