@@ -49,6 +49,14 @@ var (
 	// ErrBadDKGState: persisted ceremony state that does not parse or does
 	// not belong to the configuration given.
 	ErrBadDKGState = errors.New("trustee: bad dkg state")
+	// ErrBadCeremonyConfig: a [CeremonyConfig] that cannot be run: the
+	// error says which field is wrong.
+	ErrBadCeremonyConfig = errors.New("trustee: bad dkg ceremony config")
+	// ErrCeremonyResult: enough deals qualified but the result does not
+	// check out: the own share does not match the joint commitment, or a
+	// reshare's new commitment does not commit to the old group key. Do
+	// not use the result; run the ceremony again.
+	ErrCeremonyResult = errors.New("trustee: dkg result fails its check")
 )
 
 // DKGKey is a participant's long-term key for one DKG ceremony, a key pair
@@ -80,15 +88,23 @@ type DKGParticipant struct {
 }
 
 // CeremonyConfig is everything a participant needs to take part in one
-// ceremony. All fields but Longterm and Rand are the same for every
-// participant.
+// ceremony. All fields but Index, Longterm, Rand and Reshare's OldShare and
+// OldIndex are the same for every participant.
 type CeremonyConfig struct {
-	ID           [16]byte // random, chosen by the coordinator
-	Epoch        uint32
-	Threshold    int // t, at least 2 (kyber's VSS refuses t < 2)
+	ID        [16]byte // random, chosen by the coordinator
+	Epoch     uint32   // the epoch of the shares made (in a reshare, of the key moved)
+	Threshold int      // t, at least 2 (kyber's VSS refuses t < 2)
+	// Participants are the trustees who get shares (in a reshare, the new
+	// roster).
 	Participants []DKGParticipant
-	Index        int          // own 1-based index in Participants
-	Longterm     kyber.Scalar // own DKGKey.Private
+	// Index is the own 1-based index in Participants; in a reshare, 0 for
+	// an old trustee that leaves.
+	Index    int
+	Longterm kyber.Scalar // own DKGKey.Private
+	// Reshare, if set, makes the ceremony move the existing key of
+	// Reshare.OldCommitment to Participants and Threshold instead of
+	// making a new key. See [ReshareConfig].
+	Reshare *ReshareConfig
 	// Rand gives the ceremony's seed (32 bytes, from which the secret
 	// polynomial follows). Signature nonces and the ephemeral keys that
 	// encrypt deals always come from crypto/rand: a restored ceremony
@@ -100,46 +116,62 @@ type CeremonyConfig struct {
 func (cfg *CeremonyConfig) check() error {
 	n := len(cfg.Participants)
 	if n < 2 {
-		return fmt.Errorf("trustee: dkg needs at least 2 participants, got %d", n)
+		return fmt.Errorf("%w: %d participants; a ceremony needs at least 2", ErrBadCeremonyConfig, n)
 	}
 	if cfg.Threshold < 2 || cfg.Threshold > n {
-		return fmt.Errorf("trustee: dkg threshold %d with %d participants: use 2..%d", cfg.Threshold, n, n)
+		return fmt.Errorf("%w: threshold %d with %d participants: use 2..%d", ErrBadCeremonyConfig, cfg.Threshold, n, n)
 	}
-	if cfg.Index < 1 || cfg.Index > n {
-		return fmt.Errorf("trustee: dkg own index %d outside 1..%d", cfg.Index, n)
+	lowest := 1
+	if cfg.Reshare != nil {
+		lowest = 0 // an old trustee that leaves
+	}
+	if cfg.Index < lowest || cfg.Index > n {
+		return fmt.Errorf("%w: own index %d outside %d..%d", ErrBadCeremonyConfig, cfg.Index, lowest, n)
 	}
 	if cfg.Longterm == nil {
-		return errors.New("trustee: dkg config has no long-term key")
+		return fmt.Errorf("%w: no long-term key", ErrBadCeremonyConfig)
 	}
-	names := map[string]bool{}
-	keys := map[string]bool{}
-	for i, p := range cfg.Participants {
-		if !ValidTrusteeName(p.Name) || names[p.Name] {
-			return fmt.Errorf("trustee: dkg participant %d: name %q invalid or repeated", i+1, p.Name)
-		}
-		names[p.Name] = true
-		if p.Key == nil {
-			return fmt.Errorf("trustee: dkg participant %d (%s) has no key", i+1, p.Name)
-		}
-		if _, err := group.ParsePoint(group.PointBytes(p.Key)); err != nil {
-			return fmt.Errorf("trustee: dkg participant %d (%s) key: %w", i+1, p.Name, err)
-		}
-		k := string(group.PointBytes(p.Key))
-		if keys[k] {
-			return fmt.Errorf("trustee: dkg participant %d (%s) reuses another participant's key", i+1, p.Name)
-		}
-		keys[k] = true
+	if err := checkRoster("participant", cfg.Participants); err != nil {
+		return err
 	}
-	if !group.Point().Mul(cfg.Longterm, nil).Equal(cfg.Participants[cfg.Index-1].Key) {
-		return fmt.Errorf("trustee: dkg long-term key is not participant %d's (%s)", cfg.Index, cfg.Participants[cfg.Index-1].Name)
+	own := group.Point().Mul(cfg.Longterm, nil)
+	if cfg.Index > 0 && !own.Equal(cfg.Participants[cfg.Index-1].Key) {
+		return fmt.Errorf("%w: long-term key is not participant %d's (%s)", ErrBadCeremonyConfig, cfg.Index, cfg.Participants[cfg.Index-1].Name)
+	}
+	if cfg.Reshare != nil {
+		return cfg.Reshare.check(cfg, own)
 	}
 	return nil
 }
 
-// MisbehaviourError names a participant whose deal or justification was
+// checkRoster refuses invalid or repeated names and keys.
+func checkRoster(what string, ps []DKGParticipant) error {
+	names := map[string]bool{}
+	keys := map[string]bool{}
+	for i, p := range ps {
+		if !ValidTrusteeName(p.Name) || names[p.Name] {
+			return fmt.Errorf("%w: %s %d: name %q invalid or repeated", ErrBadCeremonyConfig, what, i+1, p.Name)
+		}
+		names[p.Name] = true
+		if p.Key == nil {
+			return fmt.Errorf("%w: %s %d (%s) has no key", ErrBadCeremonyConfig, what, i+1, p.Name)
+		}
+		if _, err := group.ParsePoint(group.PointBytes(p.Key)); err != nil {
+			return fmt.Errorf("%w: %s %d (%s) key: %w", ErrBadCeremonyConfig, what, i+1, p.Name, err)
+		}
+		k := string(group.PointBytes(p.Key))
+		if keys[k] {
+			return fmt.Errorf("%w: %s %d (%s) reuses another's key", ErrBadCeremonyConfig, what, i+1, p.Name)
+		}
+		keys[k] = true
+	}
+	return nil
+}
+
+// MisbehaviourError names a dealer whose deal or justification was
 // wrong, or who did not take part in time.
 type MisbehaviourError struct {
-	Participant int // 1-based index
+	Participant int // 1-based index among the dealers: in a reshare, the old roster
 	Name        string
 	Reason      string
 }
@@ -152,7 +184,7 @@ func (e *MisbehaviourError) Error() string {
 // than Threshold deals qualified. It matches [ErrCeremonyAborted].
 type AbortError struct {
 	Qualified    []int // 1-based indices of the deals that did qualify
-	Threshold    int
+	Threshold    int   // deals needed: t, or in a reshare the old threshold
 	Disqualified []*MisbehaviourError
 }
 
@@ -170,19 +202,29 @@ func (e *AbortError) Is(target error) bool { return target == ErrCeremonyAborted
 // DKGResult is what one participant holds when a ceremony succeeds. Every
 // qualified participant gets the same GroupKey, Commitment, Qualified and
 // Disqualified (given the same messages); only Share differs.
+//
+// In a reshare, GroupKey is the old group key, Commitment the new one (t
+// points, A_0 = GroupKey) and Share a share of the new sharing. An old
+// trustee that leaves gets Share == nil and Commitment == nil: it sees no
+// deal, so it cannot learn the new commitment (take it from the new
+// participants' results), and its Qualified is its own tally of the
+// responses and justifications.
 type DKGResult struct {
-	Share      *EpochShare   // own share; Share.Index is the 1-based x-coordinate
+	Epoch      uint32
+	Share      *EpochShare   // own share; Share.Index is the 1-based x-coordinate; nil for an old trustee that leaves
 	GroupKey   kyber.Point   // X_e = Commitment[0]
 	Commitment []kyber.Point // A_0..A_{t-1} of the joint polynomial
-	// Qualified lists (1-based) the participants whose deals make up the key.
+	// Qualified lists (1-based) the dealers whose deals make up the key
+	// (in a reshare, old roster indices).
 	Qualified []int
 	// Disqualified names the participants whose deals were left out, and why.
 	Disqualified []*MisbehaviourError
 }
 
-// GroupEpoch returns the epoch entry of a group file for this result.
+// GroupEpoch returns the epoch entry of a group file for this result. On
+// the result of an old trustee that leaves it has no commitment.
 func (r *DKGResult) GroupEpoch(e GroupEpoch) GroupEpoch {
-	e.Epoch = r.Share.Epoch
+	e.Epoch = r.Epoch
 	e.Key = b64(group.PointBytes(r.GroupKey))
 	e.Commitment = nil
 	for _, p := range r.Commitment {
@@ -205,10 +247,18 @@ const (
 // the whole message (a versioned JSON object); From, To and Kind repeat
 // what it says, so a transport can route it without understanding it. To
 // is 0 for a message every other participant must receive.
+//
+// In a reshare the two rosters differ, and each index counts in the roster
+// of the role: a deal and a justification come From a dealer's index in
+// the old roster; a response comes From a participant's index in the new
+// roster; a deal goes To an index in the new roster; and a message with To
+// 0 goes to every other trustee of either roster (old trustees that leave
+// need the responses and justifications too). In a DKG both rosters are
+// Participants.
 type Message struct {
 	Kind  MessageKind
-	From  int // 1-based
-	To    int // 1-based, or 0: every participant
+	From  int // 1-based: the dealer for a deal or justification, the responder for a response
+	To    int // 1-based receiver of a deal, or 0: every participant
 	Bytes []byte
 }
 
@@ -254,6 +304,15 @@ func (p Phase) String() string {
 // rabin variant would be the one to use where a uniformly random key
 // matters.
 //
+// # Resharing
+//
+// With [CeremonyConfig].Reshare set, the same state machine, messages and
+// state move an existing key to a new roster and threshold instead (kyber's
+// resharing mode of the same package; see [ReshareConfig] for the protocol
+// and for who sends what). What follows holds for both, with "dealers"
+// meaning the old roster in a reshare, where at least the old threshold of
+// deals must qualify.
+//
 // # Indices
 //
 // kyber counts participants and share holders from 0 and evaluates share
@@ -278,8 +337,9 @@ func (p Phase) String() string {
 // kyber's DistKeyGenerator cannot be serialised, so the state
 // ([Ceremony.MarshalState]) stores the inputs instead: the 32-byte seed
 // from which the secret polynomial is derived (the constant term through
-// kyber's Config.Reader, the other coefficients through the suite's random
-// stream while the generator is built), the deals this participant sent,
+// kyber's Config.Reader, or in a reshare the old share; the other
+// coefficients through the suite's random stream while the generator, and
+// with it kyber's dealer, is built), the deals this participant sent,
 // every message it has accepted, in order, and whether the timeout was
 // set. [RestoreCeremony] rebuilds the generator from the seed, which gives
 // the same polynomial and so deals consistent with the ones already sent,
@@ -290,27 +350,45 @@ func (p Phase) String() string {
 // # Known limits of kyber v3 handled here
 //
 // A justified complaint does not replace the bad share in kyber's
-// verifier; Finish substitutes the justified share. A deal that is
+// verifier; Finish puts the justified share in its place before kyber
+// combines the shares. A deal that is
 // correctly signed but cannot be decrypted gets no response from kyber;
 // the dealer is named, and the final check that every qualified
 // participant signs the same group file catches any disagreement.
+//
+// kyber checks a deal's share against the deal's commitments and the
+// threshold the deal claims, not against the ceremony's threshold: a deal
+// whose commitments are not t points gets a complaint here, its verifier
+// is held to t approvals, and no justification can answer it. In a
+// reshare kyber also complains when a deal's A_0 is not the dealer's old
+// public share, but would take a justification that reveals a share
+// matching the same wrong commitments: here no justification answers that
+// complaint either.
+//
+// In a reshare, kyber gives an old trustee that leaves no verifier: its
+// tally of which deals qualified ignores the timeout and justifications,
+// and the justification it makes for a complaint about its own deal is
+// unsigned. The Ceremony keeps its own tally for such a trustee (by the
+// verifiers' rule) and signs its justifications. A trustee in both rosters
+// answers its own deal, as kyber's resharing expects.
 type Ceremony struct {
 	cfg   CeremonyConfig
 	seed  [32]byte
 	suite *ceremonySuite
 	gen   *dkg.DistKeyGenerator
-	n     int
+	n     int // participants that get shares (the new roster)
 
-	deals    []Message // what this participant dealt, generated once
+	deals    []Message // what this participant sent first (its deals), generated once
 	received [][]byte  // every accepted message, in order
 	timeout  bool
 
-	dealFrom   map[int]bool            // 1-based dealers whose deal arrived
-	pending    map[int][]*dkg.Response // responses that came before their deal, by 0-based dealer
-	complaints map[int]map[int]bool    // dealer -> complainers (1-based), unjustified
-	justified  map[int]*share.PriShare
-	badDeal    map[int]string // 1-based dealer -> reason seen here
-	ownDeal    map[int]*share.PriShare
+	dealFrom   map[int]bool              // 1-based dealers whose deal arrived
+	pending    map[int][]*dkg.Response   // responses that came before their deal, by 0-based dealer
+	responses  map[int]map[int]*response // dealer -> responder -> what it said (1-based)
+	complaints map[int]map[int]bool      // dealer -> complainers (1-based), unjustified
+	justified  map[int]*share.PriShare   // dealer -> own share it revealed in a valid justification
+	badDeal    map[int]string            // 1-based dealer -> reason seen here
+	excluded   map[int]bool              // dealers whose deal no justification can answer
 
 	result  *DKGResult
 	aborted error
@@ -366,23 +444,16 @@ func newCeremony(cfg CeremonyConfig, seed [32]byte) (*Ceremony, error) {
 		suite:      &ceremonySuite{SuiteEd25519: group.Suite()},
 		dealFrom:   map[int]bool{},
 		pending:    map[int][]*dkg.Response{},
+		responses:  map[int]map[int]*response{},
 		complaints: map[int]map[int]bool{},
 		justified:  map[int]*share.PriShare{},
 		badDeal:    map[int]string{},
+		excluded:   map[int]bool{},
 	}
-	var pubs []kyber.Point
-	for _, p := range cfg.Participants {
-		pubs = append(pubs, p.Key)
-	}
+	// kyber draws the dealer's polynomial (all but the constant term) from
+	// the suite's stream in NewDistKeyHandler, for a DKG and a reshare.
 	c.suite.det = seedStream(seed, labelDKGPoly)
-	gen, err := dkg.NewDistKeyHandler(&dkg.Config{
-		Suite:          c.suite,
-		Longterm:       cfg.Longterm,
-		NewNodes:       pubs,
-		Threshold:      cfg.Threshold,
-		Reader:         seedStream(seed, labelDKGSecret),
-		UserReaderOnly: true,
-	})
+	gen, err := dkg.NewDistKeyHandler(c.kyberConfig())
 	c.suite.det = nil
 	if err != nil {
 		return nil, fmt.Errorf("trustee: dkg: %w", err)
@@ -391,20 +462,44 @@ func newCeremony(cfg CeremonyConfig, seed [32]byte) (*Ceremony, error) {
 	return c, nil
 }
 
-// makeDeals has kyber make (and process its own) deal; the messages are
-// kept only the first time.
+// kyberConfig is the configuration of kyber's generator.
+func (c *Ceremony) kyberConfig() *dkg.Config {
+	kc := &dkg.Config{Suite: c.suite, Longterm: c.cfg.Longterm, Threshold: c.cfg.Threshold}
+	for _, p := range c.cfg.Participants {
+		kc.NewNodes = append(kc.NewNodes, p.Key)
+	}
+	if c.resharing() {
+		c.reshareKyberConfig(kc)
+	} else {
+		kc.Reader = seedStream(c.seed, labelDKGSecret)
+		kc.UserReaderOnly = true
+	}
+	return kc
+}
+
+// makeDeals has kyber make (and process its own) deal. The messages are
+// kept only the first time; after a restore, the stored ones must be for
+// the same recipients.
 func (c *Ceremony) makeDeals() error {
 	dd, err := c.gen.Deals()
 	if err != nil {
 		return fmt.Errorf("trustee: dkg deals: %w", err)
 	}
-	if c.deals != nil {
-		return nil
-	}
+	var fresh []Message
+	var own *Message
 	for i := 0; i < c.n; i++ {
 		d, ok := dd[i]
 		if !ok {
-			continue // own deal
+			continue // a DKG's own deal, processed by kyber; or no deal at all
+		}
+		if i+1 == c.cfg.Index {
+			// A reshare: kyber hands this trustee its own deal to process
+			// and answer like any other.
+			own, err = c.processOwnDeal(d)
+			if err != nil {
+				return err
+			}
+			continue
 		}
 		w := c.header(KindDeal, i+1)
 		w.Deal = &wireDeal{
@@ -415,14 +510,51 @@ func (c *Ceremony) makeDeals() error {
 		if err != nil {
 			return err
 		}
-		c.deals = append(c.deals, m)
+		fresh = append(fresh, m)
+	}
+	if own != nil {
+		fresh = append(fresh, *own)
+	}
+	if c.deals == nil {
+		c.deals = fresh
+		return nil
+	}
+	if len(fresh) != len(c.deals) {
+		return fmt.Errorf("%w: %d stored first messages, the configuration makes %d", ErrBadDKGState, len(c.deals), len(fresh))
+	}
+	for k, m := range fresh {
+		if s := c.deals[k]; s.Kind != m.Kind || s.From != m.From || s.To != m.To {
+			return fmt.Errorf("%w: stored first message %d is a %s from %d to %d, the configuration makes a %s from %d to %d",
+				ErrBadDKGState, k, s.Kind, s.From, s.To, m.Kind, m.From, m.To)
+		}
 	}
 	return nil
 }
 
-// Deals returns this participant's deals, one per other participant
-// (Message.To), each encrypted to its recipient's long-term key. It
-// returns the same messages every time, also after a restore.
+// processOwnDeal processes, in a reshare, the deal this trustee made to
+// itself, and returns its response to it.
+func (c *Ceremony) processOwnDeal(d *dkg.Deal) (*Message, error) {
+	resp, err := c.gen.ProcessDeal(d)
+	if err != nil {
+		return nil, fmt.Errorf("trustee: dkg: own deal: %w", err)
+	}
+	if resp.Response.Status != vss.StatusApproval {
+		return nil, fmt.Errorf("trustee: dkg: own deal does not verify")
+	}
+	c.gen.Verifiers()[d.Index].SetThreshold(c.cfg.Threshold)
+	m, err := c.responseMessage(resp)
+	if err != nil {
+		return nil, err
+	}
+	return &m, nil
+}
+
+// Deals returns the messages this participant sends first: its deals, one
+// per other participant (Message.To), each encrypted to its recipient's
+// long-term key; and, in a reshare, for a trustee in both rosters, its
+// response to its own deal (Kind response, To 0). A participant that does
+// not deal (a trustee that joins in a reshare) has none. It returns the
+// same messages every time, also after a restore.
 func (c *Ceremony) Deals() ([]Message, error) {
 	return slices.Clone(c.deals), nil
 }
@@ -434,7 +566,7 @@ func (c *Ceremony) Phase() Phase {
 		return PhaseDone
 	case c.aborted != nil:
 		return PhaseAborted
-	case len(c.dealFrom) < c.n-1 && !c.timeout:
+	case len(c.dealFrom) < c.expectedDeals() && !c.timeout:
 		return PhaseDeals
 	}
 	for _, who := range c.complaints {
@@ -465,7 +597,8 @@ func (c *Ceremony) Process(m Message) ([]Message, error) {
 
 // ProcessDeal takes a deal addressed to this participant and returns the
 // response to send to every participant: an approval, or a complaint if
-// the share does not match the dealer's commitments (the dealer is then
+// the share does not match the dealer's commitments, or in a reshare if
+// the deal does not reshare the dealer's old share (the dealer is then
 // also named in [Ceremony.Misbehaviour]).
 func (c *Ceremony) ProcessDeal(m Message) ([]Message, error) {
 	w, err := c.parse(m, KindDeal)
@@ -483,7 +616,7 @@ func (c *Ceremony) ProcessDeal(m Message) ([]Message, error) {
 	// Check the dealer's signature first: after it, whatever is wrong
 	// with the deal is the dealer's doing, not a relay's.
 	signed, _ := dd.MarshalBinary()
-	if err := schnorr.Verify(c.suite, c.cfg.Participants[w.From-1].Key, signed, dd.Signature); err != nil {
+	if err := schnorr.Verify(c.suite, c.dealers()[w.From-1].Key, signed, dd.Signature); err != nil {
 		return nil, fmt.Errorf("%w: deal not signed by participant %d: %v", ErrBadDKGMessage, w.From, err)
 	}
 	c.received = append(c.received, m.Bytes)
@@ -497,8 +630,21 @@ func (c *Ceremony) applyDeal(from int, dd *dkg.Deal) ([]Message, error) {
 		c.badDeal[from] = "sent a signed deal that does not decrypt or is malformed: " + err.Error()
 		return nil, c.misbehaviour(from, c.badDeal[from])
 	}
+	ver := c.gen.Verifiers()[dd.Index]
+	// kyber takes the threshold the deal claims; hold it to ours.
+	ver.SetThreshold(c.cfg.Threshold)
 	out := []Message{}
-	if resp.Response.Status == vss.StatusComplaint {
+	if fault := c.dealFault(from, ver.Commits()); fault != "" {
+		// kyber keeps the response it returns (the same pointer) as this
+		// verifier's own: making it a complaint here makes it one there.
+		resp.Response.Status = vss.StatusComplaint
+		if resp.Response.Signature, err = schnorr.Sign(c.suite, c.cfg.Longterm, resp.Response.Hash(c.suite)); err != nil {
+			return nil, fmt.Errorf("trustee: dkg: sign complaint: %w", err)
+		}
+		c.badDeal[from] = fault
+		c.excluded[from] = true
+		c.complain(from, c.cfg.Index)
+	} else if resp.Response.Status == vss.StatusComplaint {
 		c.badDeal[from] = "its deal's share does not match its commitments"
 		c.complain(from, c.cfg.Index)
 	}
@@ -543,10 +689,12 @@ func (c *Ceremony) ProcessResponse(m Message) (*Message, error) {
 		return nil, err
 	}
 	r := w.Response
-	if r.Dealer < 1 || r.Dealer > c.n {
-		return nil, fmt.Errorf("%w: response about dealer %d of %d", ErrBadDKGMessage, r.Dealer, c.n)
+	if nd := len(c.dealers()); r.Dealer < 1 || r.Dealer > nd {
+		return nil, fmt.Errorf("%w: response about dealer %d of %d", ErrBadDKGMessage, r.Dealer, nd)
 	}
-	if r.Dealer == w.From {
+	// In a DKG kyber counts a dealer's approval of its own deal itself; in
+	// a reshare the dealer, if it is also a new participant, sends it.
+	if !c.resharing() && r.Dealer == w.From {
 		return nil, fmt.Errorf("%w: participant %d responded to its own deal", ErrBadDKGMessage, w.From)
 	}
 	resp := &dkg.Response{Index: uint32(r.Dealer - 1), Response: &vss.Response{
@@ -555,12 +703,26 @@ func (c *Ceremony) ProcessResponse(m Message) (*Message, error) {
 	if err := schnorr.Verify(c.suite, c.cfg.Participants[w.From-1].Key, resp.Response.Hash(c.suite), r.Signature); err != nil {
 		return nil, fmt.Errorf("%w: response not signed by participant %d: %v", ErrBadDKGMessage, w.From, err)
 	}
+	if c.responses[r.Dealer][w.From] != nil {
+		return nil, fmt.Errorf("%w: second response from participant %d about dealer %d", ErrBadDKGMessage, w.From, r.Dealer)
+	}
+	if c.responses[r.Dealer] == nil {
+		c.responses[r.Dealer] = map[int]*response{}
+	}
+	c.responses[r.Dealer][w.From] = &response{approved: r.Approved, session: r.SessionID}
 	c.received = append(c.received, m.Bytes)
 	return c.applyResponse(resp)
 }
 
 func (c *Ceremony) applyResponse(resp *dkg.Response) (*Message, error) {
 	dealer, from := int(resp.Index)+1, int(resp.Response.Index)+1
+	if c.excluded[dealer] {
+		// kyber's verdict on this deal is fixed; only the complaint counts.
+		if resp.Response.Status == vss.StatusComplaint {
+			c.complain(dealer, from)
+		}
+		return nil, nil
+	}
 	j, err := c.gen.ProcessResponse(resp)
 	if errors.Is(err, vss.ErrNoDealBeforeResponse) {
 		c.pending[int(resp.Index)] = append(c.pending[int(resp.Index)], resp)
@@ -575,7 +737,15 @@ func (c *Ceremony) applyResponse(resp *dkg.Response) (*Message, error) {
 	if j == nil {
 		return nil, nil
 	}
-	// kyber has applied our own justification to our own verifier.
+	if j.Justification.Signature == nil {
+		// kyber leaves unsigned the justifications of an old trustee that
+		// leaves.
+		if j.Justification.Signature, err = schnorr.Sign(c.suite, c.cfg.Longterm, j.Justification.Hash(c.suite)); err != nil {
+			return nil, fmt.Errorf("trustee: dkg: sign justification: %w", err)
+		}
+	}
+	// kyber has applied our own justification to our own verifier, if
+	// this trustee has one.
 	delete(c.complaints[dealer], from)
 	w := c.header(KindJustification, 0)
 	w.Justification = justificationToWire(j)
@@ -598,7 +768,7 @@ func (c *Ceremony) ProcessJustification(m Message) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadDKGMessage, err)
 	}
-	if err := schnorr.Verify(c.suite, c.cfg.Participants[w.From-1].Key, j.Justification.Hash(c.suite), j.Justification.Signature); err != nil {
+	if err := schnorr.Verify(c.suite, c.dealers()[w.From-1].Key, j.Justification.Hash(c.suite), j.Justification.Signature); err != nil {
 		return fmt.Errorf("%w: justification not signed by participant %d: %v", ErrBadDKGMessage, w.From, err)
 	}
 	c.received = append(c.received, m.Bytes)
@@ -610,13 +780,30 @@ func (c *Ceremony) applyJustification(j *dkg.Justification) error {
 	if !c.complaints[dealer][holder] {
 		return fmt.Errorf("%w: justification by %d for a complaint by %d that was not made or already answered", ErrBadDKGMessage, dealer, holder)
 	}
-	if err := c.gen.ProcessJustification(j); err != nil {
-		c.badDeal[dealer] = fmt.Sprintf("its justification for participant %d's complaint is invalid: %v", holder, err)
-		return c.misbehaviour(dealer, c.badDeal[dealer])
+	d := j.Justification.Deal
+	fault := ""
+	switch {
+	case c.excluded[dealer]:
+		fault = c.badDeal[dealer] // fixed when its deal came
+	case d.SecShare.I+1 != holder:
+		fault = fmt.Sprintf("its justification for participant %d's complaint reveals the share of participant %d", holder, d.SecShare.I+1)
+	default:
+		fault = c.dealFault(dealer, d.Commitments)
+	}
+	if fault == "" && c.oldOnly() {
+		fault = c.justificationFault(dealer, holder, d, j.Justification.SessionID)
+	} else if fault == "" {
+		if err := c.gen.ProcessJustification(j); err != nil {
+			fault = fmt.Sprintf("its justification for participant %d's complaint is invalid: %v", holder, err)
+		}
+	}
+	if fault != "" {
+		c.badDeal[dealer] = fault
+		return c.misbehaviour(dealer, fault)
 	}
 	delete(c.complaints[dealer], holder)
 	if holder == c.cfg.Index {
-		c.justified[dealer] = j.Justification.Deal.SecShare
+		c.justified[dealer] = d.SecShare
 		delete(c.badDeal, dealer)
 	}
 	return nil
@@ -631,14 +818,14 @@ func (c *Ceremony) SetTimeout() {
 }
 
 func (c *Ceremony) misbehaviour(i int, reason string) *MisbehaviourError {
-	return &MisbehaviourError{Participant: i, Name: c.cfg.Participants[i-1].Name, Reason: reason}
+	return &MisbehaviourError{Participant: i, Name: c.dealers()[i-1].Name, Reason: reason}
 }
 
-// Misbehaviour lists the participants this one has seen misbehave so far:
-// bad deals, complaints not (yet) justified, invalid justifications.
+// Misbehaviour lists the dealers this participant has seen misbehave so
+// far: bad deals, complaints not (yet) justified, invalid justifications.
 func (c *Ceremony) Misbehaviour() []*MisbehaviourError {
 	var out []*MisbehaviourError
-	for i := 1; i <= c.n; i++ {
+	for i := 1; i <= len(c.dealers()); i++ {
 		if r, ok := c.badDeal[i]; ok {
 			out = append(out, c.misbehaviour(i, r))
 		} else if len(c.complaints[i]) > 0 {
@@ -667,9 +854,16 @@ func sortedKeys(m map[int]bool) []int {
 
 // Finish ends the ceremony. It returns the result if every deal and
 // response is in and every complaint answered, or, after SetTimeout, if at
-// least t deals qualified; an [*AbortError] if after the timeout fewer
-// than t did; and an error wrapping [ErrCeremonyIncomplete] if it is too
-// early to tell.
+// least t deals (in a reshare: the old threshold) qualified; an
+// [*AbortError] if after the timeout fewer did; and an error wrapping
+// [ErrCeremonyIncomplete] if it is too early to tell. A result that fails
+// its final check (the own share against the joint commitment, and in a
+// reshare the new commitment's A_0 against the old group key) is an error
+// wrapping [ErrCeremonyResult].
+//
+// An old trustee that leaves a reshare gets a result with its tally of the
+// qualified deals and the unchanged group key, but no Share and no
+// Commitment (see [DKGResult]).
 func (c *Ceremony) Finish() (*DKGResult, error) {
 	if c.result != nil {
 		return c.result, nil
@@ -677,53 +871,63 @@ func (c *Ceremony) Finish() (*DKGResult, error) {
 	if c.aborted != nil {
 		return nil, c.aborted
 	}
-	if !c.timeout && !c.gen.Certified() {
+	var qual []int
+	var complete bool
+	if c.oldOnly() {
+		qual, complete = c.oldOnlyQual()
+	} else {
+		complete = c.gen.Certified()
+		for _, i := range c.gen.QUAL() {
+			qual = append(qual, i+1)
+		}
+		slices.Sort(qual)
+	}
+	if !c.timeout && !complete {
 		return nil, fmt.Errorf("%w: in phase %s; deliver the missing messages or call SetTimeout when the deadline passes", ErrCeremonyIncomplete, c.Phase())
 	}
-	var qual []int
-	for _, i := range c.gen.QUAL() {
-		qual = append(qual, i+1)
-	}
-	slices.Sort(qual)
 	var dis []*MisbehaviourError
-	for i := 1; i <= c.n; i++ {
-		if slices.Contains(qual, i) {
-			continue
+	for i := 1; i <= len(c.dealers()); i++ {
+		if !slices.Contains(qual, i) {
+			dis = append(dis, c.misbehaviour(i, c.exclusionReason(i)))
 		}
-		dis = append(dis, c.misbehaviour(i, c.exclusionReason(i)))
 	}
-	if !c.gen.ThresholdCertified() {
-		c.aborted = &AbortError{Qualified: qual, Threshold: c.cfg.Threshold, Disqualified: dis}
+	if need := c.qualifyingDeals(); len(qual) < need {
+		c.aborted = &AbortError{Qualified: qual, Threshold: need, Disqualified: dis}
 		return nil, c.aborted
+	}
+	if c.oldOnly() {
+		c.result = c.finishOldOnly(qual, dis)
+		return c.result, nil
+	}
+	// kyber keeps the bad share of a justified deal; put the revealed one
+	// in its place before kyber adds (DKG) or interpolates (reshare) them.
+	for dealer, good := range c.justified {
+		if slices.Contains(qual, dealer) {
+			c.gen.Verifiers()[uint32(dealer-1)].Deal().SecShare.V = good.V.Clone()
+		}
 	}
 	dks, err := c.gen.DistKeyShare()
 	if err != nil {
-		return nil, fmt.Errorf("trustee: dkg: %w", err)
-	}
-	v := dks.Share.V.Clone()
-	// kyber keeps the bad share of a justified deal; use the revealed one.
-	for dealer, good := range c.justified {
-		if !slices.Contains(qual, dealer) {
-			continue
-		}
-		bad := c.gen.Verifiers()[uint32(dealer-1)].Deal().SecShare.V
-		v.Sub(v, bad)
-		v.Add(v, good.V)
+		return nil, fmt.Errorf("%w: kyber: %v", ErrCeremonyResult, err)
 	}
 	// kyber's share I is 0-based and evaluated at x = I+1.
 	x := dks.Share.I + 1
 	if x != c.cfg.Index {
-		return nil, fmt.Errorf("trustee: dkg: kyber returned share %d for participant %d", dks.Share.I, c.cfg.Index)
+		return nil, fmt.Errorf("%w: kyber returned share %d for participant %d", ErrCeremonyResult, dks.Share.I, c.cfg.Index)
 	}
 	com := &shares.Commitment{Points: dks.Commits}
 	if len(com.Points) != c.cfg.Threshold {
-		return nil, fmt.Errorf("trustee: dkg: %d commitments for threshold %d", len(com.Points), c.cfg.Threshold)
+		return nil, fmt.Errorf("%w: %d commitments for threshold %d", ErrCeremonyResult, len(com.Points), c.cfg.Threshold)
 	}
-	if err := com.Verify(shares.Share{Index: x, Value: v}); err != nil {
-		return nil, fmt.Errorf("trustee: dkg: own share does not match the joint commitment: %w", err)
+	if c.resharing() && !com.Points[0].Equal(c.cfg.Reshare.OldCommitment[0]) {
+		return nil, fmt.Errorf("%w: the new commitment's A_0 is not the group key: the qualified deals do not reshare it", ErrCeremonyResult)
+	}
+	if err := com.Verify(shares.Share{Index: x, Value: dks.Share.V}); err != nil {
+		return nil, fmt.Errorf("%w: own share does not match the joint commitment: %w", ErrCeremonyResult, err)
 	}
 	c.result = &DKGResult{
-		Share:        &EpochShare{Epoch: c.cfg.Epoch, Index: x, Share: v, GroupKey: com.Points[0].Clone()},
+		Epoch:        c.cfg.Epoch,
+		Share:        &EpochShare{Epoch: c.cfg.Epoch, Index: x, Share: dks.Share.V, GroupKey: com.Points[0].Clone()},
 		GroupKey:     com.Points[0].Clone(),
 		Commitment:   dks.Commits,
 		Qualified:    qual,
@@ -739,7 +943,12 @@ func (c *Ceremony) exclusionReason(i int) string {
 	if len(c.complaints[i]) > 0 {
 		return c.complaintReason(i)
 	}
-	if i != c.cfg.Index && !c.dealFrom[i] {
+	if c.oldOnly() {
+		// This trustee sees no deals, only the responses to them.
+		if i != c.ownDealer() && len(c.responses[i]) == 0 {
+			return "no participant answered a deal from it before the timeout"
+		}
+	} else if i != c.ownDealer() && !c.dealFrom[i] {
 		return "sent no deal before the timeout"
 	}
 	return "too few responses to its deal before the timeout"
@@ -826,9 +1035,13 @@ func justificationFromWire(from int, w *wireJustification) (*dkg.Justification, 
 }
 
 func (c *Ceremony) header(kind MessageKind, to int) *wireMessage {
+	from := c.ownDealer()
+	if kind == KindResponse {
+		from = c.cfg.Index
+	}
 	return &wireMessage{
 		Version: DKGMessageVersion, Ceremony: hex.EncodeToString(c.cfg.ID[:]), Epoch: c.cfg.Epoch,
-		Kind: kind, From: c.cfg.Index, To: to,
+		Kind: kind, From: from, To: to,
 	}
 }
 
@@ -882,7 +1095,8 @@ func parseWire(b []byte) (*wireMessage, error) {
 }
 
 // parse checks that a message belongs to this ceremony, is of the kind
-// expected and comes from another participant.
+// expected and comes from another participant: a dealer for a deal or a
+// justification, a participant that gets a share for a response.
 func (c *Ceremony) parse(m Message, kind MessageKind) (*wireMessage, error) {
 	w, err := parseWire(m.Bytes)
 	if err != nil {
@@ -891,14 +1105,18 @@ func (c *Ceremony) parse(m Message, kind MessageKind) (*wireMessage, error) {
 	bad := func(format string, args ...any) (*wireMessage, error) {
 		return nil, fmt.Errorf("%w: "+format, append([]any{ErrBadDKGMessage}, args...)...)
 	}
+	senders, self := len(c.dealers()), c.ownDealer()
+	if kind == KindResponse {
+		senders, self = c.n, c.cfg.Index
+	}
 	switch {
 	case w.Kind != kind:
 		return bad("got a %s where a %s was expected", w.Kind, kind)
 	case w.Ceremony != hex.EncodeToString(c.cfg.ID[:]) || w.Epoch != c.cfg.Epoch:
 		return bad("message for ceremony %s epoch %d, this is %x epoch %d", w.Ceremony, w.Epoch, c.cfg.ID, c.cfg.Epoch)
-	case w.From < 1 || w.From > c.n:
-		return bad("sender %d outside 1..%d", w.From, c.n)
-	case w.From == c.cfg.Index:
+	case w.From < 1 || w.From > senders:
+		return bad("%s sender %d outside 1..%d", kind, w.From, senders)
+	case w.From == self:
 		return bad("message from this participant itself")
 	case kind == KindDeal && w.To != c.cfg.Index:
 		return bad("deal for participant %d delivered to %d", w.To, c.cfg.Index)
@@ -913,6 +1131,7 @@ type ceremonyState struct {
 	Ceremony string   `json:"ceremony"`
 	Epoch    uint32   `json:"epoch"`
 	Index    int      `json:"index"`
+	OldIndex int      `json:"old_index,omitempty"` // in a reshare
 	Seed     []byte   `json:"seed"`
 	Deals    [][]byte `json:"deals"`
 	Received [][]byte `json:"received"`
@@ -925,7 +1144,7 @@ type ceremonyState struct {
 func (c *Ceremony) MarshalState() ([]byte, error) {
 	st := ceremonyState{
 		Version: DKGStateVersion, Ceremony: hex.EncodeToString(c.cfg.ID[:]), Epoch: c.cfg.Epoch,
-		Index: c.cfg.Index, Seed: c.seed[:], Received: c.received, Timeout: c.timeout,
+		Index: c.cfg.Index, OldIndex: c.cfg.oldIndex(), Seed: c.seed[:], Received: c.received, Timeout: c.timeout,
 	}
 	for _, d := range c.deals {
 		st.Deals = append(st.Deals, d.Bytes)
@@ -952,9 +1171,10 @@ func RestoreCeremony(b []byte, cfg CeremonyConfig) (*Ceremony, error) {
 	if st.Version != DKGStateVersion {
 		return nil, fmt.Errorf("%w: version %q, this build reads %q", ErrBadDKGState, st.Version, DKGStateVersion)
 	}
-	if st.Ceremony != hex.EncodeToString(cfg.ID[:]) || st.Epoch != cfg.Epoch || st.Index != cfg.Index {
-		return nil, fmt.Errorf("%w: state of ceremony %s epoch %d participant %d, config is %x epoch %d participant %d",
-			ErrBadDKGState, st.Ceremony, st.Epoch, st.Index, cfg.ID, cfg.Epoch, cfg.Index)
+	oldIndex := cfg.oldIndex()
+	if st.Ceremony != hex.EncodeToString(cfg.ID[:]) || st.Epoch != cfg.Epoch || st.Index != cfg.Index || st.OldIndex != oldIndex {
+		return nil, fmt.Errorf("%w: state of ceremony %s epoch %d participant %d (old %d), config is %x epoch %d participant %d (old %d)",
+			ErrBadDKGState, st.Ceremony, st.Epoch, st.Index, st.OldIndex, cfg.ID, cfg.Epoch, cfg.Index, oldIndex)
 	}
 	if len(st.Seed) != 32 {
 		return nil, fmt.Errorf("%w: seed of %d bytes", ErrBadDKGState, len(st.Seed))
@@ -965,17 +1185,17 @@ func RestoreCeremony(b []byte, cfg CeremonyConfig) (*Ceremony, error) {
 	if err != nil {
 		return nil, err
 	}
+	c.deals = []Message{}
 	for _, d := range st.Deals {
 		m, err := ParseMessage(d)
-		if err != nil || m.Kind != KindDeal || m.From != cfg.Index {
+		if err != nil {
 			return nil, fmt.Errorf("%w: stored deal: %v", ErrBadDKGState, err)
 		}
 		c.deals = append(c.deals, m)
 	}
-	if len(c.deals) != c.n-1 {
-		return nil, fmt.Errorf("%w: %d stored deals for %d participants", ErrBadDKGState, len(c.deals), c.n)
-	}
-	if err := c.makeDeals(); err != nil { // processes the own deal; keeps the stored messages
+	// Processes the own deal; keeps the stored messages if they are for
+	// the same recipients as the ones it makes.
+	if err := c.makeDeals(); err != nil {
 		return nil, err
 	}
 	for k, b := range st.Received {

@@ -93,7 +93,7 @@ func (net *dkgNet) deliver(msgs []Message) []Message {
 			net.t.Fatalf("header %+v parsed as %+v", m, pm)
 		}
 		for i, c := range net.cs {
-			if c == nil || i+1 == m.From || (m.To != 0 && m.To != i+1) {
+			if c == nil || sentBy(c, m) || (m.To != 0 && m.To != c.cfg.Index) {
 				continue
 			}
 			ans, err := c.Process(pm)
@@ -105,6 +105,16 @@ func (net *dkgNet) deliver(msgs []Message) []Message {
 		}
 	}
 	return out
+}
+
+// sentBy says whether c sent m: From counts among the dealers for a deal
+// or a justification and among the participants for a response (the same
+// roster in a DKG, the old and the new one in a reshare).
+func sentBy(c *Ceremony, m Message) bool {
+	if m.Kind == KindResponse {
+		return m.From == c.cfg.Index
+	}
+	return m.From == c.ownDealer()
 }
 
 func (net *dkgNet) deals() []Message {
@@ -347,13 +357,51 @@ func TestDKGTooManyDownAborts(t *testing.T) {
 }
 
 // corruptDeal replaces c's deal to participant `to` by one whose share
-// does not match its commitments. It rebuilds c's own dealer from its seed
-// (as kyber's generator built it), so the deal carries the right session
-// and commitments and only the share is wrong.
+// does not match its commitments.
 func corruptDeal(t *testing.T, c *Ceremony, to int) {
 	t.Helper()
+	rewriteDeals(t, c, []int{to}, func(d *vss.Deal) { d.SecShare.V = group.Suite().Scalar().Pick(random.New()) })
+}
+
+// rewriteDeals replaces c's deals to the participants to by ones changed
+// by f. They come from c's dealer rebuilt from its seed, so the deals
+// carry the right session and commitments and only what f changes is
+// wrong.
+func rewriteDeals(t *testing.T, c *Ceremony, to []int, f func(*vss.Deal)) {
+	t.Helper()
+	dealer := rebuiltDealer(t, c)
+	for k, m := range c.deals {
+		if m.Kind != KindDeal || !slices.Contains(to, m.To) {
+			continue
+		}
+		pd, _ := dealer.PlaintextDeal(m.To - 1)
+		f(pd)
+		enc, err := dealer.EncryptedDeal(m.To - 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		dd := &dkg.Deal{Index: uint32(c.ownDealer() - 1), Deal: enc}
+		buf, _ := dd.MarshalBinary()
+		if dd.Signature, err = schnorr.Sign(c.suite, c.cfg.Longterm, buf); err != nil {
+			t.Fatal(err)
+		}
+		w := c.header(KindDeal, m.To)
+		w.Deal = &wireDeal{DHKey: enc.DHKey, DHSig: enc.Signature, Nonce: enc.Nonce, Cipher: enc.Cipher, Signature: dd.Signature}
+		if c.deals[k], err = w.message(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// rebuiltDealer rebuilds c's dealer from its seed, as kyber's generator
+// built it.
+func rebuiltDealer(t *testing.T, c *Ceremony) *vss.Dealer {
+	t.Helper()
+	secret := group.Suite().Scalar().Pick(random.New(seedStream(c.seed, labelDKGSecret)))
+	if c.resharing() {
+		secret = c.cfg.Reshare.OldShare.Share
+	}
 	suite := &ceremonySuite{SuiteEd25519: group.Suite(), det: seedStream(c.seed, labelDKGPoly)}
-	secret := suite.Scalar().Pick(random.New(seedStream(c.seed, labelDKGSecret)))
 	var pubs []kyber.Point
 	for _, p := range c.cfg.Participants {
 		pubs = append(pubs, p.Key)
@@ -363,34 +411,15 @@ func corruptDeal(t *testing.T, c *Ceremony, to int) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	own := c.gen.Verifiers()[uint32(c.cfg.Index-1)].Commits()
-	for j, p := range dealer.Commits() {
-		if !p.Equal(own[j]) {
-			t.Fatal("rebuilt dealer differs from the ceremony's")
+	// An old trustee that leaves a reshare has no verifier of its own deal.
+	if v := c.gen.Verifiers()[uint32(c.ownDealer()-1)]; v != nil {
+		for j, p := range dealer.Commits() {
+			if !p.Equal(v.Commits()[j]) {
+				t.Fatal("rebuilt dealer differs from the ceremony's")
+			}
 		}
 	}
-	pd, _ := dealer.PlaintextDeal(to - 1)
-	pd.SecShare.V = group.Suite().Scalar().Pick(random.New())
-	enc, err := dealer.EncryptedDeal(to - 1)
-	if err != nil {
-		t.Fatal(err)
-	}
-	dd := &dkg.Deal{Index: uint32(c.cfg.Index - 1), Deal: enc}
-	buf, _ := dd.MarshalBinary()
-	if dd.Signature, err = schnorr.Sign(suite, c.cfg.Longterm, buf); err != nil {
-		t.Fatal(err)
-	}
-	w := c.header(KindDeal, to)
-	w.Deal = &wireDeal{DHKey: enc.DHKey, DHSig: enc.Signature, Nonce: enc.Nonce, Cipher: enc.Cipher, Signature: dd.Signature}
-	m, err := w.message()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for k := range c.deals {
-		if c.deals[k].To == to {
-			c.deals[k] = m
-		}
-	}
+	return dealer
 }
 
 func TestDKGBadDealIsNamed(t *testing.T) {
