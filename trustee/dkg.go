@@ -501,12 +501,7 @@ func (c *Ceremony) makeDeals() error {
 			}
 			continue
 		}
-		w := c.header(KindDeal, i+1)
-		w.Deal = &wireDeal{
-			DHKey: d.Deal.DHKey, DHSig: d.Deal.Signature, Nonce: d.Deal.Nonce,
-			Cipher: d.Deal.Cipher, Signature: d.Signature,
-		}
-		m, err := w.message()
+		m, err := c.dealMessage(i+1, d)
 		if err != nil {
 			return err
 		}
@@ -529,6 +524,16 @@ func (c *Ceremony) makeDeals() error {
 		}
 	}
 	return nil
+}
+
+// dealMessage is the message of kyber's deal d to participant to.
+func (c *Ceremony) dealMessage(to int, d *dkg.Deal) (Message, error) {
+	w := c.header(KindDeal, to)
+	w.Deal = &wireDeal{
+		DHKey: d.Deal.DHKey, DHSig: d.Deal.Signature, Nonce: d.Deal.Nonce,
+		Cipher: d.Deal.Cipher, Signature: d.Signature,
+	}
+	return w.message()
 }
 
 // processOwnDeal processes, in a reshare, the deal this trustee made to
@@ -782,9 +787,9 @@ func (c *Ceremony) applyJustification(j *dkg.Justification) error {
 	}
 	d := j.Justification.Deal
 	fault := ""
+	// A dealer excluded when its deal came fails dealFault here again, or
+	// kyber's session check.
 	switch {
-	case c.excluded[dealer]:
-		fault = c.badDeal[dealer] // fixed when its deal came
 	case d.SecShare.I+1 != holder:
 		fault = fmt.Sprintf("its justification for participant %d's complaint reveals the share of participant %d", holder, d.SecShare.I+1)
 	default:

@@ -385,9 +385,7 @@ func rewriteDeals(t *testing.T, c *Ceremony, to []int, f func(*vss.Deal)) {
 		if dd.Signature, err = schnorr.Sign(c.suite, c.cfg.Longterm, buf); err != nil {
 			t.Fatal(err)
 		}
-		w := c.header(KindDeal, m.To)
-		w.Deal = &wireDeal{DHKey: enc.DHKey, DHSig: enc.Signature, Nonce: enc.Nonce, Cipher: enc.Cipher, Signature: dd.Signature}
-		if c.deals[k], err = w.message(); err != nil {
+		if c.deals[k], err = c.dealMessage(m.To, dd); err != nil {
 			t.Fatal(err)
 		}
 	}
