@@ -74,8 +74,8 @@ func rosterMembers(r *rosterJSON) ([]GroupMember, error) {
 		if err := d.Validate(); err != nil {
 			return nil, fmt.Errorf("%w: trustee %d: %w", ErrBadRoster, i+1, err)
 		}
-		for what, v := range map[string]string{"name": d.Name, "address": d.Address, "identity key": d.IdentityKey, "log key": d.LogKey} {
-			k := what + "\x00" + v
+		for _, f := range [][2]string{{"name", d.Name}, {"address", d.Address}, {"identity key", d.IdentityKey}, {"log key", d.LogKey}} {
+			what, k := f[0], f[0]+"\x00"+f[1]
 			if other, ok := seen[k]; ok {
 				return nil, fmt.Errorf("%w: %s and %s have the same %s", ErrBadRoster, other, d.Name, what)
 			}
