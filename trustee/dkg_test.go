@@ -137,6 +137,43 @@ func (net *dkgNet) run() {
 	}
 }
 
+// restart marshals every ceremony and restores it: the restored one has
+// the same first messages, phase and state.
+func (net *dkgNet) restart(cfgs []CeremonyConfig) {
+	t := net.t
+	t.Helper()
+	for i, c := range net.cs {
+		if c == nil {
+			continue
+		}
+		st, err := c.MarshalState()
+		if err != nil {
+			t.Fatal(err)
+		}
+		before, _ := c.Deals()
+		rc, err := RestoreCeremony(st, cfgs[i])
+		if err != nil {
+			t.Fatalf("participant %d: %v", i+1, err)
+		}
+		after, _ := rc.Deals()
+		if len(before) != len(after) {
+			t.Fatalf("participant %d: %d first messages restored as %d", i+1, len(before), len(after))
+		}
+		for k := range before {
+			if !bytes.Equal(before[k].Bytes, after[k].Bytes) {
+				t.Fatalf("participant %d: restored ceremony has other first messages", i+1)
+			}
+		}
+		if rc.Phase() != c.Phase() {
+			t.Fatalf("participant %d: phase %s restored as %s", i+1, c.Phase(), rc.Phase())
+		}
+		if again, err := rc.MarshalState(); err != nil || !bytes.Equal(again, st) {
+			t.Fatalf("participant %d: state not stable across a restore: %v", i+1, err)
+		}
+		net.cs[i] = rc
+	}
+}
+
 func (net *dkgNet) timeout() {
 	for _, c := range net.cs {
 		if c != nil {
@@ -486,29 +523,7 @@ func TestDKGRestart(t *testing.T) {
 	cfgs := dkgConfigs(t, 5, 3, "restart")
 	net := newDKGNet(t, cfgs)
 	responses := net.deliver(net.deals())
-	for i, c := range net.cs {
-		st, err := c.MarshalState()
-		if err != nil {
-			t.Fatal(err)
-		}
-		before, _ := c.Deals()
-		rc, err := RestoreCeremony(st, cfgs[i])
-		if err != nil {
-			t.Fatalf("participant %d: %v", i+1, err)
-		}
-		after, _ := rc.Deals()
-		if len(before) != len(after) || !bytes.Equal(before[0].Bytes, after[0].Bytes) {
-			t.Fatal("restored ceremony has other deals")
-		}
-		if rc.Phase() != c.Phase() {
-			t.Fatalf("phase %s restored as %s", c.Phase(), rc.Phase())
-		}
-		again, err := rc.MarshalState()
-		if err != nil || !bytes.Equal(again, st) {
-			t.Fatalf("state not stable across a restore: %v", err)
-		}
-		net.cs[i] = rc
-	}
+	net.restart(cfgs)
 	net.deliver(net.deliver(responses))
 	got := net.finish()
 	checkResults(t, cfgs, got)

@@ -18,9 +18,9 @@ import (
 //
 // # Protocol
 //
-// This is the redistribution of T. Wong, C. Wang and J. Wing ("Verifiable
-// secret redistribution for archive systems", IEEE SISW 2002), as kyber's
-// share/dkg/pedersen implements it: every old holder j deals its old share
+// This is the redistribution of T. M. Wong, C. Wang and J. M. Wing
+// ("Verifiable secret redistribution for threshold sharing schemes",
+// CMU-CS-02-114, 2002), as kyber's share/dkg/pedersen implements it: every old holder j deals its old share
 // x_j as the constant term of a fresh polynomial of the new degree to the
 // new participants, with Feldman commitments; each new participant checks
 // its share against the commitments and checks that the constant term

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -27,9 +28,25 @@ type oldGroup struct {
 	com   []kyber.Point
 }
 
-func dkgFive(t *testing.T, label string) *oldGroup {
+// theOldGroup is made once: the tests only read it.
+var theOldGroup struct {
+	sync.Once
+	g *oldGroup
+}
+
+// dkgFive returns the 3-of-5 group the reshare tests move.
+func dkgFive(t *testing.T) *oldGroup {
 	t.Helper()
-	cfgs := dkgConfigs(t, 5, 3, label)
+	theOldGroup.Do(func() { theOldGroup.g = runDKGFive(t) })
+	if theOldGroup.g == nil {
+		t.Fatal("the 3-of-5 DKG failed")
+	}
+	return theOldGroup.g
+}
+
+func runDKGFive(t *testing.T) *oldGroup {
+	t.Helper()
+	cfgs := dkgConfigs(t, 5, 3, "reshare/old")
 	net := newDKGNet(t, cfgs)
 	net.run()
 	g := &oldGroup{rs: net.finish()}
@@ -172,7 +189,7 @@ func subsets[T any](xs []T, k int, f func([]T)) {
 
 func TestReshare3of5To4of7(t *testing.T) {
 	t.Parallel()
-	old := dkgFive(t, "reshare/basic")
+	old := dkgFive(t)
 	cfgs, rs, out := runReshare(t, old, "reshare/basic/ceremony")
 	for i, r := range rs {
 		if !slices.Equal(r.Qualified, []int{1, 2, 3, 4, 5}) || len(r.Disqualified) != 0 {
@@ -272,7 +289,7 @@ func oldShare(old *oldGroup, i int) shares.Share {
 // opens with the partial decryptions of 4 of the 7 new holders.
 func TestReshareEscrowedSessionsOpen(t *testing.T) {
 	t.Parallel()
-	old := dkgFive(t, "reshare/escrow")
+	old := dkgFive(t)
 	K, env, req := sealSession(t, old.key, "reshare/escrow/session")
 	_, _, out := runReshare(t, old, "reshare/escrow/ceremony")
 	eg := escrowGroup(7, out.com, 7)
@@ -292,7 +309,7 @@ func TestReshareEscrowedSessionsOpen(t *testing.T) {
 // polynomials; the commitments tell which is which.
 func TestReshareOldAndNewSharesDoNotMix(t *testing.T) {
 	t.Parallel()
-	old := dkgFive(t, "reshare/mix")
+	old := dkgFive(t)
 	K, env, req := sealSession(t, old.key, "reshare/mix/session")
 	_, _, out := runReshare(t, old, "reshare/mix/ceremony")
 	oldCom := &shares.Commitment{Points: old.com}
@@ -390,7 +407,7 @@ func cheat(t *testing.T, c *Ceremony, f func(*dkg.Config)) {
 // others' deals are enough.
 func TestReshareBadDealIsNamed(t *testing.T) {
 	t.Parallel()
-	old := dkgFive(t, "reshare/bad")
+	old := dkgFive(t)
 	// trustees 4 and 5 leave; 5 cheats, 4 watches.
 	newNames := []string{"trustee-3", "trustee-6", "trustee-1", "trustee-7", "trustee-2", "trustee-8", "trustee-9"}
 	otherSecret := func(kc *dkg.Config) {
@@ -475,7 +492,7 @@ func dkgRandStream(label string) kyber.XOF { return group.Suite().XOF([]byte("te
 // complainers use the revealed shares.
 func TestReshareBadShareJustified(t *testing.T) {
 	t.Parallel()
-	old := dkgFive(t, "reshare/justified")
+	old := dkgFive(t)
 	cfgs := reshareConfigs(t, old, newSeven, 4, "reshare/justified/ceremony")
 	net := newDKGNet(t, cfgs)
 	corruptDeal(t, net.cs[4], 3) // trustee-5 (leaves) to new participant 3
@@ -515,7 +532,7 @@ func TestReshareBadShareJustified(t *testing.T) {
 // TestReshareTooFewDealsAborts: fewer deals than the old threshold arrive.
 func TestReshareTooFewDealsAborts(t *testing.T) {
 	t.Parallel()
-	old := dkgFive(t, "reshare/abort")
+	old := dkgFive(t)
 	cfgs := reshareConfigs(t, old, newSeven, 4, "reshare/abort/ceremony")
 	net := newDKGNet(t, cfgs)
 	net.drop = func(m Message) bool { return m.Kind == KindDeal && m.From >= 3 }
@@ -547,39 +564,13 @@ func TestReshareTooFewDealsAborts(t *testing.T) {
 // deals; the run ends as an uninterrupted one does.
 func TestReshareRestart(t *testing.T) {
 	t.Parallel()
-	old := dkgFive(t, "reshare/restart")
+	old := dkgFive(t)
 	_, want, _ := runReshare(t, old, "reshare/restart/ceremony")
 
 	cfgs := reshareConfigs(t, old, newSeven, 4, "reshare/restart/ceremony")
 	net := newDKGNet(t, cfgs)
 	responses := net.deliver(net.deals())
-	for i, c := range net.cs {
-		st, err := c.MarshalState()
-		if err != nil {
-			t.Fatal(err)
-		}
-		before, _ := c.Deals()
-		rc, err := RestoreCeremony(st, cfgs[i])
-		if err != nil {
-			t.Fatalf("trustee %d: %v", i+1, err)
-		}
-		after, _ := rc.Deals()
-		if len(before) != len(after) {
-			t.Fatalf("trustee %d: %d first messages restored as %d", i+1, len(before), len(after))
-		}
-		for k := range before {
-			if !bytes.Equal(before[k].Bytes, after[k].Bytes) {
-				t.Fatalf("trustee %d: restored ceremony has other first messages", i+1)
-			}
-		}
-		if rc.Phase() != c.Phase() {
-			t.Fatalf("trustee %d: phase %s restored as %s", i+1, c.Phase(), rc.Phase())
-		}
-		if again, err := rc.MarshalState(); err != nil || !bytes.Equal(again, st) {
-			t.Fatalf("trustee %d: state not stable across a restore: %v", i+1, err)
-		}
-		net.cs[i] = rc
-	}
+	net.restart(cfgs)
 	net.deliver(net.deliver(responses))
 	got := net.finish()
 	checkReshare(t, cfgs, got, old.key)
@@ -622,7 +613,7 @@ func withReshare(cfg CeremonyConfig, f func(*ReshareConfig)) CeremonyConfig {
 
 func TestReshareConfigRefusals(t *testing.T) {
 	t.Parallel()
-	old := dkgFive(t, "reshare/config")
+	old := dkgFive(t)
 	cfgs := reshareConfigs(t, old, newSeven, 4, "reshare/config/ceremony")
 	stays, leaves, joins := cfgs[0], cfgs[4], cfgs[5] // trustee-1, trustee-5, trustee-6
 	for _, cfg := range []CeremonyConfig{stays, leaves, joins} {
@@ -682,7 +673,7 @@ func TestReshareConfigRefusals(t *testing.T) {
 // does not commit to the old key, or whose own share does not match.
 func TestReshareResultChecks(t *testing.T) {
 	t.Parallel()
-	old := dkgFive(t, "reshare/checks")
+	old := dkgFive(t)
 	cfgs := reshareConfigs(t, old, newSeven, 4, "reshare/checks/ceremony")
 	net := newDKGNet(t, cfgs)
 	net.run()
@@ -704,7 +695,7 @@ func TestReshareResultChecks(t *testing.T) {
 // sender's role.
 func TestReshareMessages(t *testing.T) {
 	t.Parallel()
-	old := dkgFive(t, "reshare/messages")
+	old := dkgFive(t)
 	cfgs := reshareConfigs(t, old, newSeven, 4, "reshare/messages/ceremony")
 	net := newDKGNet(t, cfgs)
 	leaves, joins := net.cs[4], net.cs[5] // trustee-5; trustee-6 (new 3)
@@ -759,7 +750,7 @@ func TestReshareMessages(t *testing.T) {
 // the trustee that leaves.
 func TestReshareNewParticipantDown(t *testing.T) {
 	t.Parallel()
-	old := dkgFive(t, "reshare/down")
+	old := dkgFive(t)
 	cfgs := reshareConfigs(t, old, newSeven, 4, "reshare/down/ceremony")
 	net := newDKGNet(t, cfgs, 8) // trustee-8, new participant 7
 	net.run()
@@ -787,7 +778,7 @@ func TestReshareNewParticipantDown(t *testing.T) {
 // that only 3 of 7 new participants answer does not qualify.
 func TestReshareDealThresholdIsOurs(t *testing.T) {
 	t.Parallel()
-	old := dkgFive(t, "reshare/claimed-t")
+	old := dkgFive(t)
 	cfgs := reshareConfigs(t, old, newSeven, 4, "reshare/claimed-t/ceremony")
 	net := newDKGNet(t, cfgs)
 	// kyber's responses carry a session id computed from the claimed t; a
@@ -834,7 +825,7 @@ func responseDealer(t *testing.T, m Message) int {
 // by revealing another participant's share; the complaint stands.
 func TestReshareJustificationForAnotherHolder(t *testing.T) {
 	t.Parallel()
-	old := dkgFive(t, "reshare/holder")
+	old := dkgFive(t)
 	cfgs := reshareConfigs(t, old, newSeven, 4, "reshare/holder/ceremony")
 	net := newDKGNet(t, cfgs)
 	dealer := net.cs[0]       // trustee-1: old 1, new 2
@@ -871,7 +862,7 @@ func TestReshareJustificationForAnotherHolder(t *testing.T) {
 // participant's kyber verifier does.
 func TestReshareJustificationChecks(t *testing.T) {
 	t.Parallel()
-	old := dkgFive(t, "reshare/checkj")
+	old := dkgFive(t)
 	cfgs := reshareConfigs(t, old, newSeven, 4, "reshare/checkj/ceremony")
 	net := newDKGNet(t, cfgs)
 	dealer := net.cs[0]       // trustee-1: old 1, new 2
