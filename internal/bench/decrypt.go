@@ -68,16 +68,27 @@ func Decrypt(ctx context.Context, cfg DecryptConfig) (*DecryptResult, error) {
 		names = append(names, fmt.Sprintf("trustee-%d", i))
 	}
 	epoch := trustee.GroupEpoch{Epoch: 1, ValidFrom: now.AddDate(0, 0, -1), ValidUntil: now.AddDate(0, 0, 30)}
-	f, err := fedrun.Setup(ctx, fedrun.Options{
+	// The key is made by a DKG among the trustees; a 1-of-n group, which
+	// a DKG cannot make, is dealt.
+	fo := fedrun.Options{
 		Binary: cfg.Binary, Dir: cfg.WorkDir, Names: names, Threshold: cfg.Threshold,
-		Epochs: []trustee.GroupEpoch{epoch}, Judges: []string{vkey}, Passphrase: "bench", Dealer: rand.Reader,
-	})
+		Judges: []string{vkey}, Passphrase: "bench",
+	}
+	if cfg.Threshold < 2 {
+		fo.KeyGeneration, fo.Epochs, fo.Dealer = fedrun.KeyGenerationDealer, []trustee.GroupEpoch{epoch}, rand.Reader
+	}
+	f, err := fedrun.Setup(ctx, fo)
 	if err != nil {
 		return nil, err
 	}
 	defer f.Close()
 	if err := f.StartAll(ctx); err != nil {
 		return nil, err
+	}
+	if f.Group == nil {
+		if _, err := f.RunDKG(ctx, epoch, fedrun.CeremonyOptions{}); err != nil {
+			return nil, err
+		}
 	}
 	g, err := f.Group.EscrowGroup(1)
 	if err != nil {

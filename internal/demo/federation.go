@@ -119,7 +119,7 @@ func newProcessFederation(ctx context.Context, w *world, dir string, retention i
 	fr, err := fedrun.Setup(ctx, fedrun.Options{
 		Binary: w.cfg.Binary, Dir: dir, Names: names, Threshold: w.cfg.Threshold,
 		Judges: []string{w.judgeKey}, Retention: retention, Passphrase: passphrase,
-		Dealt: w.group, DealtShares: w.dealt,
+		KeyGeneration: fedrun.KeyGenerationDealer, Dealt: w.group, DealtShares: w.dealt,
 	})
 	if err != nil {
 		return nil, err

@@ -1,9 +1,28 @@
 // Package fedrun runs a federation of keyquorum trustees as real operating
-// system processes on loopback, for the demo, the decryption benchmark and
-// the integration tests. Each trustee is set up and served by the keyquorum
-// binary itself (`trustee init`, `trustee import-share`, `trustee
-// sign-group`, `trustee serve`), exactly as a person would; this package
-// plays the dealer and the operator who starts, kills and restarts them.
+// system processes on loopback, for the demo, the benchmarks and the
+// integration tests. Each trustee is set up and served by the keyquorum
+// binary itself (`trustee init`, `trustee serve`, and in dealer mode
+// `trustee import-share` and `trustee sign-group`), exactly as a person
+// would; this package plays the operator who starts, kills and restarts
+// them.
+//
+// # Key generation
+//
+// By default ([KeyGenerationDKG]) the group's keys are made dealerlessly:
+// [Setup] only initialises the trustees, [Federation.StartAll] starts them
+// without a group, and [Federation.RunDKG] (the first epoch) and
+// [Federation.Rotate] (each next one) run [trustee.RunDKG] in this process
+// as the ceremony's coordinator. The coordinator only relays; the
+// trustees are the real processes, reached over TLS, and each installs its
+// share and the signed group file itself. No process ever holds a key.
+//
+// [KeyGenerationDealer] keeps the old way, for comparison: this package
+// deals the key (and so saw it), seals each share to its trustee, and has
+// each import it and sign the group file.
+//
+// [LocalDKG] runs the same ceremony with every participant in this one
+// process and no network: the baseline of the DKG benchmark, and the
+// demo's in-process mode.
 package fedrun
 
 import (
@@ -26,17 +45,33 @@ import (
 	"go.dedis.ch/kyber/v3"
 )
 
+// Key generation modes of [Options].
+const (
+	// KeyGenerationDKG: Setup only initialises the trustees; the keys are
+	// made by ceremonies among the running processes ([Federation.RunDKG],
+	// [Federation.Rotate]). The threshold must be at least 2.
+	KeyGenerationDKG = "dkg"
+	// KeyGenerationDealer: Setup deals Epochs (or hands over Dealt), and
+	// every trustee imports its share and signs the group file.
+	KeyGenerationDealer = "dealer"
+)
+
 // Options describes a federation to set up.
 type Options struct {
-	Binary     string               // the keyquorum executable
-	Dir        string               // working directory, created; the caller removes it
-	Names      []string             // trustee names, in roster order
-	Threshold  int                  // t
-	Epochs     []trustee.GroupEpoch // epochs to deal
-	Judges     []string             // judge verifier keys every trustee trusts
-	Retention  int                  // retention_epochs in every policy (0: keep all)
-	Passphrase string               // every trustee's passphrase (a demo shortcut)
-	Dealer     io.Reader            // the dealer's randomness
+	Binary     string   // the keyquorum executable
+	Dir        string   // working directory, created; the caller removes it
+	Names      []string // trustee names, in roster order
+	Threshold  int      // t
+	Judges     []string // judge verifier keys every trustee trusts
+	Retention  int      // retention_epochs in every policy (0: keep all)
+	Passphrase string   // every trustee's passphrase (a demo shortcut)
+
+	// KeyGeneration is [KeyGenerationDKG] (the default) or
+	// [KeyGenerationDealer]. The fields below are for dealer mode only.
+	KeyGeneration string
+
+	Epochs []trustee.GroupEpoch // epochs to deal
+	Dealer io.Reader            // the dealer's randomness
 
 	// Dealt, if set, is a group already dealt (by [trustee.Deal] with
 	// these Names), whose epochs and shares are handed to this federation
@@ -49,22 +84,33 @@ type Options struct {
 // Federation is a set-up federation.
 type Federation struct {
 	Dir string
-	// GroupPath is the group file clients use: the dealer's group.json
-	// signed by every trustee. Group is what it holds, as clients verify it
-	// ([trustee.VerifyGroupFile]).
+	// GroupPath is the group file clients use, signed by every trustee
+	// that holds a share: in dealer mode the dealer's group.json, in DKG
+	// mode the result of the last ceremony. Group is what it holds, as
+	// clients verify it ([trustee.VerifyGroupFile]); nil in DKG mode until
+	// the first ceremony.
 	GroupPath string
 	Group     *trustee.GroupFile
-	Trustees  []*Trustee
+	// Trustees are every trustee process, in the order of Options.Names.
+	// A trustee left out of the group's roster (down during the first
+	// ceremony) has Index 0; see [Federation.Members].
+	Trustees []*Trustee
+
+	opts   Options
+	signed []byte // the contents of GroupPath
 }
 
 // Trustee is one trustee process and its data directory.
 type Trustee struct {
-	Name   string
-	Index  int
-	Dir    string
-	Addr   string
-	Member trustee.GroupMember
-	Client *trustee.Client
+	Name  string
+	Index int // 1-based share index in the group; 0 if the group leaves it out
+	Dir   string
+	Addr  string
+	// Member is the trustee's entry in the group file (before the first
+	// ceremony, the one its descriptor gives), and Client talks to it.
+	Member     trustee.GroupMember
+	Client     *trustee.Client
+	Descriptor trustee.Descriptor
 
 	bin      string
 	passFile string
@@ -76,19 +122,35 @@ type Trustee struct {
 	logs *os.File
 }
 
-// Setup initialises every trustee with `keyquorum trustee init`, writes
-// its policy, deals the group to their descriptors, has each import its
-// sealed share with `keyquorum trustee import-share` and then sign the
-// group file with `keyquorum trustee sign-group`, one after another.
-// Nothing is served yet.
+// Setup initialises every trustee with `keyquorum trustee init` and
+// writes its policy. In DKG mode that is all: start the trustees and run
+// [Federation.RunDKG]. In dealer mode it then deals the group to their
+// descriptors, has each import its sealed share with `keyquorum trustee
+// import-share` and then sign the group file with `keyquorum trustee
+// sign-group`, one after another. Nothing is served yet.
 func Setup(ctx context.Context, o Options) (*Federation, error) {
-	if len(o.Names) == 0 || o.Threshold < 1 || o.Threshold > len(o.Names) {
-		return nil, fmt.Errorf("fedrun: need 1 <= threshold <= %d trustees", len(o.Names))
+	if o.KeyGeneration == "" {
+		o.KeyGeneration = KeyGenerationDKG
+	}
+	switch o.KeyGeneration {
+	case KeyGenerationDKG:
+		if len(o.Names) < 2 || o.Threshold < 2 || o.Threshold > len(o.Names) {
+			return nil, fmt.Errorf("fedrun: a DKG needs 2 <= threshold <= trustees, got %d of %d; use dealer mode for smaller groups", o.Threshold, len(o.Names))
+		}
+		if o.Epochs != nil || o.Dealer != nil || o.Dealt != nil || o.DealtShares != nil {
+			return nil, errors.New("fedrun: Epochs, Dealer and Dealt are for dealer mode; in DKG mode the ceremonies make the epochs")
+		}
+	case KeyGenerationDealer:
+		if len(o.Names) == 0 || o.Threshold < 1 || o.Threshold > len(o.Names) {
+			return nil, fmt.Errorf("fedrun: need 1 <= threshold <= %d trustees", len(o.Names))
+		}
+	default:
+		return nil, fmt.Errorf("fedrun: key generation %q; use %q or %q", o.KeyGeneration, KeyGenerationDKG, KeyGenerationDealer)
 	}
 	if err := os.MkdirAll(o.Dir, 0o700); err != nil {
 		return nil, err
 	}
-	f := &Federation{Dir: o.Dir, GroupPath: filepath.Join(o.Dir, "group.signed")}
+	f := &Federation{Dir: o.Dir, GroupPath: filepath.Join(o.Dir, "group.signed"), opts: o}
 	dealtPath := filepath.Join(o.Dir, "group.json")
 	passFile := filepath.Join(o.Dir, "passphrase")
 	if err := os.WriteFile(passFile, []byte(o.Passphrase+"\n"), 0o600); err != nil {
@@ -123,9 +185,19 @@ func Setup(ctx context.Context, o Options) (*Federation, error) {
 			return nil, fmt.Errorf("fedrun: %s: %w", t.Name, err)
 		}
 		descs = append(descs, d)
+		t.Descriptor = d
 		if err := os.WriteFile(filepath.Join(t.Dir, "policy.toml"), policyText(o), 0o600); err != nil {
 			return nil, err
 		}
+	}
+	if o.KeyGeneration == KeyGenerationDKG {
+		for i, t := range f.Trustees {
+			t.Member = descs[i].Member(i + 1)
+			if t.Client, err = trustee.NewClient(t.Member); err != nil {
+				return nil, err
+			}
+		}
+		return f, nil
 	}
 	var groupJSON []byte
 	var sealed []*trustee.SealedShare
@@ -181,6 +253,7 @@ func Setup(ctx context.Context, o Options) (*Federation, error) {
 	if f.Group, _, err = trustee.VerifyGroupFile(signed, true); err != nil {
 		return nil, fmt.Errorf("fedrun: %s: %w", f.GroupPath, err)
 	}
+	f.signed = signed
 	return f, nil
 }
 
@@ -215,13 +288,56 @@ func (f *Federation) Close() {
 	}
 }
 
-// Clients returns every trustee's client, in roster order.
+// Members returns the trustees the group file lists, in its roster
+// order (every trustee before the first ceremony).
+func (f *Federation) Members() []*Trustee {
+	if f.Group == nil {
+		return f.Trustees
+	}
+	var out []*Trustee
+	for _, m := range f.Group.Trustees {
+		for _, t := range f.Trustees {
+			if t.Name == m.Name {
+				out = append(out, t)
+			}
+		}
+	}
+	return out
+}
+
+// Clients returns the client of every trustee the group file lists, in
+// its roster order, as [trustee.Decrypt] and [trustee.Audit] take them.
 func (f *Federation) Clients() []*trustee.Client {
 	var cs []*trustee.Client
-	for _, t := range f.Trustees {
+	for _, t := range f.Members() {
 		cs = append(cs, t.Client)
 	}
 	return cs
+}
+
+// SetRetention writes retention_epochs = epochs into every trustee's
+// policy and restarts the running trustees (SIGTERM, then start), which
+// apply it as they start: shares of epochs past retention are destroyed
+// and the destruction is logged.
+func (f *Federation) SetRetention(ctx context.Context, epochs int) error {
+	f.opts.Retention = epochs
+	for _, t := range f.Trustees {
+		if err := os.WriteFile(filepath.Join(t.Dir, "policy.toml"), policyText(f.opts), 0o600); err != nil {
+			return err
+		}
+	}
+	var running []*Trustee
+	for _, t := range f.Trustees {
+		if t.Running() {
+			running = append(running, t)
+		}
+	}
+	return eachParallel(running, func(t *Trustee) error {
+		if err := t.Stop(5 * time.Second); err != nil {
+			return fmt.Errorf("fedrun: stopping %s: %w", t.Name, err)
+		}
+		return t.Start(ctx)
+	})
 }
 
 // Start runs `keyquorum trustee serve` for t and waits until it answers,
@@ -316,6 +432,16 @@ func (t *Trustee) Stop(grace time.Duration) error {
 	return err
 }
 
+// PID returns the process id of the running trustee, or 0.
+func (t *Trustee) PID() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.cmd == nil {
+		return 0
+	}
+	return t.cmd.Process.Pid
+}
+
 // Running reports whether the process is running.
 func (t *Trustee) Running() bool {
 	t.mu.Lock()
@@ -402,19 +528,25 @@ func freePorts(n int) ([]int, error) {
 	return ports, nil
 }
 
-// eachParallel runs fn for every trustee, two at a time, and returns the
-// first error.
+// eachParallel runs fn for every trustee, two at a time (an argon2id key
+// derivation is the usual cost), and returns the errors joined.
 func eachParallel(ts []*Trustee, fn func(*Trustee) error) error {
-	sem := make(chan struct{}, 2)
-	errs := make([]error, len(ts))
+	return limited(len(ts), 2, func(i int) error { return fn(ts[i]) })
+}
+
+// limited runs fn(0..n-1), at most limit at a time (in order when limit
+// is 1), and returns the errors joined.
+func limited(n, limit int, fn func(i int) error) error {
+	sem := make(chan struct{}, limit)
+	errs := make([]error, n)
 	var wg sync.WaitGroup
-	for i, t := range ts {
+	for i := range n {
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			errs[i] = fn(t)
+			errs[i] = fn(i)
 		}()
 	}
 	wg.Wait()

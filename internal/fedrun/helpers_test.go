@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
@@ -60,6 +61,18 @@ type fixtureConfig struct {
 	perDay              float64 // sessions each user starts per day (default 1)
 	seed                uint64
 	noStart             bool // set up only; start nothing
+
+	// dkg makes the keys by ceremonies among the trustee processes
+	// instead of dealing them: a first DKG, then rotations, epochs in all
+	// (default 1), each epochDays long (default 7), the last one holding
+	// now; with one epoch it runs from 30 days ago to 30 days ahead.
+	dkg       bool
+	retention int // retention_epochs in every trustee's policy
+	epochs    int
+	epochDays int
+	down      []int                                      // trustees (1-based) not started: the first ceremony leaves them out
+	timeout   time.Duration                              // the ceremonies' phase timeout (default 3 s)
+	hook      func(fed *fedrun.Federation, phase string) // runs after each phase of the first ceremony
 }
 
 // fixture is a federation of trustee processes together with everything a
@@ -69,7 +82,8 @@ type fixtureConfig struct {
 type fixture struct {
 	fed       *fedrun.Federation
 	now       time.Time
-	group     *escrow.Group // epoch 1
+	group     *escrow.Group        // epoch 1
+	reports   []*trustee.DKGReport // the ceremonies, with dkg
 	judge     note.Signer
 	requester *escrow.RequesterKey
 	pubs      map[string]*escrow.UserPublic
@@ -98,12 +112,31 @@ func newFixture(t *testing.T, cfg fixtureConfig) *fixture {
 	if cfg.seed == 0 {
 		cfg.seed = 1
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	if cfg.epochs == 0 {
+		cfg.epochs = 1
+	}
+	if cfg.epochDays == 0 {
+		cfg.epochDays = 7
+	}
+	if cfg.timeout == 0 {
+		cfg.timeout = 3 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 
-	// The trustees run on the real clock: one epoch around now.
+	// The trustees run on the real clock: one epoch around now, or with
+	// more epochs, the last one holding now.
 	now := time.Now().UTC().Truncate(time.Second)
+	today := now.Truncate(24 * time.Hour)
 	epochs := []trustee.GroupEpoch{{Epoch: 1, ValidFrom: now.Add(-30 * 24 * time.Hour), ValidUntil: now.Add(30 * 24 * time.Hour)}}
+	if cfg.epochs > 1 {
+		epochs = nil
+		for i := 1; i <= cfg.epochs; i++ {
+			from := today.AddDate(0, 0, (i-cfg.epochs)*cfg.epochDays-cfg.epochDays/2)
+			epochs = append(epochs, trustee.GroupEpoch{Epoch: uint32(i), ValidFrom: from, ValidUntil: from.AddDate(0, 0, cfg.epochDays)})
+		}
+		cfg.days = int(today.Sub(epochs[0].ValidFrom) / (24 * time.Hour))
+	}
 	skey, vkey, err := escrow.NewJudgeKey("judge-test", sim.NewRand(cfg.seed, "judge"))
 	if err != nil {
 		t.Fatal(err)
@@ -117,11 +150,15 @@ func newFixture(t *testing.T, cfg fixtureConfig) *fixture {
 		names = append(names, fmt.Sprintf("trustee-%d", i))
 	}
 	start := time.Now()
-	fed, err := fedrun.Setup(ctx, fedrun.Options{
+	opts := fedrun.Options{
 		Binary: keyquorumBin, Dir: filepath.Join(t.TempDir(), "federation"),
-		Names: names, Threshold: cfg.threshold, Epochs: epochs,
-		Judges: []string{vkey}, Passphrase: testPassphrase, Dealer: rand.Reader,
-	})
+		Names: names, Threshold: cfg.threshold, Judges: []string{vkey}, Passphrase: testPassphrase, Retention: cfg.retention,
+		KeyGeneration: fedrun.KeyGenerationDealer, Epochs: epochs, Dealer: rand.Reader,
+	}
+	if cfg.dkg {
+		opts.KeyGeneration, opts.Epochs, opts.Dealer = fedrun.KeyGenerationDKG, nil, nil
+	}
+	fed, err := fedrun.Setup(ctx, opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -129,6 +166,34 @@ func newFixture(t *testing.T, cfg fixtureConfig) *fixture {
 	t.Logf("set up %d-of-%d federation in %v", cfg.threshold, cfg.trustees, time.Since(start).Round(time.Millisecond))
 
 	fx := &fixture{fed: fed, now: now, judge: judge, pubs: map[string]*escrow.UserPublic{}}
+	if cfg.dkg {
+		start = time.Now()
+		var up []*fedrun.Trustee
+		for _, tr := range fed.Trustees {
+			if !slices.Contains(cfg.down, tr.Index) {
+				up = append(up, tr)
+			}
+		}
+		for _, tr := range up {
+			if err := tr.Start(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+		t.Logf("started %d trustees without a group in %v", len(up), time.Since(start).Round(time.Millisecond))
+		for i, e := range epochs {
+			o := fedrun.CeremonyOptions{PhaseTimeout: cfg.timeout}
+			if i == 0 && cfg.hook != nil {
+				o.AfterPhase = func(phase string) { cfg.hook(fed, phase) }
+			}
+			reps, err := fed.MakeEpochs(ctx, []trustee.GroupEpoch{e}, o)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fx.reports = append(fx.reports, reps...)
+			t.Logf("epoch %d: ceremony %s took %v (%d holders)", e.Epoch, reps[0].CeremonyID, reps[0].Took.Round(time.Millisecond), len(reps[0].Holders))
+		}
+		cfg.noStart = true // started already
+	}
 	if fx.group, err = fed.Group.EscrowGroup(1); err != nil {
 		t.Fatal(err)
 	}
@@ -142,9 +207,22 @@ func newFixture(t *testing.T, cfg fixtureConfig) *fixture {
 	for _, u := range users {
 		fx.pubs[u.Name] = u.Public()
 	}
-	today := now.Truncate(24 * time.Hour)
 	first := today.AddDate(0, 0, -cfg.days)
-	keyAt := func(time.Time) (uint32, kyber.Point, error) { return 1, fx.group.Key, nil }
+	keys := map[uint32]kyber.Point{}
+	keyAt := func(at time.Time) (uint32, kyber.Point, error) {
+		e, err := fed.Group.EpochAt(at)
+		if err != nil {
+			return 0, nil, err
+		}
+		if keys[e.Epoch] == nil {
+			g, err := fed.Group.EscrowGroup(e.Epoch)
+			if err != nil {
+				return 0, nil, err
+			}
+			keys[e.Epoch] = g.Key
+		}
+		return e.Epoch, keys[e.Epoch], nil
+	}
 	start = time.Now()
 	fx.traffic, err = sim.Generate(sim.Config{Users: cfg.users, Days: cfg.days, Seed: cfg.seed, Start: first, SessionsPerUserDay: cfg.perDay}, users, keyAt)
 	if err != nil {

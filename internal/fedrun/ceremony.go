@@ -1,0 +1,158 @@
+package fedrun
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/keyquorum/keyquorum/trustee"
+)
+
+// CeremonyOptions are the knobs of one key ceremony run by a federation.
+type CeremonyOptions struct {
+	// PhaseTimeout is how long the coordinator keeps trying a trustee in
+	// one phase before counting it out (default: trustee.RunDKG's, 20 s).
+	PhaseTimeout time.Duration
+	// Progress, if set, receives the coordinator's progress lines.
+	Progress func(line string)
+	// AfterPhase, if set, runs after each phase of the ceremony ("start",
+	// "round N", "finish") and before the next (tests kill and restart
+	// trustees there).
+	AfterPhase func(phase string)
+}
+
+// RunDKG makes the group's first epoch key by a dealerless ceremony among
+// every trustee (the roster is built from their descriptors, in the order
+// of Options.Names), with this process as the coordinator. Trustees that
+// do not answer at the start are left out of the roster
+// (report.Excluded); their Index becomes 0. Epoch e gives the epoch's
+// number (0: 1) and window. On success the signed group file is written to
+// GroupPath and Group, Members and every trustee's Member, Index and
+// Client follow it.
+func (f *Federation) RunDKG(ctx context.Context, e trustee.GroupEpoch, o CeremonyOptions) (*trustee.DKGReport, error) {
+	if err := f.dkgMode(); err != nil {
+		return nil, err
+	}
+	if f.Group != nil {
+		return nil, errors.New("fedrun: the federation has a group already; make the next epoch with Rotate")
+	}
+	if e.Epoch == 0 {
+		e.Epoch = 1
+	}
+	var roster []trustee.GroupMember
+	for i, t := range f.Trustees {
+		roster = append(roster, t.Descriptor.Member(i+1))
+	}
+	return f.ceremony(ctx, trustee.DKGOptions{
+		Roster: roster, Threshold: f.opts.Threshold, Epoch: e.Epoch,
+		ValidFrom: e.ValidFrom, ValidUntil: e.ValidUntil,
+	}, o)
+}
+
+// Rotate makes the next epoch's key by a new ceremony among the group's
+// roster, as `keyquorum ceremony rotate` does. Epoch e gives the window;
+// a zero ValidFrom takes [trustee.NextEpochOptions]' (from the end of the
+// last epoch, or now if that is past, for as long as the last one). A
+// window in the past is allowed as long as it starts no earlier than the
+// last epoch ends. e.Epoch, if set, must be the next epoch's number.
+func (f *Federation) Rotate(ctx context.Context, e trustee.GroupEpoch, o CeremonyOptions) (*trustee.DKGReport, error) {
+	if err := f.dkgMode(); err != nil {
+		return nil, err
+	}
+	if f.Group == nil {
+		return nil, errors.New("fedrun: the federation has no group yet; make the first epoch with RunDKG")
+	}
+	opts, err := trustee.NextEpochOptions(f.signed, time.Now(), 0)
+	if err != nil {
+		return nil, err
+	}
+	if e.Epoch != 0 && e.Epoch != opts.Epoch {
+		return nil, fmt.Errorf("fedrun: the next epoch is %d, not %d", opts.Epoch, e.Epoch)
+	}
+	if !e.ValidFrom.IsZero() {
+		opts.ValidFrom, opts.ValidUntil = e.ValidFrom, e.ValidUntil
+	}
+	return f.ceremony(ctx, opts, o)
+}
+
+// MakeEpochs makes each of epochs by a ceremony, in order: RunDKG for the
+// first if the federation has no group yet, Rotate for the others. It
+// returns the reports of the ceremonies that succeeded.
+func (f *Federation) MakeEpochs(ctx context.Context, epochs []trustee.GroupEpoch, o CeremonyOptions) ([]*trustee.DKGReport, error) {
+	var reps []*trustee.DKGReport
+	for _, e := range epochs {
+		run := f.Rotate
+		if f.Group == nil {
+			run = f.RunDKG
+		}
+		rep, err := run(ctx, e, o)
+		if err != nil {
+			return reps, fmt.Errorf("fedrun: epoch %d: %w", e.Epoch, err)
+		}
+		reps = append(reps, rep)
+	}
+	return reps, nil
+}
+
+func (f *Federation) dkgMode() error {
+	if f.opts.KeyGeneration != KeyGenerationDKG {
+		return fmt.Errorf("fedrun: the federation was set up in %s mode; ceremonies need %q", f.opts.KeyGeneration, KeyGenerationDKG)
+	}
+	return nil
+}
+
+// ceremony runs one ceremony and adopts its group file.
+func (f *Federation) ceremony(ctx context.Context, opts trustee.DKGOptions, o CeremonyOptions) (*trustee.DKGReport, error) {
+	opts.PhaseTimeout, opts.Progress, opts.AfterPhase = o.PhaseTimeout, o.Progress, o.AfterPhase
+	rep, err := trustee.RunDKG(ctx, opts)
+	if err != nil {
+		return nil, fmt.Errorf("fedrun: %w", err)
+	}
+	if err := f.adopt(rep.Signed); err != nil {
+		return nil, err
+	}
+	return rep, nil
+}
+
+// adopt makes signed the federation's group file: it is verified as
+// clients verify it, written to GroupPath, and every trustee's entry and
+// client follow its roster.
+func (f *Federation) adopt(signed []byte) error {
+	g, _, err := trustee.VerifyGroupFile(signed, true)
+	if err != nil {
+		return fmt.Errorf("fedrun: the ceremony's group file: %w", err)
+	}
+	if err := writeFileAtomic(f.GroupPath, signed, 0o644); err != nil {
+		return err
+	}
+	for _, t := range f.Trustees {
+		m := g.Member(t.Name)
+		if m == nil {
+			t.Index = 0
+			continue
+		}
+		if *m != t.Member {
+			c, err := trustee.NewClient(*m)
+			if err != nil {
+				return err
+			}
+			t.Client.CloseIdleConnections()
+			t.Member, t.Client = *m, c
+		}
+		t.Index = m.Index
+	}
+	f.Group, f.signed = g, signed
+	return nil
+}
+
+// writeFileAtomic writes data to a temporary file next to path and renames
+// it into place.
+func writeFileAtomic(path string, data []byte, perm os.FileMode) error {
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, data, perm); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
