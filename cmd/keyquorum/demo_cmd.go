@@ -31,12 +31,16 @@ func demoCommand() *cli.Command {
 			&cli.IntFlag{Name: "forgery-tries", Value: def.ForgeryTries, Usage: "random escrow fields the rogue client tries against a recipient", EnvVars: envVar("forgery-tries")},
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of the report", EnvVars: envVar("json")},
 			&cli.BoolFlag{Name: "in-process", Usage: "run the trustees inside this process on a simulated clock instead of as separate processes over TLS", EnvVars: envVar("in-process")},
+			&cli.BoolFlag{Name: "dealer", Usage: "have a dealer make the keys (it sees them whole), for comparison with the default dealerless key ceremonies", EnvVars: envVar("dealer")},
 		},
 		Action: func(c *cli.Context) error {
 			cfg := def
 			cfg.Trustees, cfg.Threshold = c.Int("trustees"), c.Int("threshold")
 			cfg.Users, cfg.Days, cfg.Seed = c.Int("users"), c.Int("days"), c.Uint64("seed")
 			cfg.EpochDays, cfg.RetentionEpochs, cfg.ForgeryTries = c.Int("epoch-days"), c.Int("retention"), c.Int("forgery-tries")
+			if c.Bool("dealer") {
+				cfg.KeyGeneration = "dealer"
+			}
 			if err := cfg.Validate(); err != nil {
 				return cli.Exit(err.Error(), 2)
 			}
@@ -74,8 +78,22 @@ func printReport(out io.Writer, r *demo.Report, took time.Duration) {
 	if r.Mode == "processes" {
 		p("  Each trustee is its own process with its own encrypted store, served over TLS on loopback.")
 	}
-	if r.KeyGeneration == "dealer" {
-		p("  note: a dealer made this group key and saw it whole; dealerless generation is not built yet.")
+	switch {
+	case r.KeyGeneration == "dealer":
+		p("  note: --dealer: a dealer made every epoch key and saw it whole (by default the trustees make them by a DKG).")
+	case len(r.Ceremonies) > 0:
+		var took []string
+		for _, c := range r.Ceremonies {
+			took = append(took, c.Took.Round(time.Millisecond).String())
+		}
+		p("  Keys: %d epoch keys, each made by a dealerless key ceremony (a DKG, then %d rotations), taking %s.",
+			len(r.Ceremonies), len(r.Ceremonies)-1, strings.Join(took, ", "))
+		if r.Mode == "processes" {
+			p("  The trustee processes ran them over TLS; the demo only relayed: no machine ever held a key.")
+		} else {
+			p("  In-process, every participant ran inside this process, which saw every share; without")
+			p("  --in-process the trustee processes run the ceremonies and no machine holds a key.")
+		}
 	}
 	p("")
 	p("1. TRAFFIC  %d users chatted for %d days: %d sessions, each session key escrowed to the", r.Users, r.Days, r.Sessions)
@@ -122,6 +140,10 @@ func printReport(out io.Writer, r *demo.Report, took time.Duration) {
 	p("   What the split buys: no single trustee can read anything; one warrant opens only the")
 	p("   %d sessions it names, not all %d; every warranted use is in %d signed audit logs;", r.InScope, r.Sessions, r.Trustees)
 	p("   with retention, old epochs are gone for everyone (kept: epochs %s).", joinU32(r.RetainedEpochs))
+	if r.Mode == "processes" && r.KeyGeneration == "dkg" {
+		p("   (threshold-epochs is the same trustees, restarted with a retention policy: each destroyed")
+		p("   its older shares itself and logged it.)")
+	}
 	p("   What it cannot buy: any %d colluding trustees read every session they hold keys for,", r.Threshold)
 	p("   with no warrant and no log entry. And two users who both run modified clients can")
 	p("   always encrypt inside the channel: escrow only reaches people who do not try to avoid it.")

@@ -19,6 +19,28 @@
 //   - threshold-epochs: keyquorum with retention: trustees destroy shares
 //     of epochs older than their retention window.
 //
+// # Where the keys come from
+//
+// By default every epoch's key is made by a dealerless DKG (Pedersen's,
+// see [trustee.Ceremony]): with trustee processes, a first ceremony and
+// then one rotation per further epoch, run among the processes over TLS
+// by [fedrun.Federation.RunDKG] and [fedrun.Federation.Rotate], so that no
+// machine ever holds a key; in-process, the same ceremony with all its
+// participants inside the demo's process ([fedrun.LocalDKG]), which
+// therefore sees every share. Config.KeyGeneration "dealer" deals the keys
+// instead, for comparison: the dealer sees them whole.
+//
+// With trustee processes and a DKG the two keyquorum rows are measured on
+// the same trustee processes and keys: first as they are (threshold), then
+// after every trustee is restarted with a policy keeping RetentionEpochs
+// epochs (threshold-epochs), so the shares of older epochs are destroyed,
+// and the destruction logged, by the trustees themselves. The master-key
+// and split-master-key rows describe designs in which some party holds
+// x_e; with a DKG nobody does, so the demo measures them with x_e rebuilt
+// from every trustee's stored shares: what n compromised trustees would
+// hand an attacker (the threshold row's last compromise column does the
+// same).
+//
 // # The columns
 //
 //   - parties_to_decrypt: how many key holders must take part (null: nobody
@@ -41,9 +63,11 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/keyquorum/keyquorum/escrow"
+	"github.com/keyquorum/keyquorum/internal/fedrun"
 	"github.com/keyquorum/keyquorum/internal/sim"
 	"github.com/keyquorum/keyquorum/shares"
 	"github.com/keyquorum/keyquorum/trustee"
@@ -62,6 +86,9 @@ type Config struct {
 	RetentionEpochs int // for threshold-epochs
 	ForgeryTries    int // random escrow fields tried against a recipient
 	Start           time.Time
+	// KeyGeneration is "dkg" (dealerless ceremonies among the trustees;
+	// needs a threshold of at least 2) or "dealer".
+	KeyGeneration string
 
 	// Processes runs every trustee as its own process of Binary (the
 	// keyquorum executable) under WorkDir, over TLS on loopback, on the
@@ -77,7 +104,8 @@ func DefaultConfig() Config {
 	return Config{
 		Trustees: 5, Threshold: 3, Users: 8, Days: 30, Seed: 1,
 		EpochDays: 7, RetentionEpochs: 2, ForgeryTries: 1 << 16,
-		Start: time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC),
+		Start:         time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC),
+		KeyGeneration: "dkg",
 	}
 }
 
@@ -88,6 +116,10 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("demo: trustees must be 1 to 64, got %d", c.Trustees)
 	case c.Threshold < 1 || c.Threshold > c.Trustees:
 		return fmt.Errorf("demo: threshold must be between 1 and the number of trustees (%d), got %d", c.Trustees, c.Threshold)
+	case c.KeyGeneration != "dkg" && c.KeyGeneration != "dealer":
+		return fmt.Errorf("demo: key generation must be dkg or dealer, got %q", c.KeyGeneration)
+	case c.KeyGeneration == "dkg" && c.Threshold < 2:
+		return fmt.Errorf("demo: a dealerless key generation needs a threshold of at least 2, got %d; with t = 1 the keys must be dealt (keyquorum demo --dealer)", c.Threshold)
 	case c.Users < 3 || c.Users > 200:
 		return fmt.Errorf("demo: users must be 3 to 200, got %d", c.Users)
 	case c.Days < 7 || c.Days > 366:
@@ -107,8 +139,13 @@ func (c *Config) Validate() error {
 // Report is everything the demo measured. Its JSON form is the demo's
 // --json output.
 type Report struct {
-	Mode             string         `json:"mode"`
-	KeyGeneration    string         `json:"key_generation"`
+	Mode          string `json:"mode"`
+	KeyGeneration string `json:"key_generation"` // "dkg" or "dealer"
+	// KeyGenerationNote says who could have seen the keys.
+	KeyGenerationNote string `json:"key_generation_note"`
+	// Ceremonies are the key ceremonies that made the epochs, in order
+	// (none with a dealer).
+	Ceremonies       []Ceremony     `json:"ceremonies"`
 	Trustees         int            `json:"trustees"`
 	Threshold        int            `json:"threshold"`
 	Users            int            `json:"users"`
@@ -133,6 +170,15 @@ type Report struct {
 	Audit            []AuditSummary `json:"audit"`
 	Designs          []Design       `json:"designs"`
 	Sample           []string       `json:"sample_messages"`
+}
+
+// Ceremony is one key ceremony that made an epoch's key.
+type Ceremony struct {
+	Epoch   uint32        `json:"epoch"`
+	Kind    string        `json:"kind"` // "dkg" (the first) or "rotation"
+	ID      string        `json:"id,omitempty"`
+	Took    time.Duration `json:"took_ns"`
+	Holders int           `json:"holders"` // trustees holding a share
 }
 
 // AuditSummary is one trustee's audit log after the demo, as an auditor
@@ -172,7 +218,9 @@ type world struct {
 	cfg          Config
 	now          time.Time
 	group        *trustee.GroupFile
-	dealt        []trustee.DealtShare
+	held         []trustee.DealtShare // every trustee's share of every epoch, as the measurements see them
+	ceremonies   []Ceremony
+	procs        *fedrun.Federation // the trustee processes that made the keys by DKG; nil otherwise
 	requester    *escrow.RequesterKey
 	judge        note.Verifier
 	judgeKey     string // the judge's verifier key
@@ -195,15 +243,11 @@ func Run(cfg Config) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
-	w, err := build(cfg)
-	if err != nil {
+	w := &world{cfg: cfg, feds: map[string]*federation{}, groups: map[uint32]*escrow.Group{}, envs: map[escrow.SessionID]*escrow.Envelope{}}
+	defer w.close()
+	if err := w.build(); err != nil {
 		return nil, err
 	}
-	defer func() {
-		for _, f := range w.feds {
-			f.close()
-		}
-	}()
 	if err := w.startFederations(); err != nil {
 		return nil, err
 	}
@@ -212,8 +256,9 @@ func Run(cfg Config) (*Report, error) {
 		mode = "processes"
 	}
 	rep := &Report{
-		Mode: mode, KeyGeneration: w.group.KeyGeneration,
-		Trustees: cfg.Trustees, Threshold: cfg.Threshold, Users: cfg.Users, Days: cfg.Days,
+		Mode: mode, KeyGeneration: w.group.KeyGeneration, KeyGenerationNote: keyGenerationNote(cfg),
+		Ceremonies: append([]Ceremony{}, w.ceremonies...),
+		Trustees:   cfg.Trustees, Threshold: cfg.Threshold, Users: cfg.Users, Days: cfg.Days,
 		Epochs: len(w.group.Epochs), Sessions: len(w.honest), RogueSessions: len(w.rogue),
 		Target: w.w.Targets[0], WindowStart: w.w.WindowStart, WindowEnd: w.w.WindowEnd,
 		InScope: len(w.inScope), AuditRecords: map[string]int{},
@@ -223,14 +268,6 @@ func Run(cfg Config) (*Report, error) {
 			rep.RejectedSessions++
 		}
 	}
-	kept, err := w.feds["threshold-epochs"].members[0].storedShares()
-	if err != nil {
-		return nil, err
-	}
-	for _, s := range kept {
-		rep.RetainedEpochs = append(rep.RetainedEpochs, s.Epoch)
-	}
-
 	// The warranted decryption, through the keyquorum federation.
 	fed := w.feds["threshold"]
 	got, err := fed.decrypt(w, envelopesOf(w.inScope), nil)
@@ -259,6 +296,18 @@ func Run(cfg Config) (*Report, error) {
 	if rep.Designs, err = measureDesigns(w); err != nil {
 		return nil, err
 	}
+	ep, err := w.federation("threshold-epochs")
+	if err != nil {
+		return nil, err
+	}
+	kept, err := ep.members[0].storedShares()
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range kept {
+		rep.RetainedEpochs = append(rep.RetainedEpochs, s.Epoch)
+	}
+	slices.Sort(rep.RetainedEpochs)
 	logs, err := fed.auditLogs(w)
 	if err != nil {
 		return nil, err
@@ -270,10 +319,32 @@ func Run(cfg Config) (*Report, error) {
 	return rep, nil
 }
 
-// build sets up the group, judge, requester, users, traffic and warrant.
-func build(cfg Config) (*world, error) {
+// keyGenerationNote says, for the report, who could have seen the keys.
+func keyGenerationNote(cfg Config) string {
+	switch {
+	case cfg.KeyGeneration == "dealer":
+		return "a dealer made every epoch key and saw it whole, then split it among the trustees"
+	case cfg.Processes:
+		return "dealerless: every epoch key was made by a DKG among the trustee processes over TLS; the demo only relayed their messages, and no machine ever held a key"
+	}
+	return "dealerless DKG, but in-process: every participant ran inside the demo's process, which saw every share; run with trustee processes for ceremonies in which no machine holds the key"
+}
+
+// close stops every trustee process.
+func (w *world) close() {
+	for _, f := range w.feds {
+		f.close()
+	}
+	if w.procs != nil {
+		w.procs.Close()
+	}
+}
+
+// build makes the judge, requester and epoch keys, then the users,
+// traffic and warrant.
+func (w *world) build() error {
+	cfg := w.cfg
 	setup := sim.NewRand(cfg.Seed, "setup")
-	w := &world{cfg: cfg, feds: map[string]*federation{}, groups: map[uint32]*escrow.Group{}, envs: map[escrow.SessionID]*escrow.Envelope{}}
 	start := cfg.Start.UTC().Truncate(24 * time.Hour)
 	end := start.AddDate(0, 0, cfg.Days)
 	w.now = end.Add(time.Hour)
@@ -290,37 +361,32 @@ func build(cfg Config) (*world, error) {
 		from := start.AddDate(0, 0, i*cfg.EpochDays)
 		epochs = append(epochs, trustee.GroupEpoch{Epoch: uint32(i + 1), ValidFrom: from, ValidUntil: from.AddDate(0, 0, cfg.EpochDays)})
 	}
-	var names []string
-	for i := 1; i <= cfg.Trustees; i++ {
-		names = append(names, fmt.Sprintf("trustee-%d", i))
-	}
-	var err error
-	if w.group, w.dealt, err = trustee.Deal(names, cfg.Threshold, epochs, setup); err != nil {
-		return nil, err
-	}
 	skey, vkey, err := escrow.NewJudgeKey("judge-hale", setup)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	signer, err := note.NewSigner(skey)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	w.judgeSign, w.judgeKey = signer, vkey
 	if w.judge, err = note.NewVerifier(vkey); err != nil {
-		return nil, err
+		return err
 	}
 	if w.requester, err = escrow.GenerateRequesterKey(setup); err != nil {
-		return nil, err
+		return err
+	}
+	if err := w.makeKeys(epochs); err != nil {
+		return err
 	}
 
 	users, err := sim.GenerateUsers(cfg.Users, cfg.Seed)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for _, e := range w.group.Epochs {
 		if w.groups[e.Epoch], err = w.group.EscrowGroup(e.Epoch); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	keyAt := func(t time.Time) (uint32, kyber.Point, error) {
@@ -332,7 +398,7 @@ func build(cfg Config) (*world, error) {
 	}
 	w.traffic, err = sim.Generate(sim.Config{Users: cfg.Users, Days: cfg.Days, Seed: cfg.Seed, Start: start, SessionsPerUserDay: 1}, users, keyAt)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	w.pubs = map[string]*escrow.UserPublic{}
 	for _, u := range users {
@@ -344,10 +410,10 @@ func build(cfg Config) (*world, error) {
 		} else if c.Accepted {
 			w.honest = append(w.honest, c)
 			if w.envs[c.Context.SessionID], err = escrow.ParseEnvelope(c.Session.Envelope); err != nil {
-				return nil, err
+				return err
 			}
 		} else {
-			return nil, fmt.Errorf("demo: an honest session was rejected: %v", c.Rejection)
+			return fmt.Errorf("demo: an honest session was rejected: %v", c.Rejection)
 		}
 	}
 
@@ -361,10 +427,10 @@ func build(cfg Config) (*world, error) {
 	}
 	body, err := wr.MarshalText()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if w.warrant, err = escrow.SignWarrant(body, signer); err != nil {
-		return nil, err
+		return err
 	}
 	w.w = wr
 	for _, c := range w.honest {
@@ -373,20 +439,22 @@ func build(cfg Config) (*world, error) {
 		}
 	}
 	if len(w.inScope) == 0 {
-		return nil, errors.New("demo: the warrant covers no session; simulate more users or days")
+		return errors.New("demo: the warrant covers no session; simulate more users or days")
 	}
 
 	cur, err := w.group.EpochAt(w.now)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	w.currentEpoch = cur.Epoch
-	return w, nil
+	return nil
 }
 
 // startFederations starts the two keyquorum federations, in-process or as
 // processes: "threshold" keeps every epoch, "threshold-epochs" applies
-// retention.
+// retention. With processes that made their keys by DKG, both are the same
+// processes, and "threshold-epochs" turns retention on when first used
+// (see [world.federation]).
 func (w *world) startFederations() error {
 	for _, name := range []string{"threshold", "threshold-epochs"} {
 		retention := 0
@@ -396,9 +464,15 @@ func (w *world) startFederations() error {
 		rand := sim.NewRand(w.cfg.Seed, "federation/"+name)
 		var f *federation
 		var err error
-		if w.cfg.Processes {
+		switch {
+		case w.procs != nil:
+			f, err = procsFederation(w.procs, rand)
+			if retention > 0 {
+				f.enter = func() error { return w.procs.SetRetention(context.Background(), retention) }
+			}
+		case w.cfg.Processes:
 			f, err = newProcessFederation(context.Background(), w, filepath.Join(w.cfg.WorkDir, name), retention, rand)
-		} else {
+		default:
 			f, err = newFederation(w, retention, rand)
 		}
 		if err != nil {
@@ -406,7 +480,34 @@ func (w *world) startFederations() error {
 		}
 		w.feds[name] = f
 	}
+	if w.procs != nil {
+		// The rows of designs in which someone holds x_e need it; nobody
+		// does, so read what every trustee stores.
+		stolen, err := w.feds["threshold"].storedShares(func(int) bool { return true })
+		if err != nil {
+			return err
+		}
+		for e, ss := range stolen {
+			for _, s := range ss {
+				w.held = append(w.held, trustee.DealtShare{Trustee: w.group.Trustees[s.Index-1], Epoch: e, Share: s})
+			}
+		}
+	}
 	return nil
+}
+
+// federation returns the named federation, first putting it in the state
+// its design needs (turning retention on) if it is not yet.
+func (w *world) federation(name string) (*federation, error) {
+	f := w.feds[name]
+	if f.enter != nil {
+		enter := f.enter
+		f.enter = nil
+		if err := enter(); err != nil {
+			return nil, fmt.Errorf("demo: preparing the %s federation: %w", name, err)
+		}
+	}
+	return f, nil
 }
 
 // envelope returns the parsed envelope of a captured session, or nil if it
@@ -497,11 +598,11 @@ func interpolate(held map[uint32][]shares.Share) map[uint32]kyber.Scalar {
 	return out
 }
 
-// dealtShares returns the shares the dealer handed to trustees 1..k (or to
-// the online trustees), by epoch.
-func dealtShares(w *world, take func(index int) bool) map[uint32][]shares.Share {
+// heldShares returns the shares trustees 1..k (or the online trustees)
+// hold, by epoch: dealt to them, or made by the ceremonies.
+func heldShares(w *world, take func(index int) bool) map[uint32][]shares.Share {
 	out := map[uint32][]shares.Share{}
-	for _, d := range w.dealt {
+	for _, d := range w.held {
 		if take(d.Trustee.Index) {
 			out[d.Epoch] = append(out[d.Epoch], d.Share)
 		}

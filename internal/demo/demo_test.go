@@ -88,9 +88,10 @@ func TestDemoDefault(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkInvariants(t, cfg, r)
-	if r.Mode != "in-process" || r.KeyGeneration != "dealer" {
+	if r.Mode != "in-process" || r.KeyGeneration != "dkg" {
 		t.Errorf("mode %q key generation %q", r.Mode, r.KeyGeneration)
 	}
+	checkCeremonies(t, cfg, r)
 	for name, n := range r.AuditRecords {
 		if n == 0 {
 			t.Errorf("%s logged nothing", name)
@@ -98,16 +99,48 @@ func TestDemoDefault(t *testing.T) {
 	}
 }
 
+// checkCeremonies asserts that a DKG made every epoch: a first ceremony,
+// then one rotation per further epoch, each leaving every trustee a share.
+func checkCeremonies(t *testing.T, cfg Config, r *Report) {
+	t.Helper()
+	if len(r.Ceremonies) != r.Epochs || r.Epochs < 2 {
+		t.Fatalf("%d ceremonies for %d epochs", len(r.Ceremonies), r.Epochs)
+	}
+	for i, c := range r.Ceremonies {
+		kind := "rotation"
+		if i == 0 {
+			kind = "dkg"
+		}
+		if c.Epoch != uint32(i+1) || c.Kind != kind || c.Holders != cfg.Trustees || c.Took <= 0 {
+			t.Errorf("ceremony %d: %+v", i+1, c)
+		}
+	}
+	if r.KeyGenerationNote == "" {
+		t.Error("no key generation note")
+	}
+}
+
 func TestDemoOtherShapes(t *testing.T) {
-	for _, shape := range []struct{ n, t int }{{4, 2}, {3, 3}, {1, 1}} {
+	for _, shape := range []struct {
+		n, t   int
+		keyGen string
+	}{{4, 2, "dkg"}, {3, 3, "dkg"}, {3, 2, "dealer"}, {1, 1, "dealer"}} {
 		cfg := DefaultConfig()
 		cfg.Trustees, cfg.Threshold, cfg.Users, cfg.Days, cfg.ForgeryTries = shape.n, shape.t, 5, 14, 1000
-		cfg.EpochDays = 5
+		cfg.EpochDays, cfg.KeyGeneration = 5, shape.keyGen
 		r, err := Run(cfg)
 		if err != nil {
-			t.Fatalf("%d-of-%d: %v", shape.t, shape.n, err)
+			t.Fatalf("%d-of-%d %s: %v", shape.t, shape.n, shape.keyGen, err)
 		}
 		checkInvariants(t, cfg, r)
+		if r.KeyGeneration != shape.keyGen {
+			t.Errorf("%d-of-%d: key generation %q, want %q", shape.t, shape.n, r.KeyGeneration, shape.keyGen)
+		}
+		if shape.keyGen == "dkg" {
+			checkCeremonies(t, cfg, r)
+		} else if len(r.Ceremonies) != 0 {
+			t.Errorf("dealer mode reports ceremonies %+v", r.Ceremonies)
+		}
 	}
 }
 
@@ -118,6 +151,8 @@ func TestConfigRefusals(t *testing.T) {
 		func(c *Config) { c.Users = 2 },
 		func(c *Config) { c.Days = 3 },
 		func(c *Config) { c.EpochDays = 0 },
+		func(c *Config) { c.Threshold = 1 }, // a DKG needs t >= 2
+		func(c *Config) { c.KeyGeneration = "trusted-party" },
 	} {
 		cfg := DefaultConfig()
 		mod(&cfg)
@@ -160,8 +195,14 @@ func TestDemoProcesses(t *testing.T) {
 		t.Fatal(err)
 	}
 	checkInvariants(t, cfg, r)
-	if r.Mode != "processes" || len(r.Audit) != cfg.Trustees {
-		t.Fatalf("mode %q, %d audited trustees", r.Mode, len(r.Audit))
+	if r.Mode != "processes" || r.KeyGeneration != "dkg" || len(r.Audit) != cfg.Trustees {
+		t.Fatalf("mode %q, key generation %q, %d audited trustees", r.Mode, r.KeyGeneration, len(r.Audit))
+	}
+	checkCeremonies(t, cfg, r)
+	for _, c := range r.Ceremonies {
+		if len(c.ID) != 32 {
+			t.Errorf("ceremony of epoch %d has id %q", c.Epoch, c.ID)
+		}
 	}
 	for _, a := range r.Audit {
 		if !a.Verified || a.Records == 0 {

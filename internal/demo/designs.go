@@ -15,7 +15,7 @@ func measureDesigns(w *world) ([]Design, error) {
 	upTo := func(k int) func(int) bool { return func(i int) bool { return i <= k } }
 	above := func(f int) func(int) bool { return func(i int) bool { return i > f } }
 	none := map[uint32]kyber.Scalar{}
-	master := interpolate(dealtShares(w, upTo(n)))
+	master := interpolate(heldShares(w, upTo(n)))
 	detected := rogueDetected(w)
 
 	// no-escrow: the same sessions without an escrow field.
@@ -35,7 +35,7 @@ func measureDesigns(w *world) ([]Design, error) {
 	}
 	noEscrow := Design{Name: "no-escrow", ExposedByOneWarrant: openWithSecrets(w, plain, master)}
 	for k := 0; k <= n; k++ {
-		noEscrow.ExposedWhenCompromised = append(noEscrow.ExposedWhenCompromised, openWithSecrets(w, plain, interpolate(dealtShares(w, upTo(k)))))
+		noEscrow.ExposedWhenCompromised = append(noEscrow.ExposedWhenCompromised, openWithSecrets(w, plain, interpolate(heldShares(w, upTo(k)))))
 	}
 	for f := 0; f <= n; f++ {
 		noEscrow.RecoverableWithDown = append(noEscrow.RecoverableWithDown, openWithSecrets(w, plainScope, master))
@@ -60,18 +60,21 @@ func measureDesigns(w *world) ([]Design, error) {
 	// split-master-key: the combiner rebuilds the key from the first t
 	// online trustees' shares and keeps it.
 	sp := Design{Name: "split-master-key", PartiesToDecrypt: intp(t), ForgedFieldDetected: detected}
-	rebuilt := interpolate(dealtShares(w, upTo(t)))
+	rebuilt := interpolate(heldShares(w, upTo(t)))
 	sp.ExposedByOneWarrant = openWithSecrets(w, w.honest, rebuilt)
 	for k := 0; k <= n; k++ {
-		sp.ExposedWhenCompromised = append(sp.ExposedWhenCompromised, openWithSecrets(w, w.honest, interpolate(dealtShares(w, upTo(k)))))
+		sp.ExposedWhenCompromised = append(sp.ExposedWhenCompromised, openWithSecrets(w, w.honest, interpolate(heldShares(w, upTo(k)))))
 	}
 	for f := 0; f <= n; f++ {
-		sp.RecoverableWithDown = append(sp.RecoverableWithDown, openWithSecrets(w, w.inScope, interpolate(dealtShares(w, above(f)))))
+		sp.RecoverableWithDown = append(sp.RecoverableWithDown, openWithSecrets(w, w.inScope, interpolate(heldShares(w, above(f)))))
 	}
 
 	designs := []Design{noEscrow, mk, sp}
 	for _, name := range []string{"threshold", "threshold-epochs"} {
-		fed := w.feds[name]
+		fed, err := w.federation(name)
+		if err != nil {
+			return nil, err
+		}
 		d := Design{Name: name, PartiesToDecrypt: intp(t), ForgedFieldDetected: detected}
 		view, err := fed.decrypt(w, envelopesOf(w.inScope), nil)
 		if err != nil {

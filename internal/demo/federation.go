@@ -27,12 +27,15 @@ type member interface {
 	logKey() note.Verifier
 }
 
-// federation is a set of trustees holding the dealt shares.
+// federation is a set of trustees holding the epoch shares.
 type federation struct {
 	members []member
 	rand    io.Reader
 	procs   *fedrun.Federation           // nil in-process
 	stolen  map[int][]trustee.EpochShare // stored shares already read, by index
+	// enter, if set, puts the trustees in the state this federation's
+	// design needs before its first use ([world.federation]).
+	enter func() error
 }
 
 type nodeMember struct {
@@ -62,7 +65,7 @@ func (m procMember) decide(ctx context.Context, req []byte) (*trustee.Answer, er
 	return m.t.Client.Decrypt(ctx, req)
 }
 
-// newFederation builds in-process nodes holding the dealt shares.
+// newFederation builds in-process nodes holding the shares in w.held.
 func newFederation(w *world, retention int, rand io.Reader) (*federation, error) {
 	f := &federation{rand: rand}
 	policy := trustee.DefaultPolicy(w.judge)
@@ -85,7 +88,7 @@ func newFederation(w *world, retention int, rand io.Reader) (*federation, error)
 		if err != nil {
 			return nil, err
 		}
-		for _, d := range w.dealt {
+		for _, d := range w.held {
 			if d.Trustee.Index != m.Index {
 				continue
 			}
@@ -119,7 +122,7 @@ func newProcessFederation(ctx context.Context, w *world, dir string, retention i
 	fr, err := fedrun.Setup(ctx, fedrun.Options{
 		Binary: w.cfg.Binary, Dir: dir, Names: names, Threshold: w.cfg.Threshold,
 		Judges: []string{w.judgeKey}, Retention: retention, Passphrase: passphrase,
-		KeyGeneration: fedrun.KeyGenerationDealer, Dealt: w.group, DealtShares: w.dealt,
+		KeyGeneration: fedrun.KeyGenerationDealer, Dealt: w.group, DealtShares: w.held,
 	})
 	if err != nil {
 		return nil, err
@@ -131,15 +134,24 @@ func newProcessFederation(ctx context.Context, w *world, dir string, retention i
 			return nil, fmt.Errorf("demo: the group file the trustees signed lacks epoch %d's key the senders used", e.Epoch)
 		}
 	}
-	f := &federation{rand: rand, procs: fr}
 	if err := fr.StartAll(ctx); err != nil {
 		fr.Close()
 		return nil, err
 	}
-	for _, t := range fr.Trustees {
+	f, err := procsFederation(fr, rand)
+	if err != nil {
+		fr.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// procsFederation is the demo's view of running trustee processes.
+func procsFederation(fr *fedrun.Federation, rand io.Reader) (*federation, error) {
+	f := &federation{rand: rand, procs: fr}
+	for _, t := range fr.Members() {
 		v, err := note.NewVerifier(t.Member.LogKey)
 		if err != nil {
-			fr.Close()
 			return nil, err
 		}
 		f.members = append(f.members, procMember{t: t, key: v, pass: passphrase})
