@@ -4,9 +4,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"strings"
 	"time"
 
 	"github.com/keyquorum/keyquorum/internal/bench"
+	"github.com/keyquorum/keyquorum/internal/fedrun"
 	"github.com/urfave/cli/v2"
 )
 
@@ -25,11 +27,7 @@ func benchCommand() *cli.Command {
 				&cli.BoolFlag{Name: "json", Usage: "print the figures as JSON", EnvVars: envVar("json")},
 			},
 			Action: func(c *cli.Context) error {
-				bin, err := selfPath()
-				if err != nil {
-					return err
-				}
-				dir, err := os.MkdirTemp("", "keyquorum-bench-")
+				bin, dir, err := benchWorkDir()
 				if err != nil {
 					return err
 				}
@@ -56,6 +54,69 @@ func benchCommand() *cli.Command {
 				fmt.Fprintf(out, "(set-up %s, sealing the test envelopes %s, not counted)\n", r.Setup.Round(time.Millisecond), r.EnvelopeSealing.Round(time.Millisecond))
 				return nil
 			},
-		}},
+		}, benchDKGCommand()},
 	}
+}
+
+func benchDKGCommand() *cli.Command {
+	return &cli.Command{
+		Name:  "dkg",
+		Usage: "time one dealerless key generation among trustee processes, next to the same DKG computed in one process",
+		Description: "Starts N trustee processes on loopback (not timed), runs one DKG among them with this\n" +
+			"process as the coordinator, then runs the same DKG with every participant in this process\n" +
+			"and no network, one after another and on every core, and prints the three times.",
+		Flags: []cli.Flag{
+			&cli.IntFlag{Name: "trustees", Aliases: []string{"n"}, Value: 16, Usage: "number of trustee processes", EnvVars: envVar("trustees")},
+			&cli.IntFlag{Name: "threshold", Aliases: []string{"t"}, Usage: "trustees needed to decrypt (default: a majority, n/2+1)", EnvVars: envVar("threshold")},
+			&cli.BoolFlag{Name: "json", Usage: "print the figures as JSON", EnvVars: envVar("json")},
+		},
+		Action: func(c *cli.Context) error {
+			n, t := c.Int("trustees"), c.Int("threshold")
+			if !c.IsSet("threshold") {
+				t = n/2 + 1
+			}
+			if n < 2 || t < 2 || t > n {
+				return cli.Exit(fmt.Sprintf("-n %d -t %d: a DKG needs 2 <= threshold <= trustees", n, t), 2)
+			}
+			bin, dir, err := benchWorkDir()
+			if err != nil {
+				return err
+			}
+			defer os.RemoveAll(dir)
+			r, err := bench.DKG(c.Context, bench.DKGConfig{Binary: bin, WorkDir: dir, Trustees: n, Threshold: t})
+			if err != nil {
+				return err
+			}
+			if c.Bool("json") {
+				return json.NewEncoder(c.App.Writer).Encode(r)
+			}
+			out := c.App.Writer
+			sec := func(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
+			phases := func(ps []fedrun.PhaseTime) string {
+				var s []string
+				for _, p := range ps {
+					s = append(s, fmt.Sprintf("%s %s", p.Phase, sec(p.Took)))
+				}
+				return strings.Join(s, ", ")
+			}
+			fmt.Fprintf(out, "DKG, %d-of-%d: %d trustee processes on loopback (TLS 1.3, real stores), this process coordinating; %d cores shared\n", t, n, n, r.Cores)
+			fmt.Fprintf(out, "  among the processes:        %s  (%s)\n", sec(r.Network), phases(r.NetworkPhases))
+			fmt.Fprintf(out, "  in one process, sequential: %s  (%s)\n", sec(r.Sequential), phases(r.SequentialPhases))
+			fmt.Fprintf(out, "  in one process, parallel:   %s  (%s)\n", sec(r.Parallel), phases(r.ParallelPhases))
+			fmt.Fprintf(out, "  processes / in-process: %.2fx the parallel computation, %.2fx the sequential one\n",
+				r.Network.Seconds()/r.Parallel.Seconds(), r.Network.Seconds()/r.Sequential.Seconds())
+			fmt.Fprintf(out, "(set-up of the %d trustees %s, not counted)\n", n, r.Setup.Round(time.Millisecond))
+			return nil
+		},
+	}
+}
+
+// benchWorkDir returns this program, to start trustee processes, and a new
+// temporary directory for them, which the caller removes.
+func benchWorkDir() (bin, dir string, err error) {
+	if bin, err = selfPath(); err != nil {
+		return "", "", err
+	}
+	dir, err = os.MkdirTemp("", "keyquorum-bench-")
+	return bin, dir, err
 }
