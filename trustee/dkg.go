@@ -3,6 +3,7 @@ package trustee
 import (
 	"bytes"
 	"crypto/cipher"
+	"crypto/ed25519"
 	crand "crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -390,6 +391,8 @@ type Ceremony struct {
 	badDeal    map[int]string            // 1-based dealer -> reason seen here
 	excluded   map[int]bool              // dealers whose deal no justification can answer
 
+	keyBytes map[string][]byte // encoded long-term keys, by name
+
 	result  *DKGResult
 	aborted error
 }
@@ -621,7 +624,7 @@ func (c *Ceremony) ProcessDeal(m Message) ([]Message, error) {
 	// Check the dealer's signature first: after it, whatever is wrong
 	// with the deal is the dealer's doing, not a relay's.
 	signed, _ := dd.MarshalBinary()
-	if err := schnorr.Verify(c.suite, c.dealers()[w.From-1].Key, signed, dd.Signature); err != nil {
+	if err := c.verifySchnorr(c.dealers()[w.From-1], signed, dd.Signature); err != nil {
 		return nil, fmt.Errorf("%w: deal not signed by participant %d: %v", ErrBadDKGMessage, w.From, err)
 	}
 	c.received = append(c.received, m.Bytes)
@@ -705,7 +708,7 @@ func (c *Ceremony) ProcessResponse(m Message) (*Message, error) {
 	resp := &dkg.Response{Index: uint32(r.Dealer - 1), Response: &vss.Response{
 		SessionID: r.SessionID, Index: uint32(w.From - 1), Status: r.Approved, Signature: r.Signature,
 	}}
-	if err := schnorr.Verify(c.suite, c.cfg.Participants[w.From-1].Key, resp.Response.Hash(c.suite), r.Signature); err != nil {
+	if err := c.verifySchnorr(c.cfg.Participants[w.From-1], resp.Response.Hash(c.suite), r.Signature); err != nil {
 		return nil, fmt.Errorf("%w: response not signed by participant %d: %v", ErrBadDKGMessage, w.From, err)
 	}
 	if c.responses[r.Dealer][w.From] != nil {
@@ -773,7 +776,7 @@ func (c *Ceremony) ProcessJustification(m Message) error {
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrBadDKGMessage, err)
 	}
-	if err := schnorr.Verify(c.suite, c.dealers()[w.From-1].Key, j.Justification.Hash(c.suite), j.Justification.Signature); err != nil {
+	if err := c.verifySchnorr(c.dealers()[w.From-1], j.Justification.Hash(c.suite), j.Justification.Signature); err != nil {
 		return fmt.Errorf("%w: justification not signed by participant %d: %v", ErrBadDKGMessage, w.From, err)
 	}
 	c.received = append(c.received, m.Bytes)
@@ -957,6 +960,44 @@ func (c *Ceremony) exclusionReason(i int) string {
 		return "sent no deal before the timeout"
 	}
 	return "too few responses to its deal before the timeout"
+}
+
+// identityEncoding is the encoding of the neutral element.
+var identityEncoding = append([]byte{1}, make([]byte, 31)...)
+
+// verifySchnorr checks a kyber Schnorr signature over the Ed25519 group.
+// kyber's scheme is Ed25519's (R‖s with s = r + H(R‖A‖m)·a, H =
+// SHA-512 reduced mod ℓ), so the standard library's ed25519.Verify checks
+// it, several times faster than kyber's generic code. That check accepts
+// only the canonical encoding of R = s·B − H·A and a canonical s; A was
+// checked to be of prime order when the ceremony was configured, so R is
+// too, and the one small-order point left for it, the identity, is
+// refused here as kyber refuses it.
+func verifySchnorr(pub, msg, sig []byte) error {
+	if len(sig) != ed25519.SignatureSize {
+		return fmt.Errorf("schnorr: signature of %d bytes, want %d", len(sig), ed25519.SignatureSize)
+	}
+	if bytes.Equal(sig[:32], identityEncoding) {
+		return errors.New("schnorr: signature point of small order")
+	}
+	if !ed25519.Verify(ed25519.PublicKey(pub), msg, sig) {
+		return errors.New("schnorr: invalid signature")
+	}
+	return nil
+}
+
+// verifySchnorr checks a signature by participant p, whose encoded key is
+// kept (encoding a point costs an inversion).
+func (c *Ceremony) verifySchnorr(p DKGParticipant, msg, sig []byte) error {
+	if c.keyBytes == nil {
+		c.keyBytes = map[string][]byte{}
+	}
+	k, ok := c.keyBytes[p.Name]
+	if !ok {
+		k = group.PointBytes(p.Key)
+		c.keyBytes[p.Name] = k
+	}
+	return verifySchnorr(k, msg, sig)
 }
 
 // ---- wire format ----

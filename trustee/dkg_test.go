@@ -695,3 +695,52 @@ func FuzzParseDKGMessage(f *testing.F) {
 		}
 	})
 }
+
+// TestVerifySchnorrMatchesKyber checks the fast signature check against
+// kyber's own on valid and altered signatures.
+func TestVerifySchnorrMatchesKyber(t *testing.T) {
+	suite := group.Suite()
+	key, err := GenerateDKGKey(dkgRand("schnorr"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, _ := GenerateDKGKey(dkgRand("schnorr/other"))
+	for i := 0; i < 20; i++ {
+		msg := []byte(fmt.Sprintf("message %d", i))
+		sig, err := schnorr.Sign(suite, key.Private, msg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := verifySchnorr(group.PointBytes(key.Public), msg, sig); err != nil {
+			t.Fatalf("valid signature refused: %v", err)
+		}
+		bad := map[string][]byte{
+			"other message": nil, "flipped R": slices.Clone(sig), "flipped s": slices.Clone(sig),
+			"s + l": slices.Clone(sig), "identity R": slices.Clone(sig), "short": sig[:63],
+		}
+		bad["flipped R"][3] ^= 1
+		bad["flipped s"][40] ^= 1
+		// s + ℓ: the same scalar, non-canonically encoded.
+		l := []byte{0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10}
+		carry := 0
+		for k := 0; k < 32; k++ {
+			v := int(bad["s + l"][32+k]) + int(l[k]) + carry
+			bad["s + l"][32+k], carry = byte(v), v>>8
+		}
+		copy(bad["identity R"][:32], append([]byte{1}, make([]byte, 31)...))
+		for name, b := range bad {
+			m := msg
+			if b == nil {
+				b, m = sig, []byte("another")
+			}
+			fast := verifySchnorr(group.PointBytes(key.Public), m, b)
+			slow := schnorr.Verify(suite, key.Public, m, b)
+			if fast == nil || slow == nil {
+				t.Fatalf("%s: fast %v, kyber %v", name, fast, slow)
+			}
+		}
+		if verifySchnorr(group.PointBytes(other.Public), msg, sig) == nil {
+			t.Fatal("signature verified under another key")
+		}
+	}
+}

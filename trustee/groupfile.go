@@ -237,6 +237,20 @@ func (g *GroupFile) EscrowGroup(epoch uint32) (*escrow.Group, error) {
 	return eg, nil
 }
 
+// PublicShare returns trustee index's public share X_i of an epoch: t
+// point multiplications, where [GroupFile.EscrowGroup] does them for every
+// trustee.
+func (g *GroupFile) PublicShare(epoch uint32, index int) (kyber.Point, error) {
+	c, err := g.Commitment(epoch)
+	if err != nil {
+		return nil, err
+	}
+	if index < 1 || index > len(g.Trustees) {
+		return nil, fmt.Errorf("trustee: no trustee %d in the group file", index)
+	}
+	return c.PublicShare(index), nil
+}
+
 // Commitment returns the Feldman commitment of an epoch.
 func (g *GroupFile) Commitment(epoch uint32) (*shares.Commitment, error) {
 	e, err := g.Epoch(epoch)

@@ -125,11 +125,11 @@ func trusteeServe(c *cli.Context) error {
 		if g == nil {
 			return cli.Exit(fmt.Sprintf("the store holds a share of epoch %d but %s is missing; restore the group file", s.Epoch, groupPath), 2)
 		}
-		eg, err := g.EscrowGroup(s.Epoch)
+		pub, err := g.PublicShare(s.Epoch, s.Index)
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("stored share for epoch %d: %v", s.Epoch, err), 2)
 		}
-		err = node.AddEpochShare(s, eg.PublicShares[s.Index])
+		err = node.AddEpochShare(s, pub)
 		switch {
 		case errors.Is(err, trustee.ErrEpochDestroyed):
 			// Logged as destroyed but still stored: a crash came between the
@@ -157,11 +157,11 @@ func trusteeServe(c *cli.Context) error {
 			pub := map[uint32]kyber.Point{}
 			var plain []trustee.EpochShare
 			for _, s := range ss {
-				eg, err := g.EscrowGroup(s.Epoch)
+				p, err := g.PublicShare(s.Epoch, s.Index)
 				if err != nil {
 					return err
 				}
-				pub[s.Epoch] = eg.PublicShares[s.Index]
+				pub[s.Epoch] = p
 				plain = append(plain, *s)
 			}
 			// The group file first: a share the file does not list would
