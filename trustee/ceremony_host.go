@@ -465,6 +465,33 @@ func (h *CeremonyHost) save(hc *hosted) error {
 	return h.cfg.Store.PutCeremony(hc.st.Params.ID, b)
 }
 
+// MaxCeremonies is how many ceremonies a node keeps state for at once;
+// more are refused until one ends or passes its deadline, so that nobody
+// who reaches the API can fill the node's store with ceremonies.
+const MaxCeremonies = 8
+
+// makeRoom forgets ceremonies past their deadline and refuses a new one if
+// MaxCeremonies are still in progress.
+func (h *CeremonyHost) makeRoom() error {
+	ids, err := h.cfg.Store.CeremonyIDs()
+	if err != nil {
+		return err
+	}
+	live := 0
+	for _, id := range ids {
+		hc, err := h.get(id) // drops it if past its deadline
+		if err != nil {
+			continue
+		}
+		hc.mu.Unlock()
+		live++
+	}
+	if live >= MaxCeremonies {
+		return refused("this node already takes part in %d ceremonies; finish or abort one (or wait for their deadlines) first", live)
+	}
+	return nil
+}
+
 // Prepare takes part in a ceremony: it checks the parameters, draws this
 // node's DKG key for it and returns the key's announcement, a note signed
 // with the node's log key. Preparing again with the same parameters
@@ -494,6 +521,9 @@ func (h *CeremonyHost) Prepare(p CeremonyParams) ([]byte, error) {
 			return nil, refused("ceremony %s is already prepared here with other parameters", p.ID)
 		}
 		return h.keyNote(hc)
+	}
+	if err := h.makeRoom(); err != nil {
+		return nil, err
 	}
 	key, err := GenerateDKGKey(h.cfg.Rand)
 	if err != nil {

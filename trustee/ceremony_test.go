@@ -489,3 +489,38 @@ func TestReshareOverAPI(t *testing.T) {
 		t.Fatalf("reshare from the old group file: %v", err)
 	}
 }
+
+func TestCeremonyHostLimitsCeremonies(t *testing.T) {
+	ns, roster := ceremonyFederation(t, 2)
+	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	h, err := NewCeremonyHost(CeremonyHostConfig{
+		Name: ns[0].name, LogSigner: ns[0].signer, Store: &MemCeremonyStore{}, Install: ns[0].install,
+		Share: ns[0].node.Share, Group: func() []byte { return nil }, Clock: func() time.Time { return now },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := dkgRand("limit")
+	params := func() CeremonyParams {
+		id, _ := NewCeremonyID(r)
+		return CeremonyParams{Version: CeremonyParamsVersion, ID: id, Kind: CeremonyDKG, Epoch: 1, Threshold: 2, Roster: roster,
+			ValidFrom: now, ValidUntil: now.Add(time.Hour), Deadline: now.Add(time.Minute)}
+	}
+	for i := 0; i < MaxCeremonies; i++ {
+		if _, err := h.Prepare(params()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := h.Prepare(params()); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), "already takes part") {
+		t.Fatalf("ceremony %d: %v", MaxCeremonies+1, err)
+	}
+	now = now.Add(2 * time.Minute) // every one passed its deadline
+	p := params()
+	p.ValidFrom, p.ValidUntil, p.Deadline = now, now.Add(time.Hour), now.Add(time.Minute)
+	if _, err := h.Prepare(p); err != nil {
+		t.Fatalf("after the deadlines: %v", err)
+	}
+	if ids, _ := h.Pending(); len(ids) != 1 {
+		t.Fatalf("%d ceremonies kept", len(ids))
+	}
+}
