@@ -54,7 +54,15 @@ func ParseRoster(b []byte) ([]GroupMember, error) {
 	if _, err := dec.Token(); err != io.EOF {
 		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrBadRoster)
 	}
-	return rosterMembers(&r)
+	ms, err := rosterMembers(&r)
+	if err != nil {
+		return nil, err
+	}
+	again, err := json.MarshalIndent(&r, "", "  ")
+	if err != nil || !bytes.Equal(append(again, '\n'), b) {
+		return nil, fmt.Errorf("%w: not in canonical form (was it edited by hand? make it with keyquorum ceremony roster)", ErrBadRoster)
+	}
+	return ms, nil
 }
 
 func rosterMembers(r *rosterJSON) ([]GroupMember, error) {
