@@ -524,3 +524,32 @@ func TestCeremonyHostLimitsCeremonies(t *testing.T) {
 		t.Fatalf("%d ceremonies kept", len(ids))
 	}
 }
+
+// FuzzCeremonyAPI sends arbitrary bodies to every ceremony endpoint of a
+// real node: each gets an answer (never a panic), and nothing but a
+// well-formed call is accepted.
+func FuzzCeremonyAPI(f *testing.F) {
+	id := "0123456789abcdef0123456789abcdef"
+	f.Add(uint8(0), []byte(`{"id":"`+id+`","params":{"version":"keyquorum ceremony v1","id":"`+id+`","kind":"dkg","epoch":1,"threshold":2,"roster":[]}}`))
+	f.Add(uint8(1), []byte(`{"id":"`+id+`","keys":["a","b"]}`))
+	f.Add(uint8(2), []byte(`{"id":"`+id+`","messages":["eyJ2ZXJzaW9uIjoia2V5cXVvcnVtIGRrZyBtZXNzYWdlIHYxIn0="]}`))
+	f.Add(uint8(5), []byte(`{"id":"`+id+`","group":"x\n\n— trustee-1.keyquorum AAAA\n"}`))
+	f.Add(uint8(7), []byte(`{"id":"../../etc"}`))
+	f.Add(uint8(3), []byte(`[]`))
+	var n *cnode
+	paths := []string{PathCeremonyPrepare, PathCeremonyStart, PathCeremonyDeliver, PathCeremonyTimeout, PathCeremonyFinish, PathCeremonySign, PathCeremonyCommit, PathCeremonyAbort}
+	f.Fuzz(func(t *testing.T, which uint8, body []byte) {
+		if n == nil {
+			n = newCeremonyNode(t, 1)
+		}
+		w := httptest.NewRecorder()
+		r := httptest.NewRequest(http.MethodPost, paths[int(which)%len(paths)], bytes.NewReader(body))
+		n.api.Load().ServeHTTP(w, r)
+		if w.Code == http.StatusOK && int(which)%len(paths) != 7 {
+			t.Fatalf("%s accepted %q", paths[int(which)%len(paths)], body)
+		}
+		if w.Code >= 500 {
+			t.Fatalf("%s: %d %s", paths[int(which)%len(paths)], w.Code, w.Body)
+		}
+	})
+}
