@@ -553,3 +553,34 @@ func FuzzCeremonyAPI(f *testing.F) {
 		}
 	})
 }
+
+func TestNextEpochOptions(t *testing.T) {
+	_, roster := ceremonyFederation(t, 3)
+	rep, err := RunDKG(context.Background(), dkgOptions(roster, 2)) // 2026-11-01 for 30 days
+	if err != nil {
+		t.Fatal(err)
+	}
+	end := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	for _, c := range []struct {
+		name       string
+		now        time.Time
+		length     time.Duration
+		from, till time.Time
+	}{
+		{"running", time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), 0, end, end.Add(30 * 24 * time.Hour)},
+		{"running, shorter", time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), 24 * time.Hour, end, end.Add(24 * time.Hour)},
+		{"ended long ago", time.Date(2027, 3, 1, 12, 0, 0, 0, time.UTC), 0, end, time.Date(2027, 3, 31, 12, 0, 0, 0, time.UTC)},
+	} {
+		o, err := NextEpochOptions(rep.Signed, c.now, c.length)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if o.Epoch != 2 || !o.ValidFrom.Equal(c.from) || !o.ValidUntil.Equal(c.till) || o.Threshold != 2 || len(o.Roster) != 3 {
+			t.Errorf("%s: epoch %d %s..%s", c.name, o.Epoch, o.ValidFrom, o.ValidUntil)
+		}
+	}
+	unsigned, _ := rep.Group.Marshal()
+	if _, err := NextEpochOptions(unsigned, end, 0); !errors.Is(err, ErrGroupUnsigned) {
+		t.Errorf("unsigned group: %v", err)
+	}
+}

@@ -671,8 +671,9 @@ func (co *coordinator) abortAll(ctx context.Context) {
 // NextEpochOptions returns the options of a rotation of the signed group
 // file: a DKG among the same roster, with the same threshold, for the
 // epoch after the last one. The new epoch starts when the last one ends,
-// or at now if that is past, and lasts length (default: as long as the
-// last epoch).
+// and lasts length (default: as long as the last epoch); if the last one
+// ended more than that ago, the new one still starts at its end, so no
+// time is left without an epoch, and lasts until length after now.
 func NextEpochOptions(signed []byte, now time.Time, length time.Duration) (DKGOptions, error) {
 	g, _, err := VerifyGroupFile(signed, true)
 	if err != nil {
@@ -683,11 +684,12 @@ func NextEpochOptions(signed []byte, now time.Time, length time.Duration) (DKGOp
 		length = last.ValidUntil.Sub(last.ValidFrom)
 	}
 	from := last.ValidUntil
-	if now.After(from) {
-		from = now.UTC().Truncate(time.Second)
+	until := from.Add(length)
+	if !until.After(now) {
+		until = now.UTC().Truncate(time.Second).Add(length)
 	}
 	return DKGOptions{
 		Roster: g.Trustees, Threshold: g.Threshold, Epoch: last.Epoch + 1,
-		ValidFrom: from, ValidUntil: from.Add(length), Group: signed,
+		ValidFrom: from, ValidUntil: until, Group: signed,
 	}, nil
 }
