@@ -159,17 +159,9 @@ func ceremonyDKG(c *cli.Context) error {
 	if c.NArg() > 0 {
 		return cli.Exit("unexpected arguments "+strings.Join(c.Args().Slice(), " ")+"; flags go before arguments", 2)
 	}
-	rb, err := os.ReadFile(c.String("roster"))
+	roster, t, err := rosterAndThreshold(c)
 	if err != nil {
-		return cli.Exit(err.Error(), 2)
-	}
-	roster, err := trustee.ParseRoster(rb)
-	if err != nil {
-		return cli.Exit(fmt.Sprintf("%s: %v", c.String("roster"), err), 2)
-	}
-	t := c.Int("threshold")
-	if t < 2 || t > len(roster) {
-		return cli.Exit(fmt.Sprintf("-t %d with %d trustees: use 2..%d (the DKG needs a threshold of at least 2)", t, len(roster), len(roster)), 2)
+		return err
 	}
 	if c.Int("epoch-days") < 1 {
 		return cli.Exit("--epoch-days must be at least 1", 2)
@@ -216,18 +208,27 @@ func ceremonyReshare(c *cli.Context) error {
 	if _, _, err := trustee.VerifyGroupFile(gb, true); err != nil {
 		return cli.Exit(fmt.Sprintf("%s: %v", c.String("group"), err), 2)
 	}
-	rb, err := os.ReadFile(c.String("roster"))
+	roster, t, err := rosterAndThreshold(c)
 	if err != nil {
-		return cli.Exit(err.Error(), 2)
-	}
-	roster, err := trustee.ParseRoster(rb)
-	if err != nil {
-		return cli.Exit(fmt.Sprintf("%s: %v", c.String("roster"), err), 2)
-	}
-	t := c.Int("threshold")
-	if t < 2 || t > len(roster) {
-		return cli.Exit(fmt.Sprintf("-t %d with %d trustees: use 2..%d", t, len(roster), len(roster)), 2)
+		return err
 	}
 	opts := trustee.DKGOptions{Roster: roster, Threshold: t, Group: gb, Reshare: true}
 	return runCeremony(c, opts, c.String("out"), c.String("out") == c.String("group"))
+}
+
+// rosterAndThreshold reads --roster and checks -t against it.
+func rosterAndThreshold(c *cli.Context) ([]trustee.GroupMember, int, error) {
+	rb, err := os.ReadFile(c.String("roster"))
+	if err != nil {
+		return nil, 0, cli.Exit(err.Error(), 2)
+	}
+	roster, err := trustee.ParseRoster(rb)
+	if err != nil {
+		return nil, 0, cli.Exit(fmt.Sprintf("%s: %v", c.String("roster"), err), 2)
+	}
+	t := c.Int("threshold")
+	if t < 2 || t > len(roster) {
+		return nil, 0, cli.Exit(fmt.Sprintf("-t %d with %d trustees: use 2..%d (a key ceremony needs a threshold of at least 2)", t, len(roster), len(roster)), 2)
+	}
+	return roster, t, nil
 }
