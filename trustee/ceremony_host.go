@@ -173,6 +173,13 @@ func (p *CeremonyParams) announcers(old *GroupFile) []GroupMember {
 	return out
 }
 
+// absentKey is the DKG key every participant uses for a trustee absent
+// from a ceremony: a point derived from the ceremony id and the trustee's
+// name, whose discrete logarithm nobody knows.
+func absentKey(id, name string) kyber.Point {
+	return group.Point().Pick(group.Suite().XOF([]byte("keyquorum/v1/ceremony/absent\x00" + id + "\x00" + name)))
+}
+
 // ceremonyKeyNote is the text of a participant's key announcement.
 func ceremonyKeyNote(p *CeremonyParams, name string, key []byte) string {
 	return fmt.Sprintf("%s\nceremony %s\nparams %s\ntrustee %s\nkey %s\n",
@@ -339,19 +346,18 @@ func (h *CeremonyHost) checkParams(p *CeremonyParams) (int, error) {
 		if err != nil {
 			return 0, fmt.Errorf("trustee: the node's own group file: %w", err)
 		}
-		a, _ := mine.Marshal()
-		b, _ := theirs.Marshal()
-		if !bytes.Equal(a, b) {
-			return 0, refused("the group file of the ceremony is not this node's current group file; fetch the latest one")
-		}
-		if old, err := h.inRoster(mine.Trustees); err != nil || old == 0 {
+		idx, err := h.inRoster(mine.Trustees)
+		if err != nil || idx == 0 {
 			return 0, refused("this node is not in its own group's roster")
+		}
+		if !catchesUp(mine, theirs, idx) {
+			return 0, refused("the group file of the ceremony is neither this node's current group file nor one that only adds epochs it holds no share of; fetch the latest one")
 		}
 		if p.Kind == CeremonyReshare {
 			break
 		}
-		last := mine.Epochs[len(mine.Epochs)-1]
-		if !slices.EqualFunc(mine.Trustees, p.Roster, func(x, y GroupMember) bool { return x == y }) || mine.Threshold != p.Threshold {
+		last := theirs.Epochs[len(theirs.Epochs)-1]
+		if !slices.EqualFunc(theirs.Trustees, p.Roster, func(x, y GroupMember) bool { return x == y }) || theirs.Threshold != p.Threshold {
 			return 0, refused("a rotation keeps the group's roster and threshold; to change them, reshare")
 		}
 		if p.Epoch != last.Epoch+1 {
@@ -365,6 +371,35 @@ func (h *CeremonyHost) checkParams(p *CeremonyParams) (int, error) {
 		return 0, refused("the roster does not list this trustee (%s)", h.cfg.Name)
 	}
 	return me, nil
+}
+
+// catchesUp reports whether theirs is mine, or mine with more epochs
+// that trustee idx holds no share of: what a trustee that was down during
+// a rotation finds at the next ceremony. It then takes part, and installs
+// the newer file when the ceremony commits.
+func catchesUp(mine, theirs *GroupFile, idx int) bool {
+	a, _ := mine.Marshal()
+	b, _ := theirs.Marshal()
+	if bytes.Equal(a, b) {
+		return true
+	}
+	if theirs.KeyGeneration != mine.KeyGeneration || theirs.Threshold != mine.Threshold ||
+		!slices.EqualFunc(theirs.Trustees, mine.Trustees, func(x, y GroupMember) bool { return x == y }) ||
+		len(theirs.Epochs) <= len(mine.Epochs) {
+		return false
+	}
+	for i, e := range theirs.Epochs {
+		if i < len(mine.Epochs) {
+			m := mine.Epochs[i]
+			if e.Epoch != m.Epoch || e.Key != m.Key || !slices.Equal(e.Commitment, m.Commitment) ||
+				!e.ValidFrom.Equal(m.ValidFrom) || !e.ValidUntil.Equal(m.ValidUntil) || !slices.Equal(e.Holders, m.Holders) {
+				return false
+			}
+		} else if slices.Contains(theirs.HolderIndices(e), idx) {
+			return false // it would be listed as holding a share it never got
+		}
+	}
+	return true
 }
 
 // get returns the ceremony with that id, loading it from the store after
@@ -563,7 +598,19 @@ func (h *CeremonyHost) ceremonyConfig(hc *hosted, keyNotes []string, epoch uint3
 		return CeremonyConfig{}, refused("%d key announcements for %d participants", len(keyNotes), len(ann))
 	}
 	keys := map[string]kyber.Point{}
+	absent := 0
 	for i, m := range ann {
+		if keyNotes[i] == "" {
+			// A trustee that did not answer at the start of a rotation or
+			// reshare: it takes part under a key nobody knows the discrete
+			// log of, so what is dealt to it is lost, and it deals nothing.
+			if p.Group == "" || m.Name == h.cfg.Name {
+				return CeremonyConfig{}, refused("no key announcement for %s; only a rotation or reshare may go ahead without a trustee", m.Name)
+			}
+			keys[m.Name] = absentKey(p.ID, m.Name)
+			absent++
+			continue
+		}
 		v, err := note.NewVerifier(m.LogKey)
 		if err != nil {
 			return CeremonyConfig{}, refused("participant %s: %v", m.Name, err)
@@ -586,6 +633,24 @@ func (h *CeremonyHost) ceremonyConfig(hc *hosted, keyNotes []string, epoch uint3
 			return CeremonyConfig{}, refused("%s announced an invalid key: %v", m.Name, err)
 		}
 		keys[m.Name] = k
+	}
+	if absent > 0 {
+		count := func(ms []GroupMember) (n int) {
+			for _, m := range ms {
+				if keyNotes[slices.IndexFunc(ann, func(a GroupMember) bool { return a.Name == m.Name })] == "" {
+					n++
+				}
+			}
+			return n
+		}
+		if a := count(p.Roster); a > len(p.Roster)-p.Threshold {
+			return CeremonyConfig{}, refused("%d trustees of the roster absent; with threshold %d of %d at most %d may be", a, p.Threshold, len(p.Roster), len(p.Roster)-p.Threshold)
+		}
+		if p.Kind == CeremonyReshare {
+			if a := count(hc.old.Trustees); a > len(hc.old.Trustees)-hc.old.Threshold {
+				return CeremonyConfig{}, refused("%d trustees of the current group absent; with its threshold %d of %d at most %d may be", a, hc.old.Threshold, len(hc.old.Trustees), len(hc.old.Trustees)-hc.old.Threshold)
+			}
+		}
 	}
 	if !keys[h.cfg.Name].Equal(hc.key.Public) {
 		return CeremonyConfig{}, refused("the announcements list another key for this node: the relay substituted it; abort this ceremony")

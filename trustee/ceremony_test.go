@@ -412,7 +412,7 @@ func TestRotateAndRetention(t *testing.T) {
 	}
 	checkInstalled(t, ns, rep2, 2)
 	// A rotation from a stale group file is refused.
-	if _, err := RunDKG(context.Background(), opts); !errors.Is(err, ErrCeremonyFailed) || !strings.Contains(err.Error(), "not this node's current group file") {
+	if _, err := RunDKG(context.Background(), opts); !errors.Is(err, ErrCeremonyFailed) || !strings.Contains(err.Error(), "fetch the latest one") {
 		t.Fatalf("stale rotation: %v", err)
 	}
 }
@@ -583,4 +583,109 @@ func TestNextEpochOptions(t *testing.T) {
 	if _, err := NextEpochOptions(unsigned, end, 0); !errors.Is(err, ErrGroupUnsigned) {
 		t.Errorf("unsigned group: %v", err)
 	}
+}
+
+func TestRotateWithATrusteeDown(t *testing.T) {
+	ns, roster := ceremonyFederation(t, 5)
+	rep, err := RunDKG(context.Background(), dkgOptions(roster, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns[2].srv.Close() // trustee-3 is down for the rotation
+	opts, err := NextEpochOptions(rep.Signed, time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opts.PhaseTimeout, opts.Rand = time.Second, dkgRand("rotate/down")
+	rep2, err := RunDKG(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rep2.Excluded, []string{"trustee-3"}) || !slices.Equal(rep2.Group.Epochs[1].Holders, []int{1, 2, 4, 5}) ||
+		len(rep2.Group.Trustees) != 5 || rep2.Group.Epochs[0].Holders != nil {
+		t.Fatalf("excluded %v, epochs %+v", rep2.Excluded, rep2.Group.Epochs)
+	}
+	checkInstalled(t, ns, rep2, 2)
+	if slices.Contains(ns[2].node.Epochs(), 2) {
+		t.Fatal("the absent trustee holds the new epoch")
+	}
+
+	// With three of five down the threshold of 3 cannot be met: nothing is
+	// made, and the others forget the ceremony.
+	ns[3].srv.Close()
+	ns[4].srv.Close()
+	opts, _ = NextEpochOptions(rep2.Signed, time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), 0)
+	opts.PhaseTimeout, opts.Rand = time.Second, dkgRand("rotate/down/3")
+	if _, err := RunDKG(context.Background(), opts); !errors.Is(err, ErrCeremonyFailed) || !strings.Contains(err.Error(), "threshold is 3") {
+		t.Fatalf("rotation with 2 of 5 up: %v", err)
+	}
+	for _, n := range ns[:2] {
+		if ids, _ := n.store.CeremonyIDs(); len(ids) != 0 || len(n.node.Epochs()) != 2 {
+			t.Fatalf("%s: ceremonies %v epochs %v", n.name, ids, n.node.Epochs())
+		}
+	}
+}
+
+func TestReshareWithAnOldTrusteeDown(t *testing.T) {
+	ns, roster := ceremonyFederation(t, 4)
+	rep, err := RunDKG(context.Background(), dkgOptions(roster, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns[3].srv.Close() // trustee-4 is down and leaves
+	newRoster := slices.Clone(roster[:3])
+	opts := DKGOptions{Roster: newRoster, Threshold: 3, Group: rep.Signed, Reshare: true, PhaseTimeout: time.Second, Rand: dkgRand("reshare/down")}
+	rep2, err := RunDKG(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep2.Group.Threshold != 3 || len(rep2.Group.Trustees) != 3 || !slices.Equal(rep2.Holders, []int{1, 2, 3}) {
+		t.Fatalf("group %+v holders %v", rep2.Group, rep2.Holders)
+	}
+	if rep2.Group.Epochs[0].Key != rep.Group.Epochs[0].Key {
+		t.Fatal("the key changed")
+	}
+	checkInstalled(t, ns, rep2, 1)
+}
+
+func TestAbsentTrusteeCatchesUp(t *testing.T) {
+	ns, roster := ceremonyFederation(t, 4)
+	rep, err := RunDKG(context.Background(), dkgOptions(roster, 2))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// trustee-4 misses the rotation to epoch 2 (its server refuses
+	// connections), then comes back for the one to epoch 3.
+	down := ns[3].api.Load()
+	ns[3].api.Store(nil)
+	ns[3].srv.Config.Handler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a := ns[3].api.Load(); a != nil {
+			a.ServeHTTP(w, r)
+			return
+		}
+		hj, _ := w.(http.Hijacker)
+		c, _, _ := hj.Hijack()
+		c.Close()
+	})
+	now := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+	opts, _ := NextEpochOptions(rep.Signed, now, 0)
+	opts.PhaseTimeout, opts.Rand = time.Second, dkgRand("catch up/2")
+	rep2, err := RunDKG(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(rep2.Group.Epochs[1].Holders, []int{1, 2, 3}) {
+		t.Fatalf("epoch 2 holders %v", rep2.Group.Epochs[1].Holders)
+	}
+	ns[3].api.Store(down)
+	opts, _ = NextEpochOptions(rep2.Signed, now, 0)
+	opts.PhaseTimeout, opts.Rand = time.Second, dkgRand("catch up/3")
+	rep3, err := RunDKG(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep3.Group.Epochs[2].Holders != nil || !slices.Equal(ns[3].node.Epochs(), []uint32{1, 3}) || !bytes.Equal(ns[3].group, rep3.Signed) {
+		t.Fatalf("epoch 3 holders %v; trustee-4 holds %v", rep3.Group.Epochs[2].Holders, ns[3].node.Epochs())
+	}
+	checkInstalled(t, ns, rep3, 3)
 }

@@ -125,13 +125,26 @@ func RunDKG(ctx context.Context, opts DKGOptions) (*DKGReport, error) {
 		if len(down) == 0 {
 			return co.run(ctx, notes, start)
 		}
-		co.abortAll(ctx)
 		var names []string
 		for _, p := range down {
 			names = append(names, fmt.Sprintf("%s (%v)", p.m.Name, p.down))
 		}
-		if opts.Group != nil || attempt > 0 {
-			return nil, fmt.Errorf("%w: %s did not answer; a rotation or reshare needs every trustee of both rosters up at the start: start it and run the ceremony again", ErrCeremonyFailed, strings.Join(names, "; "))
+		if opts.Group != nil {
+			// A rotation or reshare keeps its rosters: the trustees that
+			// are down take part under keys nobody holds, and get nothing.
+			if err := co.enoughUp(); err != nil {
+				co.abortAll(ctx)
+				return nil, fmt.Errorf("%w: %s did not answer; %v: start them and run the ceremony again", ErrCeremonyFailed, strings.Join(names, "; "), err)
+			}
+			co.opts.progress("not answering, taking part without a key (they will hold no share of what is made): %s", strings.Join(names, "; "))
+			for _, p := range down {
+				co.rep.Excluded = append(co.rep.Excluded, p.m.Name)
+			}
+			return co.run(ctx, notes, start)
+		}
+		co.abortAll(ctx)
+		if attempt > 0 {
+			return nil, fmt.Errorf("%w: %s did not answer either; run the ceremony again when the trustees are up", ErrCeremonyFailed, strings.Join(names, "; "))
 		}
 		if len(roster)-len(down) < opts.Threshold || len(roster)-len(down) < 2 {
 			return nil, fmt.Errorf("%w: only %d of %d trustees answered (%s did not); threshold %d needs at least that many: start them and try again", ErrCeremonyFailed, len(roster)-len(down), len(roster), strings.Join(names, "; "), opts.Threshold)
@@ -286,6 +299,34 @@ func (co *coordinator) prepare(ctx context.Context) ([]string, []*participant, e
 		}
 	}
 	return notes, down, nil
+}
+
+// enoughUp checks that enough participants answered to go ahead: the new
+// threshold of the new roster and, in a reshare, the old threshold of the
+// old one.
+func (co *coordinator) enoughUp() error {
+	newUp, oldUp := 0, 0
+	for _, p := range co.ps {
+		if p.down != nil {
+			continue
+		}
+		if p.new != 0 {
+			newUp++
+		}
+		if p.old != 0 {
+			oldUp++
+		}
+	}
+	if newUp < co.params.Threshold {
+		return fmt.Errorf("only %d of the roster's trustees answered, threshold is %d", newUp, co.params.Threshold)
+	}
+	if co.params.Kind == CeremonyReshare {
+		old, _ := co.params.oldGroup()
+		if oldUp < old.Threshold {
+			return fmt.Errorf("only %d of the current group's trustees answered, its threshold is %d", oldUp, old.Threshold)
+		}
+	}
+	return nil
 }
 
 // markDown counts a participant out for the rest of the ceremony.
