@@ -457,9 +457,7 @@ func (h *CeremonyHost) restore(b []byte) (*hosted, error) {
 		return nil, fmt.Errorf("%w: stored dkg key: %v", ErrBadDKGState, err)
 	}
 	hc.key = &DKGKey{Private: k, Public: group.Point().Mul(k, nil)}
-	if m := hc.st.Params.Roster; true {
-		hc.index, _ = h.inRoster(m)
-	}
+	hc.index, _ = h.inRoster(hc.st.Params.Roster)
 	if hc.old, err = hc.st.Params.oldGroup(); err != nil {
 		return nil, err
 	}

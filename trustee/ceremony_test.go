@@ -689,3 +689,95 @@ func TestAbsentTrusteeCatchesUp(t *testing.T) {
 	}
 	checkInstalled(t, ns, rep3, 3)
 }
+
+func TestCeremonyHostRefusals(t *testing.T) {
+	ns, roster := ceremonyFederation(t, 3)
+	h := ns[0].host
+	r := dkgRand("refusals")
+	now := time.Now().UTC().Truncate(time.Second)
+	params := func(edit func(*CeremonyParams)) CeremonyParams {
+		id, _ := NewCeremonyID(r)
+		p := CeremonyParams{Version: CeremonyParamsVersion, ID: id, Kind: CeremonyDKG, Epoch: 1, Threshold: 2,
+			Roster: slices.Clone(roster), ValidFrom: now, ValidUntil: now.Add(time.Hour), Deadline: now.Add(time.Minute)}
+		if edit != nil {
+			edit(&p)
+		}
+		return p
+	}
+	otherKey := ns[1].member.LogKey
+	for _, c := range []struct {
+		name string
+		p    CeremonyParams
+		want string
+	}{
+		{"not in roster", params(func(p *CeremonyParams) { p.Roster = p.Roster[1:]; p.Roster[0].Index, p.Roster[1].Index = 1, 2 }), "does not list this trustee"},
+		{"another log key", params(func(p *CeremonyParams) { p.Roster[0].LogKey = otherKey }), "not this node's"},
+		{"past deadline", params(func(p *CeremonyParams) { p.Deadline = now.Add(-time.Second) }), "deadline"},
+		{"rotation without a group", params(func(p *CeremonyParams) { p.Group = "x" }), "current group file"},
+		{"threshold 1", params(func(p *CeremonyParams) { p.Threshold = 1 }), "use 2..3"},
+		{"bad id", params(func(p *CeremonyParams) { p.ID = "XYZ" }), "32 lowercase hex"},
+		{"kind", params(func(p *CeremonyParams) { p.Kind = "deal" }), "kind"},
+		{"version", params(func(p *CeremonyParams) { p.Version = "v0" }), "version"},
+		{"window", params(func(p *CeremonyParams) { p.ValidUntil = p.ValidFrom }), "window"},
+	} {
+		if _, err := h.Prepare(c.p); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%s: %v", c.name, err)
+		}
+	}
+	id, _ := NewCeremonyID(r)
+	if _, err := h.Start(id, nil); !errors.Is(err, ErrNoCeremony) {
+		t.Errorf("start of an unknown ceremony: %v", err)
+	}
+	p := params(nil)
+	if _, err := h.Prepare(p); err != nil {
+		t.Fatal(err)
+	}
+	again := p
+	again.Threshold = 3
+	if _, err := h.Prepare(again); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), "other parameters") {
+		t.Errorf("prepare again with other parameters: %v", err)
+	}
+	if _, _, err := h.Deliver(p.ID, nil); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), "has not started") {
+		t.Errorf("deliver before start: %v", err)
+	}
+	if _, err := h.Start(p.ID, []string{"a", "b"}); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), "2 key announcements for 3") {
+		t.Errorf("start with too few announcements: %v", err)
+	}
+	if err := h.Commit(p.ID, []byte("{}")); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), "has not started") {
+		t.Errorf("commit before start: %v", err)
+	}
+	if err := h.Abort(p.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := h.Deliver(p.ID, nil); !errors.Is(err, ErrNoCeremony) {
+		t.Errorf("deliver after abort: %v", err)
+	}
+
+	// A whole ceremony, then a node is asked to sign or commit what it did
+	// not compute.
+	opts := dkgOptions(roster, 2)
+	var co *coordinator
+	opts.afterPhase = func(phase string, c *coordinator) {
+		if phase == "finish" {
+			co = c
+			g, err := co.groupFile()
+			if err != nil {
+				t.Fatal(err)
+			}
+			g.Epochs[0].ValidUntil = g.Epochs[0].ValidUntil.Add(time.Hour)
+			b, _ := g.Marshal()
+			if _, err := ns[1].host.Sign(co.params.ID, b); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), "not what this node computed") {
+				t.Errorf("sign another window: %v", err)
+			}
+			if err := ns[1].host.Commit(co.params.ID, b); !errors.Is(err, ErrCeremonyRefused) {
+				t.Errorf("commit an unsigned file: %v", err)
+			}
+		}
+	}
+	if _, err := RunDKG(context.Background(), opts); err != nil {
+		t.Fatal(err)
+	}
+	if co == nil {
+		t.Fatal("no finish phase")
+	}
+}
