@@ -753,20 +753,21 @@ func (h *CeremonyHost) Deliver(id string, msgs [][]byte) ([][]byte, []string, er
 		if hc.seen[key] {
 			continue
 		}
-		m, err := ParseMessage(b)
-		if err != nil {
-			problems = append(problems, err.Error())
+		// Route by the header; Process checks the whole message.
+		var hdr struct {
+			Epoch uint32      `json:"epoch"`
+			Kind  MessageKind `json:"kind"`
+		}
+		if err := json.Unmarshal(b, &hdr); err != nil {
+			problems = append(problems, fmt.Sprintf("%v: %v", ErrBadDKGMessage, err))
 			continue
 		}
-		var hdr struct {
-			Epoch uint32 `json:"epoch"`
-		}
-		json.Unmarshal(b, &hdr) // parsed above
 		c := hc.cs[hdr.Epoch]
 		if c == nil {
 			problems = append(problems, fmt.Sprintf("%v: a message for epoch %d, which this ceremony does not make", ErrBadDKGMessage, hdr.Epoch))
 			continue
 		}
+		m := Message{Kind: hdr.Kind, Bytes: b}
 		out, err := c.Process(m)
 		hc.seen[key] = true
 		hc.st.Seen = append(hc.st.Seen, key)

@@ -594,11 +594,11 @@ func (co *coordinator) finish(ctx context.Context) error {
 func (co *coordinator) groupFile() (*GroupFile, error) {
 	g := &GroupFile{Version: GroupFileVersion, KeyGeneration: "dkg", Threshold: co.params.Threshold, Trustees: co.params.Roster}
 	var before []GroupEpoch
-	if co.opts.Group != nil {
-		cur, _, err := VerifyGroupFile(co.opts.Group, true)
-		if err != nil {
-			return nil, err
-		}
+	cur, err := co.params.oldGroup()
+	if err != nil {
+		return nil, err
+	}
+	if cur != nil {
 		before = cur.Epochs
 		if co.opts.Reshare {
 			g.KeyGeneration = cur.KeyGeneration
