@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -181,7 +182,7 @@ type AuditOptions struct {
 // to them). clients[i] talks to g.Trustees[i]. Trustees are audited
 // concurrently. The error is only for bad input; what the audit found is
 // in the result.
-func Audit(ctx context.Context, g *GroupFile, clients []*Client, state AuditState, opts AuditOptions) (*AuditResult, error) {
+func Audit(ctx context.Context, g *escrow.GroupFile, clients []*Client, state AuditState, opts AuditOptions) (*AuditResult, error) {
 	if len(clients) != len(g.Trustees) {
 		return nil, fmt.Errorf("trustee: %d clients for %d trustees in the group file", len(clients), len(g.Trustees))
 	}

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+
+	"github.com/keyquorum/keyquorum/escrow"
 )
 
 // The ceremony endpoints of a trustee's API, all POST with a JSON
@@ -90,7 +92,7 @@ func ceremonyErrorStatus(err error) (int, string) {
 		return http.StatusConflict, CodeCeremonyIncomplete
 	case errors.Is(err, ErrCeremonyAborted):
 		return http.StatusConflict, CodeCeremonyAborted
-	case errors.Is(err, ErrCeremonyRefused), errors.Is(err, ErrGroupUnsigned), errors.Is(err, ErrGroupSignature), errors.Is(err, ErrBadGroupFile):
+	case errors.Is(err, ErrCeremonyRefused), errors.Is(err, escrow.ErrGroupUnsigned), errors.Is(err, escrow.ErrGroupSignature), errors.Is(err, escrow.ErrBadGroupFile):
 		return http.StatusForbidden, CodeCeremonyRefused
 	case errors.Is(err, ErrBadDKGMessage):
 		return http.StatusBadRequest, CodeCeremonyBadMessage

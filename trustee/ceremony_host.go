@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/group"
 	"go.dedis.ch/kyber/v3"
 	"golang.org/x/mod/sumdb/note"
@@ -50,12 +51,12 @@ var (
 // binds the hash of the parameters it saw into its signed key
 // announcement, and the others check it.
 type CeremonyParams struct {
-	Version   string        `json:"version"`
-	ID        string        `json:"id"` // 32 hex digits, random
-	Kind      string        `json:"kind"`
-	Epoch     uint32        `json:"epoch"`
-	Threshold int           `json:"threshold"`
-	Roster    []GroupMember `json:"roster"` // the (new) roster; indices 1..n in order
+	Version   string               `json:"version"`
+	ID        string               `json:"id"` // 32 hex digits, random
+	Kind      string               `json:"kind"`
+	Epoch     uint32               `json:"epoch"`
+	Threshold int                  `json:"threshold"`
+	Roster    []escrow.GroupMember `json:"roster"` // the (new) roster; indices 1..n in order
 	// ValidFrom and ValidUntil are the new epoch's window.
 	ValidFrom  time.Time `json:"valid_from"`
 	ValidUntil time.Time `json:"valid_until"`
@@ -116,10 +117,10 @@ func (p *CeremonyParams) Validate() error {
 		return bad("threshold %d with %d trustees: use 2..%d", p.Threshold, n, n)
 	}
 	// The roster must make a valid group file; borrow its checks.
-	probe := GroupFile{Version: GroupFileVersion, KeyGeneration: "dkg", Threshold: p.Threshold, Trustees: p.Roster}
+	probe := escrow.GroupFile{Version: escrow.GroupFileVersion, KeyGeneration: "dkg", Threshold: p.Threshold, Trustees: p.Roster}
 	names := map[string]bool{}
 	for i, m := range probe.Trustees {
-		if m.Index != i+1 || !ValidTrusteeName(m.Name) || names[m.Name] {
+		if m.Index != i+1 || !escrow.ValidTrusteeName(m.Name) || names[m.Name] {
 			return bad("roster entry %d (%q): indices must run 1..n in order and names be valid and distinct", i+1, truncateForLog(m.Name))
 		}
 		names[m.Name] = true
@@ -135,11 +136,11 @@ func (p *CeremonyParams) Validate() error {
 
 // oldGroup returns the verified current group of a rotation or reshare,
 // or nil.
-func (p *CeremonyParams) oldGroup() (*GroupFile, error) {
+func (p *CeremonyParams) oldGroup() (*escrow.GroupFile, error) {
 	if p.Group == "" {
 		return nil, nil
 	}
-	g, _, err := VerifyGroupFile([]byte(p.Group), true)
+	g, _, err := escrow.VerifyGroupFile([]byte(p.Group), true)
 	if err != nil {
 		return nil, refused("the current group file: %v", err)
 	}
@@ -147,7 +148,7 @@ func (p *CeremonyParams) oldGroup() (*GroupFile, error) {
 }
 
 // epochs lists the epochs the ceremony makes shares of.
-func (p *CeremonyParams) epochs(old *GroupFile) []uint32 {
+func (p *CeremonyParams) epochs(old *escrow.GroupFile) []uint32 {
 	if p.Kind != CeremonyReshare {
 		return []uint32{p.Epoch}
 	}
@@ -160,7 +161,7 @@ func (p *CeremonyParams) epochs(old *GroupFile) []uint32 {
 
 // announcers lists everyone who announces a DKG key: the roster, and in a
 // reshare the old roster first and then the trustees who join.
-func (p *CeremonyParams) announcers(old *GroupFile) []GroupMember {
+func (p *CeremonyParams) announcers(old *escrow.GroupFile) []escrow.GroupMember {
 	if p.Kind != CeremonyReshare {
 		return p.Roster
 	}
@@ -204,7 +205,7 @@ type hosted struct {
 	st    hostedState
 	key   *DKGKey
 	index int // own 1-based index in the (new) roster, 0 if none
-	old   *GroupFile
+	old   *escrow.GroupFile
 	cs    map[uint32]*Ceremony
 	seen  map[string]bool
 }
@@ -240,7 +241,7 @@ type MisbehaviourReport struct {
 // none), then applies retention. With replace (a reshare) the node's old
 // shares of every epoch are erased and the new ones, whose index may
 // differ, take their place. It must be durable before it returns.
-type CeremonyInstaller func(signedGroup []byte, g *GroupFile, shares []*EpochShare, replace bool) error
+type CeremonyInstaller func(signedGroup []byte, g *escrow.GroupFile, shares []*EpochShare, replace bool) error
 
 // CeremonyHostConfig configures a [CeremonyHost].
 type CeremonyHostConfig struct {
@@ -282,8 +283,8 @@ func NewCeremonyHost(cfg CeremonyHostConfig) (*CeremonyHost, error) {
 	if cfg.Name == "" || cfg.LogSigner == nil || cfg.Store == nil || cfg.Install == nil || cfg.Group == nil || cfg.Share == nil {
 		return nil, errors.New("trustee: ceremony host needs a name, a log signer, a store, an installer, the group and the shares")
 	}
-	if cfg.LogSigner.Name() != LogKeyName(cfg.Name) {
-		return nil, fmt.Errorf("trustee: ceremony host: log signer is %q, want %q", cfg.LogSigner.Name(), LogKeyName(cfg.Name))
+	if cfg.LogSigner.Name() != escrow.LogKeyName(cfg.Name) {
+		return nil, fmt.Errorf("trustee: ceremony host: log signer is %q, want %q", cfg.LogSigner.Name(), escrow.LogKeyName(cfg.Name))
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
@@ -300,7 +301,7 @@ func refused(format string, args ...any) error {
 
 // inRoster returns the index under which roster lists this node, 0 if it
 // does not; a listing under its name with another log key is an error.
-func (h *CeremonyHost) inRoster(roster []GroupMember) (int, error) {
+func (h *CeremonyHost) inRoster(roster []escrow.GroupMember) (int, error) {
 	for _, m := range roster {
 		if m.Name == h.cfg.Name {
 			v, err := note.NewVerifier(m.LogKey)
@@ -342,7 +343,7 @@ func (h *CeremonyHost) checkParams(p *CeremonyParams) (int, error) {
 			return 0, refused("the current group lists this trustee, but this node has no group file; restore it")
 		}
 	case cur != nil:
-		mine, err := ReadGroupFile(cur)
+		mine, err := escrow.ReadGroupFile(cur)
 		if err != nil {
 			return 0, fmt.Errorf("trustee: the node's own group file: %w", err)
 		}
@@ -357,7 +358,7 @@ func (h *CeremonyHost) checkParams(p *CeremonyParams) (int, error) {
 			break
 		}
 		last := theirs.Epochs[len(theirs.Epochs)-1]
-		if !slices.EqualFunc(theirs.Trustees, p.Roster, func(x, y GroupMember) bool { return x == y }) || theirs.Threshold != p.Threshold {
+		if !slices.EqualFunc(theirs.Trustees, p.Roster, func(x, y escrow.GroupMember) bool { return x == y }) || theirs.Threshold != p.Threshold {
 			return 0, refused("a rotation keeps the group's roster and threshold; to change them, reshare")
 		}
 		if p.Epoch != last.Epoch+1 {
@@ -377,14 +378,14 @@ func (h *CeremonyHost) checkParams(p *CeremonyParams) (int, error) {
 // that trustee idx holds no share of: what a trustee that was down during
 // a rotation finds at the next ceremony. It then takes part, and installs
 // the newer file when the ceremony commits.
-func catchesUp(mine, theirs *GroupFile, idx int) bool {
+func catchesUp(mine, theirs *escrow.GroupFile, idx int) bool {
 	a, _ := mine.Marshal()
 	b, _ := theirs.Marshal()
 	if bytes.Equal(a, b) {
 		return true
 	}
 	if theirs.KeyGeneration != mine.KeyGeneration || theirs.Threshold != mine.Threshold ||
-		!slices.EqualFunc(theirs.Trustees, mine.Trustees, func(x, y GroupMember) bool { return x == y }) ||
+		!slices.EqualFunc(theirs.Trustees, mine.Trustees, func(x, y escrow.GroupMember) bool { return x == y }) ||
 		len(theirs.Epochs) <= len(mine.Epochs) {
 		return false
 	}
@@ -633,9 +634,9 @@ func (h *CeremonyHost) ceremonyConfig(hc *hosted, keyNotes []string, epoch uint3
 		keys[m.Name] = k
 	}
 	if absent > 0 {
-		count := func(ms []GroupMember) (n int) {
+		count := func(ms []escrow.GroupMember) (n int) {
 			for _, m := range ms {
-				if keyNotes[slices.IndexFunc(ann, func(a GroupMember) bool { return a.Name == m.Name })] == "" {
+				if keyNotes[slices.IndexFunc(ann, func(a escrow.GroupMember) bool { return a.Name == m.Name })] == "" {
 					n++
 				}
 			}
@@ -659,11 +660,7 @@ func (h *CeremonyHost) ceremonyConfig(hc *hosted, keyNotes []string, epoch uint3
 		cfg.Participants = append(cfg.Participants, DKGParticipant{Name: m.Name, Key: keys[m.Name]})
 	}
 	if p.Kind == CeremonyReshare {
-		e, err := hc.old.Epoch(epoch)
-		if err != nil {
-			return CeremonyConfig{}, err
-		}
-		com, err := hc.old.commitment(*e)
+		com, err := hc.old.Commitment(epoch)
 		if err != nil {
 			return CeremonyConfig{}, err
 		}
@@ -855,7 +852,7 @@ func (h *CeremonyHost) Finish(id string) (*CeremonyOutcome, error) {
 // window and every earlier epoch unchanged; for a reshare every epoch's
 // key and window unchanged and its commitment the new one. It returns
 // this node's new shares.
-func (h *CeremonyHost) checkGroup(hc *hosted, g *GroupFile) ([]*EpochShare, error) {
+func (h *CeremonyHost) checkGroup(hc *hosted, g *escrow.GroupFile) ([]*EpochShare, error) {
 	p := &hc.st.Params
 	rs, err := hc.results()
 	if err != nil {
@@ -865,15 +862,15 @@ func (h *CeremonyHost) checkGroup(hc *hosted, g *GroupFile) ([]*EpochShare, erro
 	if p.Kind == CeremonyReshare {
 		kg = hc.old.KeyGeneration
 	}
-	if g.KeyGeneration != kg || g.Threshold != p.Threshold || !slices.EqualFunc(g.Trustees, p.Roster, func(x, y GroupMember) bool { return x == y }) {
+	if g.KeyGeneration != kg || g.Threshold != p.Threshold || !slices.EqualFunc(g.Trustees, p.Roster, func(x, y escrow.GroupMember) bool { return x == y }) {
 		return nil, refused("the group file's roster, threshold or key generation is not this ceremony's")
 	}
-	var before []GroupEpoch
+	var before []escrow.GroupEpoch
 	if hc.old != nil {
 		before = hc.old.Epochs
 	}
 	if p.Kind == CeremonyDKG {
-		before = append(slices.Clone(before), GroupEpoch{Epoch: p.Epoch, ValidFrom: p.ValidFrom.UTC(), ValidUntil: p.ValidUntil.UTC()})
+		before = append(slices.Clone(before), escrow.GroupEpoch{Epoch: p.Epoch, ValidFrom: p.ValidFrom.UTC(), ValidUntil: p.ValidUntil.UTC()})
 	}
 	if len(g.Epochs) != len(before) {
 		return nil, refused("the group file lists %d epochs, the ceremony expects %d", len(g.Epochs), len(before))
@@ -917,7 +914,7 @@ func (h *CeremonyHost) Sign(id string, groupJSON []byte) ([]byte, error) {
 	if hc.index == 0 {
 		return nil, refused("this trustee leaves the group in this reshare; it has nothing to sign")
 	}
-	g, err := ParseGroupFile(groupJSON)
+	g, err := escrow.ParseGroupFile(groupJSON)
 	if err != nil {
 		return nil, refused("%v", err)
 	}
@@ -929,7 +926,7 @@ func (h *CeremonyHost) Sign(id string, groupJSON []byte) ([]byte, error) {
 	if err := h.save(hc); err != nil {
 		return nil, err
 	}
-	return SignGroupFile(groupJSON, h.cfg.LogSigner)
+	return escrow.SignGroupFile(groupJSON, h.cfg.LogSigner)
 }
 
 // Commit installs the ceremony's result: the group file must be the one
@@ -941,7 +938,7 @@ func (h *CeremonyHost) Commit(id string, signedGroup []byte) error {
 		return err
 	}
 	defer hc.mu.Unlock()
-	g, text, err := VerifyGroupFile(signedGroup, true)
+	g, text, err := escrow.VerifyGroupFile(signedGroup, true)
 	if err != nil {
 		return refused("%v", err)
 	}

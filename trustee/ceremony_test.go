@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/group"
 	"github.com/keyquorum/keyquorum/shares"
 	"go.dedis.ch/kyber/v3"
@@ -27,7 +28,7 @@ type cnode struct {
 	t      *testing.T
 	name   string
 	signer note.Signer
-	member GroupMember
+	member escrow.GroupMember
 	node   *Node
 	store  *MemCeremonyStore
 	host   *CeremonyHost
@@ -42,7 +43,7 @@ type cnode struct {
 func newCeremonyNode(t *testing.T, i int) *cnode {
 	t.Helper()
 	name := fmt.Sprintf("trustee-%d", i)
-	skey, vkey, err := note.GenerateKey(dkgRand("ceremony/log/"+name), LogKeyName(name))
+	skey, vkey, err := note.GenerateKey(dkgRand("ceremony/log/"+name), escrow.LogKeyName(name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,7 +67,7 @@ func newCeremonyNode(t *testing.T, i int) *cnode {
 	n.restart()
 	n.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.api.Load().ServeHTTP(w, r) }))
 	t.Cleanup(n.srv.Close)
-	n.member = GroupMember{Index: i, Name: name, Address: strings.TrimPrefix(n.srv.URL, "http://"), LogKey: vkey}
+	n.member = escrow.GroupMember{Index: i, Name: name, Address: strings.TrimPrefix(n.srv.URL, "http://"), LogKey: vkey}
 	return n
 }
 
@@ -88,7 +89,7 @@ func (n *cnode) restart() {
 	n.api.Store(NewServer(n.node, WithCeremonyHost(h)))
 }
 
-func (n *cnode) install(signed []byte, g *GroupFile, ss []*EpochShare, replace bool) error {
+func (n *cnode) install(signed []byte, g *escrow.GroupFile, ss []*EpochShare, replace bool) error {
 	pub := map[uint32]kyber.Point{}
 	for _, s := range ss {
 		eg, err := g.EscrowGroup(s.Epoch)
@@ -120,9 +121,9 @@ func (n *cnode) install(signed []byte, g *GroupFile, ss []*EpochShare, replace b
 	return nil
 }
 
-func ceremonyFederation(t *testing.T, n int) ([]*cnode, []GroupMember) {
+func ceremonyFederation(t *testing.T, n int) ([]*cnode, []escrow.GroupMember) {
 	var ns []*cnode
-	var roster []GroupMember
+	var roster []escrow.GroupMember
 	for i := 1; i <= n; i++ {
 		c := newCeremonyNode(t, i)
 		ns = append(ns, c)
@@ -131,7 +132,7 @@ func ceremonyFederation(t *testing.T, n int) ([]*cnode, []GroupMember) {
 	return ns, roster
 }
 
-func dkgOptions(roster []GroupMember, thr int) DKGOptions {
+func dkgOptions(roster []escrow.GroupMember, thr int) DKGOptions {
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	return DKGOptions{
 		Roster: roster, Threshold: thr, Epoch: 1, ValidFrom: t0, ValidUntil: t0.Add(30 * 24 * time.Hour),
@@ -144,7 +145,7 @@ func dkgOptions(roster []GroupMember, thr int) DKGOptions {
 // epoch key; it returns the secret, which only the test computes.
 func checkInstalled(t *testing.T, ns []*cnode, rep *DKGReport, epoch uint32) kyber.Scalar {
 	t.Helper()
-	g, _, err := VerifyGroupFile(rep.Signed, true)
+	g, _, err := escrow.VerifyGroupFile(rep.Signed, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,7 +249,7 @@ func TestRunDKGRelaySwapsAKey(t *testing.T) {
 	}
 	relayKey, _ := GenerateDKGKey(dkgRand("swap/relay"))
 	forged := ceremonyKeyNote(&co.params, "trustee-2", group.PointBytes(relayKey.Public))
-	relaySkey, _, _ := note.GenerateKey(dkgRand("swap/relay/log"), LogKeyName("trustee-2"))
+	relaySkey, _, _ := note.GenerateKey(dkgRand("swap/relay/log"), escrow.LogKeyName("trustee-2"))
 	relaySigner, _ := note.NewSigner(relaySkey)
 	fn, _ := note.Sign(&note.Note{Text: forged}, relaySigner)
 	notes[1] = string(fn)
@@ -439,7 +440,7 @@ func TestReshareOverAPI(t *testing.T) {
 	for i := 6; i <= 8; i++ {
 		joiners = append(joiners, newCeremonyNode(t, i))
 	}
-	newRoster := []GroupMember{joiners[0].member, ns[0].member, ns[1].member, ns[2].member, ns[3].member, joiners[1].member, joiners[2].member}
+	newRoster := []escrow.GroupMember{joiners[0].member, ns[0].member, ns[1].member, ns[2].member, ns[3].member, joiners[1].member, joiners[2].member}
 	for i := range newRoster {
 		newRoster[i].Index = i + 1
 	}
@@ -580,7 +581,7 @@ func TestNextEpochOptions(t *testing.T) {
 		}
 	}
 	unsigned, _ := rep.Group.Marshal()
-	if _, err := NextEpochOptions(unsigned, end, 0); !errors.Is(err, ErrGroupUnsigned) {
+	if _, err := NextEpochOptions(unsigned, end, 0); !errors.Is(err, escrow.ErrGroupUnsigned) {
 		t.Errorf("unsigned group: %v", err)
 	}
 }

@@ -12,6 +12,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/keyquorum/keyquorum/escrow"
 )
 
 // DKGOptions configures [RunDKG].
@@ -19,7 +21,7 @@ type DKGOptions struct {
 	// Roster lists the trustees to make the key among (indices 1..n in
 	// order, with addresses, TLS pins and log keys). For a rotation it is
 	// the current group's roster.
-	Roster    []GroupMember
+	Roster    []escrow.GroupMember
 	Threshold int
 	Epoch     uint32
 	// ValidFrom and ValidUntil are the new epoch's window.
@@ -56,7 +58,7 @@ type DKGOptions struct {
 type DKGReport struct {
 	CeremonyID string
 	Signed     []byte // the group file, signed by every holder
-	Group      *GroupFile
+	Group      *escrow.GroupFile
 	// Excluded names the trustees left out of the roster because they did
 	// not answer at the start, and Disqualified those whose deals did not
 	// count; Problems lists what participants reported about others.
@@ -72,9 +74,9 @@ type DKGReport struct {
 var ErrCeremonyFailed = errors.New("trustee: key ceremony failed")
 
 type participant struct {
-	m       GroupMember // how to reach it (its entry in the new roster, or the old one)
-	old     int         // index in the old roster (reshare), else = new
-	new     int         // index in the new roster, 0 for a trustee that leaves
+	m       escrow.GroupMember // how to reach it (its entry in the new roster, or the old one)
+	old     int                // index in the old roster (reshare), else = new
+	new     int                // index in the new roster, 0 for a trustee that leaves
 	c       *Client
 	down    error // why it was counted out
 	outbox  [][]byte
@@ -149,7 +151,7 @@ func RunDKG(ctx context.Context, opts DKGOptions) (*DKGReport, error) {
 		if len(roster)-len(down) < opts.Threshold || len(roster)-len(down) < 2 {
 			return nil, fmt.Errorf("%w: only %d of %d trustees answered (%s did not); threshold %d needs at least that many: start them and try again", ErrCeremonyFailed, len(roster)-len(down), len(roster), strings.Join(names, "; "), opts.Threshold)
 		}
-		var kept []GroupMember
+		var kept []escrow.GroupMember
 		for _, p := range co.ps {
 			if p.down == nil {
 				m := p.m
@@ -177,7 +179,7 @@ func newCoordinator(opts DKGOptions) *coordinator {
 	return &coordinator{opts: opts}
 }
 
-func (co *coordinator) setup(roster []GroupMember) error {
+func (co *coordinator) setup(roster []escrow.GroupMember) error {
 	id, err := NewCeremonyID(co.opts.Rand)
 	if err != nil {
 		return err
@@ -591,9 +593,9 @@ func (co *coordinator) finish(ctx context.Context) error {
 }
 
 // groupFile builds the group file of the outcome.
-func (co *coordinator) groupFile() (*GroupFile, error) {
-	g := &GroupFile{Version: GroupFileVersion, KeyGeneration: "dkg", Threshold: co.params.Threshold, Trustees: co.params.Roster}
-	var before []GroupEpoch
+func (co *coordinator) groupFile() (*escrow.GroupFile, error) {
+	g := &escrow.GroupFile{Version: escrow.GroupFileVersion, KeyGeneration: "dkg", Threshold: co.params.Threshold, Trustees: co.params.Roster}
+	var before []escrow.GroupEpoch
 	cur, err := co.params.oldGroup()
 	if err != nil {
 		return nil, err
@@ -609,7 +611,7 @@ func (co *coordinator) groupFile() (*GroupFile, error) {
 		made[e.Epoch] = e
 	}
 	if !co.opts.Reshare {
-		before = append(slices.Clone(before), GroupEpoch{Epoch: co.params.Epoch, ValidFrom: co.params.ValidFrom, ValidUntil: co.params.ValidUntil})
+		before = append(slices.Clone(before), escrow.GroupEpoch{Epoch: co.params.Epoch, ValidFrom: co.params.ValidFrom, ValidUntil: co.params.ValidUntil})
 	}
 	for _, e := range before {
 		if o, ok := made[e.Epoch]; ok {
@@ -664,7 +666,7 @@ func (co *coordinator) signAndCommit(ctx context.Context) error {
 		}
 		signed = append(signed, p.signed[len(text)+1:]...)
 	}
-	if _, _, err := VerifyGroupFile(signed, true); err != nil {
+	if _, _, err := escrow.VerifyGroupFile(signed, true); err != nil {
 		return fmt.Errorf("%w: the signed group file does not verify: %v", ErrCeremonyFailed, err)
 	}
 	co.opts.progress("group file signed by %d trustees; installing", len(holders))
@@ -716,7 +718,7 @@ func (co *coordinator) abortAll(ctx context.Context) {
 // ended more than that ago, the new one still starts at its end, so no
 // time is left without an epoch, and lasts until length after now.
 func NextEpochOptions(signed []byte, now time.Time, length time.Duration) (DKGOptions, error) {
-	g, _, err := VerifyGroupFile(signed, true)
+	g, _, err := escrow.VerifyGroupFile(signed, true)
 	if err != nil {
 		return DKGOptions{}, err
 	}

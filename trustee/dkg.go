@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/group"
 	"github.com/keyquorum/keyquorum/shares"
 	"go.dedis.ch/kyber/v3"
@@ -150,7 +151,7 @@ func checkRoster(what string, ps []DKGParticipant) error {
 	names := map[string]bool{}
 	keys := map[string]bool{}
 	for i, p := range ps {
-		if !ValidTrusteeName(p.Name) || names[p.Name] {
+		if !escrow.ValidTrusteeName(p.Name) || names[p.Name] {
 			return fmt.Errorf("%w: %s %d: name %q invalid or repeated", ErrBadCeremonyConfig, what, i+1, p.Name)
 		}
 		names[p.Name] = true
@@ -224,7 +225,7 @@ type DKGResult struct {
 
 // GroupEpoch returns the epoch entry of a group file for this result. On
 // the result of an old trustee that leaves it has no commitment.
-func (r *DKGResult) GroupEpoch(e GroupEpoch) GroupEpoch {
+func (r *DKGResult) GroupEpoch(e escrow.GroupEpoch) escrow.GroupEpoch {
 	e.Epoch = r.Epoch
 	e.Key = b64(group.PointBytes(r.GroupKey))
 	e.Commitment = nil

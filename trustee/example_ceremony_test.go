@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/trustee"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -17,10 +18,10 @@ type exampleNode struct {
 	mu     sync.Mutex
 	node   *trustee.Node
 	group  []byte
-	member trustee.GroupMember
+	member escrow.GroupMember
 }
 
-func (n *exampleNode) install(signed []byte, g *trustee.GroupFile, ss []*trustee.EpochShare, _ bool) error {
+func (n *exampleNode) install(signed []byte, g *escrow.GroupFile, ss []*trustee.EpochShare, _ bool) error {
 	for _, s := range ss {
 		pub, err := g.PublicShare(s.Epoch, s.Index)
 		if err != nil {
@@ -44,10 +45,10 @@ func ExampleRunDKG() {
 	_, judgeKey, _ := note.GenerateKey(rand, "judge")
 	judge, _ := note.NewVerifier(judgeKey)
 	var nodes []*exampleNode
-	var roster []trustee.GroupMember
+	var roster []escrow.GroupMember
 	for i := 1; i <= 3; i++ {
 		name := fmt.Sprintf("tr-%d", i)
-		skey, vkey, _ := note.GenerateKey(rand, trustee.LogKeyName(name))
+		skey, vkey, _ := note.GenerateKey(rand, escrow.LogKeyName(name))
 		signer, _ := note.NewSigner(skey)
 		n := &exampleNode{}
 		// Index 0: the node takes its index from the ceremony.
@@ -58,7 +59,7 @@ func ExampleRunDKG() {
 		})
 		srv := httptest.NewServer(trustee.NewServer(n.node, trustee.WithCeremonyHost(host)))
 		defer srv.Close()
-		n.member = trustee.GroupMember{Index: i, Name: name, Address: strings.TrimPrefix(srv.URL, "http://"), LogKey: vkey}
+		n.member = escrow.GroupMember{Index: i, Name: name, Address: strings.TrimPrefix(srv.URL, "http://"), LogKey: vkey}
 		nodes = append(nodes, n)
 		roster = append(roster, n.member)
 	}
@@ -71,7 +72,7 @@ func ExampleRunDKG() {
 		fmt.Println(err)
 		return
 	}
-	g, _, err := trustee.VerifyGroupFile(rep.Signed, true)
+	g, _, err := escrow.VerifyGroupFile(rep.Signed, true)
 	fmt.Println("signed by every holder:", err == nil, "holders:", rep.Holders, "threshold:", g.Threshold)
 	for _, n := range nodes {
 		fmt.Println(n.node.Name(), "index", n.node.Index(), "epochs", n.node.Epochs(), "same group file:", string(n.group) == string(rep.Signed))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/group"
 )
 
@@ -38,8 +39,8 @@ var (
 //     commitment it cannot check.
 //
 // Stored shares of epochs the file does not list are not looked at.
-func CheckGroupAgainstShares(g *GroupFile, me Descriptor, stored []EpochShare) error {
-	i := slices.IndexFunc(g.Trustees, func(m GroupMember) bool { return m.Name == me.Name })
+func CheckGroupAgainstShares(g *escrow.GroupFile, me Descriptor, stored []EpochShare) error {
+	i := slices.IndexFunc(g.Trustees, func(m escrow.GroupMember) bool { return m.Name == me.Name })
 	if i < 0 {
 		return fmt.Errorf("%w: it lists no trustee named %s; this is not this trustee's group, do not sign it", ErrNotInGroup, me.Name)
 	}

@@ -2,6 +2,7 @@ package trustee
 
 import (
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -259,6 +260,8 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 
 // truncateForLog shortens a client-chosen string for logs and messages;
 // slog and JSON escape what remains.
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
 func truncateForLog(s string) string {
 	const limit = 64
 	if len(s) > limit {

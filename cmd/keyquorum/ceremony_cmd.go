@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/trustee"
 	"github.com/urfave/cli/v2"
 )
@@ -205,7 +206,7 @@ func ceremonyReshare(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
-	if _, _, err := trustee.VerifyGroupFile(gb, true); err != nil {
+	if _, _, err := escrow.VerifyGroupFile(gb, true); err != nil {
 		return cli.Exit(fmt.Sprintf("%s: %v", c.String("group"), err), 2)
 	}
 	roster, t, err := rosterAndThreshold(c)
@@ -217,7 +218,7 @@ func ceremonyReshare(c *cli.Context) error {
 }
 
 // rosterAndThreshold reads --roster and checks -t against it.
-func rosterAndThreshold(c *cli.Context) ([]trustee.GroupMember, int, error) {
+func rosterAndThreshold(c *cli.Context) ([]escrow.GroupMember, int, error) {
 	rb, err := os.ReadFile(c.String("roster"))
 	if err != nil {
 		return nil, 0, cli.Exit(err.Error(), 2)

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/trustee"
 	"github.com/urfave/cli/v2"
 	"go.dedis.ch/kyber/v3"
@@ -98,7 +99,7 @@ func trusteeServe(c *cli.Context) error {
 	}
 	index := 0
 	if gb != nil {
-		g, err := trustee.ReadGroupFile(gb)
+		g, err := escrow.ReadGroupFile(gb)
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("%s: %v", groupPath, err), 2)
 		}
@@ -153,7 +154,7 @@ func trusteeServe(c *cli.Context) error {
 		Name: id.Name, LogSigner: id.LogSigner, Store: vault,
 		Group: func() []byte { b, _ := cur.get(); return b },
 		Share: node.Share,
-		Install: func(signed []byte, g *trustee.GroupFile, ss []*trustee.EpochShare, replace bool) error {
+		Install: func(signed []byte, g *escrow.GroupFile, ss []*trustee.EpochShare, replace bool) error {
 			pub := map[uint32]kyber.Point{}
 			var plain []trustee.EpochShare
 			for _, s := range ss {
@@ -266,16 +267,16 @@ func trusteeServe(c *cli.Context) error {
 type servedGroup struct {
 	mu sync.Mutex
 	b  []byte
-	g  *trustee.GroupFile
+	g  *escrow.GroupFile
 }
 
-func (s *servedGroup) get() ([]byte, *trustee.GroupFile) {
+func (s *servedGroup) get() ([]byte, *escrow.GroupFile) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b, s.g
 }
 
-func (s *servedGroup) set(b []byte, g *trustee.GroupFile) {
+func (s *servedGroup) set(b []byte, g *escrow.GroupFile) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.b, s.g = b, g
@@ -285,7 +286,7 @@ func (s *servedGroup) set(b []byte, g *trustee.GroupFile) {
 // retention window, counted back from the current epoch: the latest one
 // that has started (so a gap between epochs, or time past the last one,
 // still counts from the latest started epoch, plus one once it has ended).
-func applyRetention(node *trustee.Node, g *trustee.GroupFile, logger *slog.Logger) error {
+func applyRetention(node *trustee.Node, g *escrow.GroupFile, logger *slog.Logger) error {
 	cur, ok := currentEpoch(g, time.Now())
 	if !ok {
 		return nil // before the first epoch: nothing is old yet
@@ -299,7 +300,7 @@ func applyRetention(node *trustee.Node, g *trustee.GroupFile, logger *slog.Logge
 
 // currentEpoch is the number of the latest epoch that started at or
 // before now, plus one if that epoch has also ended.
-func currentEpoch(g *trustee.GroupFile, now time.Time) (uint32, bool) {
+func currentEpoch(g *escrow.GroupFile, now time.Time) (uint32, bool) {
 	var cur uint32
 	found := false
 	for _, e := range g.Epochs {

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/trustee"
 	"github.com/urfave/cli/v2"
 )
@@ -83,7 +84,7 @@ func trusteeInit(c *cli.Context) error {
 		return err
 	}
 	dir, name := c.String("dir"), c.String("name")
-	if !trustee.ValidTrusteeName(name) {
+	if !escrow.ValidTrusteeName(name) {
 		return cli.Exit(fmt.Sprintf("trustee name %q: use 1-64 letters, digits or . _ @ -", name), 2)
 	}
 	storePath := filepath.Join(dir, nodeStoreFile)
@@ -195,7 +196,7 @@ func trusteeImportShare(c *cli.Context) error {
 	// The dealer's file is unsigned: the trustees sign it only once each
 	// has imported its share (keyquorum trustee sign-group). The share
 	// was sealed to the canonical group.json, which the node keeps.
-	g, err := trustee.ReadGroupFile(gb)
+	g, err := escrow.ReadGroupFile(gb)
 	if err != nil {
 		return fmt.Errorf("%s: %w", groupPath, err)
 	}
@@ -254,7 +255,7 @@ func trusteeImportShare(c *cli.Context) error {
 // canonicalGroup returns the group.json inside a group file, signed or
 // not, or nil if it does not parse.
 func canonicalGroup(b []byte) []byte {
-	g, err := trustee.ReadGroupFile(b)
+	g, err := escrow.ReadGroupFile(b)
 	if err != nil {
 		return nil
 	}

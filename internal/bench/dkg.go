@@ -10,7 +10,6 @@ import (
 
 	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/fedrun"
-	"github.com/keyquorum/keyquorum/trustee"
 )
 
 // DKGConfig says what to measure.
@@ -82,7 +81,7 @@ func DKG(ctx context.Context, cfg DKGConfig) (*DKGResult, error) {
 	res.Setup = time.Since(began)
 
 	now := time.Now().UTC().Truncate(time.Second)
-	epoch := trustee.GroupEpoch{Epoch: 1, ValidFrom: now, ValidUntil: now.AddDate(0, 0, 30)}
+	epoch := escrow.GroupEpoch{Epoch: 1, ValidFrom: now, ValidUntil: now.AddDate(0, 0, 30)}
 	t0 := time.Now()
 	mark := t0
 	rep, err := f.RunDKG(ctx, epoch, fedrun.CeremonyOptions{AfterPhase: func(phase string) {

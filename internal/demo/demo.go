@@ -70,7 +70,6 @@ import (
 	"github.com/keyquorum/keyquorum/internal/fedrun"
 	"github.com/keyquorum/keyquorum/internal/sim"
 	"github.com/keyquorum/keyquorum/shares"
-	"github.com/keyquorum/keyquorum/trustee"
 	"go.dedis.ch/kyber/v3"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -217,8 +216,8 @@ type Design struct {
 type world struct {
 	cfg          Config
 	now          time.Time
-	group        *trustee.GroupFile
-	held         []trustee.DealtShare // every trustee's share of every epoch, as the measurements see them
+	group        *escrow.GroupFile
+	held         []escrow.DealtShare // every trustee's share of every epoch, as the measurements see them
 	ceremonies   []Ceremony
 	procs        *fedrun.Federation // the trustee processes that made the keys by DKG; nil otherwise
 	requester    *escrow.RequesterKey
@@ -356,10 +355,10 @@ func (w *world) build() error {
 	}
 
 	// Epochs cover the simulated days and now.
-	var epochs []trustee.GroupEpoch
+	var epochs []escrow.GroupEpoch
 	for i := 0; i*cfg.EpochDays <= cfg.Days; i++ {
 		from := start.AddDate(0, 0, i*cfg.EpochDays)
-		epochs = append(epochs, trustee.GroupEpoch{Epoch: uint32(i + 1), ValidFrom: from, ValidUntil: from.AddDate(0, 0, cfg.EpochDays)})
+		epochs = append(epochs, escrow.GroupEpoch{Epoch: uint32(i + 1), ValidFrom: from, ValidUntil: from.AddDate(0, 0, cfg.EpochDays)})
 	}
 	skey, vkey, err := escrow.NewJudgeKey("judge-hale", setup)
 	if err != nil {
@@ -489,7 +488,7 @@ func (w *world) startFederations() error {
 		}
 		for e, ss := range stolen {
 			for _, s := range ss {
-				w.held = append(w.held, trustee.DealtShare{Trustee: w.group.Trustees[s.Index-1], Epoch: e, Share: s})
+				w.held = append(w.held, escrow.DealtShare{Trustee: w.group.Trustees[s.Index-1], Epoch: e, Share: s})
 			}
 		}
 	}

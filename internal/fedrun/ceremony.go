@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/trustee"
 )
 
@@ -31,7 +32,7 @@ type CeremonyOptions struct {
 // number (0: 1) and window. On success the signed group file is written to
 // GroupPath and Group, Members and every trustee's Member, Index and
 // Client follow it.
-func (f *Federation) RunDKG(ctx context.Context, e trustee.GroupEpoch, o CeremonyOptions) (*trustee.DKGReport, error) {
+func (f *Federation) RunDKG(ctx context.Context, e escrow.GroupEpoch, o CeremonyOptions) (*trustee.DKGReport, error) {
 	if err := f.dkgMode(); err != nil {
 		return nil, err
 	}
@@ -41,7 +42,7 @@ func (f *Federation) RunDKG(ctx context.Context, e trustee.GroupEpoch, o Ceremon
 	if e.Epoch == 0 {
 		e.Epoch = 1
 	}
-	var roster []trustee.GroupMember
+	var roster []escrow.GroupMember
 	for i, t := range f.Trustees {
 		roster = append(roster, t.Descriptor.Member(i+1))
 	}
@@ -57,7 +58,7 @@ func (f *Federation) RunDKG(ctx context.Context, e trustee.GroupEpoch, o Ceremon
 // last epoch, or now if that is past, for as long as the last one). A
 // window in the past is allowed as long as it starts no earlier than the
 // last epoch ends. e.Epoch, if set, must be the next epoch's number.
-func (f *Federation) Rotate(ctx context.Context, e trustee.GroupEpoch, o CeremonyOptions) (*trustee.DKGReport, error) {
+func (f *Federation) Rotate(ctx context.Context, e escrow.GroupEpoch, o CeremonyOptions) (*trustee.DKGReport, error) {
 	if err := f.dkgMode(); err != nil {
 		return nil, err
 	}
@@ -80,7 +81,7 @@ func (f *Federation) Rotate(ctx context.Context, e trustee.GroupEpoch, o Ceremon
 // MakeEpochs makes each of epochs by a ceremony, in order: RunDKG for the
 // first if the federation has no group yet, Rotate for the others. It
 // returns the reports of the ceremonies that succeeded.
-func (f *Federation) MakeEpochs(ctx context.Context, epochs []trustee.GroupEpoch, o CeremonyOptions) ([]*trustee.DKGReport, error) {
+func (f *Federation) MakeEpochs(ctx context.Context, epochs []escrow.GroupEpoch, o CeremonyOptions) ([]*trustee.DKGReport, error) {
 	var reps []*trustee.DKGReport
 	for _, e := range epochs {
 		run := f.Rotate
@@ -120,7 +121,7 @@ func (f *Federation) ceremony(ctx context.Context, opts trustee.DKGOptions, o Ce
 // clients verify it, written to GroupPath, and every trustee's entry and
 // client follow its roster.
 func (f *Federation) adopt(signed []byte) error {
-	g, _, err := trustee.VerifyGroupFile(signed, true)
+	g, _, err := escrow.VerifyGroupFile(signed, true)
 	if err != nil {
 		return fmt.Errorf("fedrun: the ceremony's group file: %w", err)
 	}
