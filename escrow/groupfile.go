@@ -309,3 +309,11 @@ func parsePointB64(s string) (kyber.Point, error) {
 	}
 	return group.ParsePoint(b)
 }
+
+// EpochShare is a trustee's share of one epoch's group key.
+type EpochShare struct {
+	Epoch    uint32
+	Index    int // 1-based x-coordinate
+	Share    kyber.Scalar
+	GroupKey kyber.Point
+}

@@ -1,27 +1,8 @@
 package trustee
 
 import (
-	"sync"
-
 	bolt "go.etcd.io/bbolt"
 )
-
-// CeremonyStore keeps the state of the key ceremonies a node takes part
-// in, so that a node restarted mid-ceremony resumes it. The state holds
-// the secrets of the ceremony (the node's DKG key and the seed of its
-// polynomial): a store must keep it sealed. [Vault] implements it; a
-// [MemCeremonyStore] is for tests.
-type CeremonyStore interface {
-	// PutCeremony stores (or replaces) the state of ceremony id, durably.
-	PutCeremony(id string, state []byte) error
-	// Ceremony returns the state of ceremony id, or nil if there is none.
-	Ceremony(id string) ([]byte, error)
-	// DeleteCeremony removes the state of ceremony id; a missing one is no
-	// error.
-	DeleteCeremony(id string) error
-	// CeremonyIDs lists the ceremonies with stored state.
-	CeremonyIDs() ([]string, error)
-}
 
 // PutCeremony stores the state of a ceremony, sealed, in one synced
 // transaction.
@@ -79,51 +60,4 @@ func (v *Vault) CeremonyIDs() ([]string, error) {
 		})
 	})
 	return ids, err
-}
-
-// MemCeremonyStore is a [CeremonyStore] in memory, for tests and
-// examples. It is safe for concurrent use.
-type MemCeremonyStore struct {
-	mu sync.Mutex
-	m  map[string][]byte
-}
-
-// PutCeremony implements [CeremonyStore].
-func (s *MemCeremonyStore) PutCeremony(id string, state []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[string][]byte{}
-	}
-	s.m[id] = append([]byte(nil), state...)
-	return nil
-}
-
-// Ceremony implements [CeremonyStore].
-func (s *MemCeremonyStore) Ceremony(id string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if b, ok := s.m[id]; ok {
-		return append([]byte(nil), b...), nil
-	}
-	return nil, nil
-}
-
-// DeleteCeremony implements [CeremonyStore].
-func (s *MemCeremonyStore) DeleteCeremony(id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, id)
-	return nil
-}
-
-// CeremonyIDs implements [CeremonyStore].
-func (s *MemCeremonyStore) CeremonyIDs() ([]string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var ids []string
-	for id := range s.m {
-		ids = append(ids, id)
-	}
-	return ids, nil
 }

@@ -47,7 +47,7 @@ func ExampleNode_Decide() {
 			trustee.WithClock(func() time.Time { return now }), trustee.WithRandom(rand))
 		for _, d := range dealt {
 			if d.Trustee.Index == m.Index {
-				_ = node.AddEpochShare(&trustee.EpochShare{Epoch: 1, Index: m.Index, Share: d.Share.Value, GroupKey: eg.Key}, eg.PublicShares[m.Index])
+				_ = node.AddEpochShare(&escrow.EpochShare{Epoch: 1, Index: m.Index, Share: d.Share.Value, GroupKey: eg.Key}, eg.PublicShares[m.Index])
 			}
 		}
 		ans, err := node.Decide(req.Marshal())

@@ -49,7 +49,7 @@ func TestCheckGroupAgainstShares(t *testing.T) {
 		name   string
 		group  *escrow.GroupFile
 		me     Descriptor
-		stored []EpochShare
+		stored []escrow.EpochShare
 		want   error
 	}{
 		{"its own group", parse(sg.groupJSON), me.Descriptor(), stored, nil},
@@ -89,7 +89,7 @@ func TestCheckGroupAgainstShares(t *testing.T) {
 	}
 }
 
-func withIndex(ss []EpochShare, index int) []EpochShare {
+func withIndex(ss []escrow.EpochShare, index int) []escrow.EpochShare {
 	out := slices.Clone(ss)
 	for i := range out {
 		out[i].Index = index

@@ -306,9 +306,9 @@ func (w *world) node(t testing.TB, index int, p trustee.Policy, store trustee.Au
 
 // epochShare turns a dealt share into the node's form, with its own copy
 // of the secret (a node overwrites it when it destroys the epoch).
-func (w *world) epochShare(t testing.TB, d escrow.DealtShare) *trustee.EpochShare {
+func (w *world) epochShare(t testing.TB, d escrow.DealtShare) *escrow.EpochShare {
 	t.Helper()
-	return &trustee.EpochShare{Epoch: d.Epoch, Index: d.Trustee.Index, Share: d.Share.Value.Clone(), GroupKey: w.escrowGroup(t, d.Epoch).Key}
+	return &escrow.EpochShare{Epoch: d.Epoch, Index: d.Trustee.Index, Share: d.Share.Value.Clone(), GroupKey: w.escrowGroup(t, d.Epoch).Key}
 }
 
 // dealtShare returns the dealt share of trustee index for epoch.

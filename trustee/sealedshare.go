@@ -253,7 +253,7 @@ func SealShare(sf *ShareFile, groupJSON []byte) (*SealedShare, error) {
 //     x_i·G = the public share of this index ([GroupFile.EscrowGroup]).
 //
 // It returns the epoch shares, ready for [Vault.PutEpochShares].
-func OpenSealedShare(sealed, groupJSON []byte, id *Identity) ([]EpochShare, error) {
+func OpenSealedShare(sealed, groupJSON []byte, id *Identity) ([]escrow.EpochShare, error) {
 	s, err := ParseSealedShare(sealed)
 	if err != nil {
 		return nil, err
@@ -312,7 +312,7 @@ func OpenSealedShare(sealed, groupJSON []byte, id *Identity) ([]EpochShare, erro
 	if sf.Threshold != g.Threshold {
 		return nil, fmt.Errorf("%w: share file says threshold %d, the group file %d", ErrWrongGroupFile, sf.Threshold, g.Threshold)
 	}
-	var out []EpochShare
+	var out []escrow.EpochShare
 	for _, e := range g.Epochs {
 		x, ok := sf.Shares[e.Epoch]
 		if !ok {
@@ -325,7 +325,7 @@ func OpenSealedShare(sealed, groupJSON []byte, id *Identity) ([]EpochShare, erro
 		if !group.Point().Mul(x, nil).Equal(eg.PublicShares[s.Index]) {
 			return nil, fmt.Errorf("%w: epoch %d: %s's share times G is not its public share from the commitment; the dealer or the file is wrong, do not join this group", ErrShareCommitment, e.Epoch, s.Name)
 		}
-		out = append(out, EpochShare{Epoch: e.Epoch, Index: s.Index, Share: x, GroupKey: eg.Key})
+		out = append(out, escrow.EpochShare{Epoch: e.Epoch, Index: s.Index, Share: x, GroupKey: eg.Key})
 	}
 	if len(sf.Shares) != len(g.Epochs) {
 		return nil, fmt.Errorf("%w: the share file holds %d epochs, the group file %d", ErrWrongGroupFile, len(sf.Shares), len(g.Epochs))

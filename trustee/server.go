@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyquorum/keyquorum/ceremony"
 	"github.com/keyquorum/keyquorum/internal/group"
 )
 
@@ -117,8 +118,8 @@ type Server struct {
 	maxBody int64
 	logKey  string
 	routes  map[string]route
-	// ceremonies runs the key-ceremony endpoints; nil: none.
-	ceremonies *CeremonyHost
+	// ceremonyHandler serves the key-ceremony endpoints; nil: none.
+	ceremonyHandler *ceremony.Handler
 	// busy holds a token per decryption request in progress; a full
 	// channel means the node is at capacity and says so with a 503.
 	busy chan struct{}
@@ -258,10 +259,10 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	)
 }
 
-// truncateForLog shortens a client-chosen string for logs and messages;
-// slog and JSON escape what remains.
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
+// truncateForLog shortens a client-chosen string for logs and messages;
+// slog and JSON escape what remains.
 func truncateForLog(s string) string {
 	const limit = 64
 	if len(s) > limit {

@@ -132,7 +132,7 @@ func newNetFed(t testing.TB, o netOptions) *netFed {
 		}
 		for _, d := range dealt {
 			if d.Trustee.Index == m.Index {
-				es := &trustee.EpochShare{Epoch: d.Epoch, Index: m.Index, Share: d.Share.Value.Clone(), GroupKey: eg.Key}
+				es := &escrow.EpochShare{Epoch: d.Epoch, Index: m.Index, Share: d.Share.Value.Clone(), GroupKey: eg.Key}
 				if err := node.AddEpochShare(es, eg.PublicShares[m.Index]); err != nil {
 					t.Fatal(err)
 				}

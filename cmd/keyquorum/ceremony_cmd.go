@@ -10,6 +10,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/keyquorum/keyquorum/ceremony"
 	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/trustee"
 	"github.com/urfave/cli/v2"
@@ -109,8 +110,9 @@ func ceremonyContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 }
 
-func runCeremony(c *cli.Context, opts trustee.DKGOptions, out string, replace bool) error {
+func runCeremony(c *cli.Context, opts ceremony.DKGOptions, out string, replace bool) error {
 	opts.PhaseTimeout = c.Duration("phase-timeout")
+	opts.Dial = trustee.CeremonyDialer()
 	opts.Progress = func(line string) { fmt.Fprintln(c.App.ErrWriter, line) }
 	if !replace {
 		if _, err := os.Lstat(out); err == nil {
@@ -119,9 +121,9 @@ func runCeremony(c *cli.Context, opts trustee.DKGOptions, out string, replace bo
 	}
 	ctx, cancel := ceremonyContext()
 	defer cancel()
-	rep, err := trustee.RunDKG(ctx, opts)
+	rep, err := ceremony.RunDKG(ctx, opts)
 	if err != nil {
-		if errors.Is(err, trustee.ErrCeremonyFailed) {
+		if errors.Is(err, ceremony.ErrCeremonyFailed) {
 			return cli.Exit(err.Error()+"\nno key was made; every trustee was told to forget the ceremony", 1)
 		}
 		return err
@@ -173,7 +175,7 @@ func ceremonyDKG(c *cli.Context) error {
 			return cli.Exit(err.Error(), 2)
 		}
 	}
-	opts := trustee.DKGOptions{
+	opts := ceremony.DKGOptions{
 		Roster: roster, Threshold: t, Epoch: 1,
 		ValidFrom: start, ValidUntil: start.AddDate(0, 0, c.Int("epoch-days")),
 	}
@@ -191,7 +193,7 @@ func ceremonyRotate(c *cli.Context) error {
 	if c.IsSet("epoch-days") && c.Int("epoch-days") < 1 {
 		return cli.Exit("--epoch-days must be at least 1", 2)
 	}
-	opts, err := trustee.NextEpochOptions(gb, time.Now(), time.Duration(c.Int("epoch-days"))*24*time.Hour)
+	opts, err := ceremony.NextEpochOptions(gb, time.Now(), time.Duration(c.Int("epoch-days"))*24*time.Hour)
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("%s: %v", c.String("group"), err), 2)
 	}
@@ -213,7 +215,7 @@ func ceremonyReshare(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	opts := trustee.DKGOptions{Roster: roster, Threshold: t, Group: gb, Reshare: true}
+	opts := ceremony.DKGOptions{Roster: roster, Threshold: t, Group: gb, Reshare: true}
 	return runCeremony(c, opts, c.String("out"), c.String("out") == c.String("group"))
 }
 

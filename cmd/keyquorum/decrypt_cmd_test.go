@@ -79,7 +79,7 @@ func newCLIFed(t *testing.T) *cliFed {
 		node := f.node(t, m.Name, m.Index, signer)
 		for _, d := range dealt {
 			if d.Trustee.Index == m.Index {
-				if err := node.AddEpochShare(&trustee.EpochShare{Epoch: 1, Index: m.Index, Share: d.Share.Value, GroupKey: eg.Key}, eg.PublicShares[m.Index]); err != nil {
+				if err := node.AddEpochShare(&escrow.EpochShare{Epoch: 1, Index: m.Index, Share: d.Share.Value, GroupKey: eg.Key}, eg.PublicShares[m.Index]); err != nil {
 					t.Fatal(err)
 				}
 			}

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/keyquorum/keyquorum/ceremony"
 	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/trustee"
 	"github.com/urfave/cli/v2"
@@ -150,13 +151,13 @@ func trusteeServe(c *cli.Context) error {
 	} else {
 		logger.Info("no group file yet: this node waits for a key ceremony (keyquorum ceremony dkg)")
 	}
-	host, err := trustee.NewCeremonyHost(trustee.CeremonyHostConfig{
+	host, err := ceremony.NewCeremonyHost(ceremony.CeremonyHostConfig{
 		Name: id.Name, LogSigner: id.LogSigner, Store: vault,
 		Group: func() []byte { b, _ := cur.get(); return b },
 		Share: node.Share,
-		Install: func(signed []byte, g *escrow.GroupFile, ss []*trustee.EpochShare, replace bool) error {
+		Install: func(signed []byte, g *escrow.GroupFile, ss []*escrow.EpochShare, replace bool) error {
 			pub := map[uint32]kyber.Point{}
-			var plain []trustee.EpochShare
+			var plain []escrow.EpochShare
 			for _, s := range ss {
 				p, err := g.PublicShare(s.Epoch, s.Index)
 				if err != nil {

@@ -37,7 +37,7 @@ type DKGResult struct {
 	NetworkPhases []fedrun.PhaseTime `json:"network_phases"`
 	Holders       int                `json:"holders"`
 	// Sequential and Parallel are the same DKG (same n and t, every
-	// participant a trustee.Ceremony) in this process with messages
+	// participant a ceremony.Ceremony) in this process with messages
 	// handed over in memory: one participant after another on one core,
 	// and the participants of each round spread over every core.
 	Sequential       time.Duration      `json:"in_process_sequential_ns"`

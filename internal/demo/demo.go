@@ -22,7 +22,7 @@
 // # Where the keys come from
 //
 // By default every epoch's key is made by a dealerless DKG (Pedersen's,
-// see [trustee.Ceremony]): with trustee processes, a first ceremony and
+// see [ceremony.Ceremony]): with trustee processes, a first ceremony and
 // then one rotation per further epoch, run among the processes over TLS
 // by [fedrun.Federation.RunDKG] and [fedrun.Federation.Rotate], so that no
 // machine ever holds a key; in-process, the same ceremony with all its

@@ -7,6 +7,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/keyquorum/keyquorum/ceremony"
 	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/trustee"
 )
@@ -14,7 +15,7 @@ import (
 // CeremonyOptions are the knobs of one key ceremony run by a federation.
 type CeremonyOptions struct {
 	// PhaseTimeout is how long the coordinator keeps trying a trustee in
-	// one phase before counting it out (default: trustee.RunDKG's, 20 s).
+	// one phase before counting it out (default: ceremony.RunDKG's, 20 s).
 	PhaseTimeout time.Duration
 	// Progress, if set, receives the coordinator's progress lines.
 	Progress func(line string)
@@ -32,7 +33,7 @@ type CeremonyOptions struct {
 // number (0: 1) and window. On success the signed group file is written to
 // GroupPath and Group, Members and every trustee's Member, Index and
 // Client follow it.
-func (f *Federation) RunDKG(ctx context.Context, e escrow.GroupEpoch, o CeremonyOptions) (*trustee.DKGReport, error) {
+func (f *Federation) RunDKG(ctx context.Context, e escrow.GroupEpoch, o CeremonyOptions) (*ceremony.DKGReport, error) {
 	if err := f.dkgMode(); err != nil {
 		return nil, err
 	}
@@ -46,7 +47,7 @@ func (f *Federation) RunDKG(ctx context.Context, e escrow.GroupEpoch, o Ceremony
 	for i, t := range f.Trustees {
 		roster = append(roster, t.Descriptor.Member(i+1))
 	}
-	return f.ceremony(ctx, trustee.DKGOptions{
+	return f.ceremony(ctx, ceremony.DKGOptions{
 		Roster: roster, Threshold: f.opts.Threshold, Epoch: e.Epoch,
 		ValidFrom: e.ValidFrom, ValidUntil: e.ValidUntil,
 	}, o)
@@ -54,18 +55,18 @@ func (f *Federation) RunDKG(ctx context.Context, e escrow.GroupEpoch, o Ceremony
 
 // Rotate makes the next epoch's key by a new ceremony among the group's
 // roster, as `keyquorum ceremony rotate` does. Epoch e gives the window;
-// a zero ValidFrom takes [trustee.NextEpochOptions]' (from the end of the
+// a zero ValidFrom takes [ceremony.NextEpochOptions]' (from the end of the
 // last epoch, or now if that is past, for as long as the last one). A
 // window in the past is allowed as long as it starts no earlier than the
 // last epoch ends. e.Epoch, if set, must be the next epoch's number.
-func (f *Federation) Rotate(ctx context.Context, e escrow.GroupEpoch, o CeremonyOptions) (*trustee.DKGReport, error) {
+func (f *Federation) Rotate(ctx context.Context, e escrow.GroupEpoch, o CeremonyOptions) (*ceremony.DKGReport, error) {
 	if err := f.dkgMode(); err != nil {
 		return nil, err
 	}
 	if f.Group == nil {
 		return nil, errors.New("fedrun: the federation has no group yet; make the first epoch with RunDKG")
 	}
-	opts, err := trustee.NextEpochOptions(f.signed, time.Now(), 0)
+	opts, err := ceremony.NextEpochOptions(f.signed, time.Now(), 0)
 	if err != nil {
 		return nil, err
 	}
@@ -81,8 +82,8 @@ func (f *Federation) Rotate(ctx context.Context, e escrow.GroupEpoch, o Ceremony
 // MakeEpochs makes each of epochs by a ceremony, in order: RunDKG for the
 // first if the federation has no group yet, Rotate for the others. It
 // returns the reports of the ceremonies that succeeded.
-func (f *Federation) MakeEpochs(ctx context.Context, epochs []escrow.GroupEpoch, o CeremonyOptions) ([]*trustee.DKGReport, error) {
-	var reps []*trustee.DKGReport
+func (f *Federation) MakeEpochs(ctx context.Context, epochs []escrow.GroupEpoch, o CeremonyOptions) ([]*ceremony.DKGReport, error) {
+	var reps []*ceremony.DKGReport
 	for _, e := range epochs {
 		run := f.Rotate
 		if f.Group == nil {
@@ -105,9 +106,10 @@ func (f *Federation) dkgMode() error {
 }
 
 // ceremony runs one ceremony and adopts its group file.
-func (f *Federation) ceremony(ctx context.Context, opts trustee.DKGOptions, o CeremonyOptions) (*trustee.DKGReport, error) {
+func (f *Federation) ceremony(ctx context.Context, opts ceremony.DKGOptions, o CeremonyOptions) (*ceremony.DKGReport, error) {
 	opts.PhaseTimeout, opts.Progress, opts.AfterPhase = o.PhaseTimeout, o.Progress, o.AfterPhase
-	rep, err := trustee.RunDKG(ctx, opts)
+	opts.Dial = trustee.CeremonyDialer()
+	rep, err := ceremony.RunDKG(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("fedrun: %w", err)
 	}

@@ -1,7 +1,7 @@
 package fedrun_test
 
 // Integration tests of dealerless key generation among real trustee
-// processes: this test process only coordinates (trustee.RunDKG relays the
+// processes: this test process only coordinates (ceremony.RunDKG relays the
 // trustees' messages over TLS); every trustee makes, checks and installs
 // its own share.
 

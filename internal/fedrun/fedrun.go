@@ -11,7 +11,7 @@
 // By default ([KeyGenerationDKG]) the group's keys are made dealerlessly:
 // [Setup] only initialises the trustees, [Federation.StartAll] starts them
 // without a group, and [Federation.RunDKG] (the first epoch) and
-// [Federation.Rotate] (each next one) run [trustee.RunDKG] in this process
+// [Federation.Rotate] (each next one) run [ceremony.RunDKG] in this process
 // as the ceremony's coordinator. The coordinator only relays; the
 // trustees are the real processes, reached over TLS, and each installs its
 // share and the signed group file itself. No process ever holds a key.
@@ -468,7 +468,7 @@ func (t *Trustee) logTail() string {
 // StoredShares is what an attacker who copies this trustee's disk and
 // learns its passphrase gets: it copies node.db (the running process keeps
 // its lock on the original), unlocks the copy and reads the epoch shares.
-func (t *Trustee) StoredShares(passphrase string) ([]trustee.EpochShare, error) {
+func (t *Trustee) StoredShares(passphrase string) ([]escrow.EpochShare, error) {
 	b, err := os.ReadFile(filepath.Join(t.Dir, "node.db"))
 	if err != nil {
 		return nil, err

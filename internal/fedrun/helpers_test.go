@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyquorum/keyquorum/ceremony"
 	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/fedrun"
 	"github.com/keyquorum/keyquorum/internal/sim"
@@ -82,8 +83,8 @@ type fixtureConfig struct {
 type fixture struct {
 	fed       *fedrun.Federation
 	now       time.Time
-	group     *escrow.Group        // epoch 1
-	reports   []*trustee.DKGReport // the ceremonies, with dkg
+	group     *escrow.Group         // epoch 1
+	reports   []*ceremony.DKGReport // the ceremonies, with dkg
 	judge     note.Signer
 	requester *escrow.RequesterKey
 	pubs      map[string]*escrow.UserPublic

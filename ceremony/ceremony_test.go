@@ -1,4 +1,4 @@
-package trustee
+package ceremony
 
 import (
 	"bytes"
@@ -23,21 +23,22 @@ import (
 )
 
 // cnode is one trustee of an in-process federation served over loopback
-// HTTP: a real Node, a real CeremonyHost and the real API server.
+// HTTP: a real CeremonyHost behind the real ceremony Handler, keeping its
+// shares in memory.
 type cnode struct {
 	t      *testing.T
 	name   string
 	signer note.Signer
 	member escrow.GroupMember
-	node   *Node
+	node   *memNode
 	store  *MemCeremonyStore
 	host   *CeremonyHost
 	srv    *httptest.Server
-	api    atomic.Pointer[Server]
+	api    atomic.Pointer[Handler]
 
 	mu     sync.Mutex
 	group  []byte
-	shares map[uint32]*EpochShare
+	shares map[uint32]*escrow.EpochShare
 }
 
 func newCeremonyNode(t *testing.T, i int) *cnode {
@@ -51,19 +52,8 @@ func newCeremonyNode(t *testing.T, i int) *cnode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &cnode{t: t, name: name, signer: signer, store: &MemCeremonyStore{}, shares: map[uint32]*EpochShare{}}
-	_, jkey, err := note.GenerateKey(dkgRand("ceremony/judge"), "judge")
-	if err != nil {
-		t.Fatal(err)
-	}
-	judge, err := note.NewVerifier(jkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.node, err = New(name, 0, DefaultPolicy(judge), NewMemAuditStore(), signer)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := &cnode{t: t, name: name, signer: signer, store: &MemCeremonyStore{}, shares: map[uint32]*escrow.EpochShare{}}
+	n.node = &memNode{shares: map[uint32]*escrow.EpochShare{}}
 	n.restart()
 	n.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.api.Load().ServeHTTP(w, r) }))
 	t.Cleanup(n.srv.Close)
@@ -86,10 +76,10 @@ func (n *cnode) restart() {
 		n.t.Fatal(err)
 	}
 	n.host = h
-	n.api.Store(NewServer(n.node, WithCeremonyHost(h)))
+	n.api.Store(&Handler{Host: h})
 }
 
-func (n *cnode) install(signed []byte, g *escrow.GroupFile, ss []*EpochShare, replace bool) error {
+func (n *cnode) install(signed []byte, g *escrow.GroupFile, ss []*escrow.EpochShare, replace bool) error {
 	pub := map[uint32]kyber.Point{}
 	for _, s := range ss {
 		eg, err := g.EscrowGroup(s.Epoch)
@@ -99,21 +89,20 @@ func (n *cnode) install(signed []byte, g *escrow.GroupFile, ss []*EpochShare, re
 		pub[s.Epoch] = eg.PublicShares[s.Index]
 	}
 	if replace {
-		if err := n.node.ReplaceShares(ss, pub); err != nil {
-			return err
-		}
+		n.node.replaceShares(ss)
 	} else {
 		for _, s := range ss {
-			if err := n.node.AddEpochShare(s, pub[s.Epoch]); err != nil {
-				return err
+			if !group.Point().Mul(s.Share, nil).Equal(pub[s.Epoch]) {
+				return fmt.Errorf("share of epoch %d does not match its public share", s.Epoch)
 			}
+			n.node.addShare(s)
 		}
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.group = slices.Clone(signed)
 	if replace {
-		n.shares = map[uint32]*EpochShare{}
+		n.shares = map[uint32]*escrow.EpochShare{}
 	}
 	for _, s := range ss {
 		n.shares[s.Epoch] = s
@@ -204,7 +193,7 @@ func TestRunDKGOverAPI(t *testing.T) {
 			seen = append(seen, []byte(fmt.Sprint(*a.Outcome)))
 		}
 	}
-	rep, err := RunDKG(context.Background(), opts)
+	rep, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,6 +228,7 @@ func TestRunDKGRelaySwapsAKey(t *testing.T) {
 	// signed by trustee-2's log key.
 	ns, roster := ceremonyFederation(t, 3)
 	opts := dkgOptions(roster, 2)
+	opts.Dial = testDial
 	co := newCoordinator(opts)
 	if err := co.setup(roster); err != nil {
 		t.Fatal(err)
@@ -268,7 +258,7 @@ func TestRunDKGRelaySwapsAKey(t *testing.T) {
 func TestRunDKGOneDownAtStart(t *testing.T) {
 	ns, roster := ceremonyFederation(t, 5)
 	ns[1].srv.Close()
-	rep, err := RunDKG(context.Background(), dkgOptions(roster, 3))
+	rep, err := runDKG(context.Background(), dkgOptions(roster, 3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -289,7 +279,7 @@ func TestRunDKGOneStopsMidway(t *testing.T) {
 			ns[3].srv.Close() // trustee-4 dealt, then dies
 		}
 	}
-	rep, err := RunDKG(context.Background(), opts)
+	rep, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -304,7 +294,7 @@ func TestRunDKGTooFewAborts(t *testing.T) {
 	ns[0].srv.Close()
 	ns[1].srv.Close()
 	ns[2].srv.Close()
-	_, err := RunDKG(context.Background(), dkgOptions(roster, 3))
+	_, err := runDKG(context.Background(), dkgOptions(roster, 3))
 	if !errors.Is(err, ErrCeremonyFailed) || !strings.Contains(err.Error(), "only 2 of 5") {
 		t.Fatalf("err %v", err)
 	}
@@ -323,7 +313,7 @@ func TestRunDKGTooFewAborts(t *testing.T) {
 			ns[4].srv.Close()
 		}
 	}
-	_, err = RunDKG(context.Background(), opts)
+	_, err = runDKG(context.Background(), opts)
 	if !errors.Is(err, ErrCeremonyFailed) {
 		t.Fatalf("err %v", err)
 	}
@@ -357,7 +347,7 @@ func TestRunDKGBadDealIsNamed(t *testing.T) {
 		hc.mu.Unlock()
 	}
 	opts.dropMessage = func(m Message) bool { return m.Kind == KindJustification && m.From == 5 }
-	rep, err := RunDKG(context.Background(), opts)
+	rep, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,7 +372,7 @@ func TestRunDKGRestartMidCeremony(t *testing.T) {
 			restarted++
 		}
 	}
-	rep, err := RunDKG(context.Background(), opts)
+	rep, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -394,7 +384,7 @@ func TestRunDKGRestartMidCeremony(t *testing.T) {
 
 func TestRotateAndRetention(t *testing.T) {
 	ns, roster := ceremonyFederation(t, 4)
-	rep, err := RunDKG(context.Background(), dkgOptions(roster, 3))
+	rep, err := runDKG(context.Background(), dkgOptions(roster, 3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -404,7 +394,7 @@ func TestRotateAndRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts.PhaseTimeout, opts.Rand = 2*time.Second, dkgRand("rotate")
-	rep2, err := RunDKG(context.Background(), opts)
+	rep2, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -413,14 +403,14 @@ func TestRotateAndRetention(t *testing.T) {
 	}
 	checkInstalled(t, ns, rep2, 2)
 	// A rotation from a stale group file is refused.
-	if _, err := RunDKG(context.Background(), opts); !errors.Is(err, ErrCeremonyFailed) || !strings.Contains(err.Error(), "fetch the latest one") {
+	if _, err := runDKG(context.Background(), opts); !errors.Is(err, ErrCeremonyFailed) || !strings.Contains(err.Error(), "fetch the latest one") {
 		t.Fatalf("stale rotation: %v", err)
 	}
 }
 
 func TestReshareOverAPI(t *testing.T) {
 	ns, roster := ceremonyFederation(t, 5)
-	rep, err := RunDKG(context.Background(), dkgOptions(roster, 3))
+	rep, err := runDKG(context.Background(), dkgOptions(roster, 3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -429,7 +419,7 @@ func TestReshareOverAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	ropts.PhaseTimeout, ropts.Rand = 2*time.Second, dkgRand("reshare/rotate")
-	rep, err = RunDKG(context.Background(), ropts)
+	rep, err = runDKG(context.Background(), ropts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -445,7 +435,7 @@ func TestReshareOverAPI(t *testing.T) {
 		newRoster[i].Index = i + 1
 	}
 	opts := DKGOptions{Roster: newRoster, Threshold: 4, Group: rep.Signed, Reshare: true, PhaseTimeout: 2 * time.Second, Rand: dkgRand("reshare")}
-	rep2, err := RunDKG(context.Background(), opts)
+	rep2, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -486,7 +476,7 @@ func TestReshareOverAPI(t *testing.T) {
 		t.Fatal("old and new shares mixed recover the key")
 	}
 	// A stale reshare (the old group file) is refused by the new roster.
-	if _, err := RunDKG(context.Background(), opts); !errors.Is(err, ErrCeremonyFailed) {
+	if _, err := runDKG(context.Background(), opts); !errors.Is(err, ErrCeremonyFailed) {
 		t.Fatalf("reshare from the old group file: %v", err)
 	}
 }
@@ -557,7 +547,7 @@ func FuzzCeremonyAPI(f *testing.F) {
 
 func TestNextEpochOptions(t *testing.T) {
 	_, roster := ceremonyFederation(t, 3)
-	rep, err := RunDKG(context.Background(), dkgOptions(roster, 2)) // 2026-11-01 for 30 days
+	rep, err := runDKG(context.Background(), dkgOptions(roster, 2)) // 2026-11-01 for 30 days
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -588,7 +578,7 @@ func TestNextEpochOptions(t *testing.T) {
 
 func TestRotateWithATrusteeDown(t *testing.T) {
 	ns, roster := ceremonyFederation(t, 5)
-	rep, err := RunDKG(context.Background(), dkgOptions(roster, 3))
+	rep, err := runDKG(context.Background(), dkgOptions(roster, 3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -598,7 +588,7 @@ func TestRotateWithATrusteeDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts.PhaseTimeout, opts.Rand = time.Second, dkgRand("rotate/down")
-	rep2, err := RunDKG(context.Background(), opts)
+	rep2, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -612,12 +602,12 @@ func TestRotateWithATrusteeDown(t *testing.T) {
 	}
 
 	// With three of five down the threshold of 3 cannot be met: nothing is
-	// made, and the others forget the ceremony.
+	// made, and the others forget the
 	ns[3].srv.Close()
 	ns[4].srv.Close()
 	opts, _ = NextEpochOptions(rep2.Signed, time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), 0)
 	opts.PhaseTimeout, opts.Rand = time.Second, dkgRand("rotate/down/3")
-	if _, err := RunDKG(context.Background(), opts); !errors.Is(err, ErrCeremonyFailed) || !strings.Contains(err.Error(), "threshold is 3") {
+	if _, err := runDKG(context.Background(), opts); !errors.Is(err, ErrCeremonyFailed) || !strings.Contains(err.Error(), "threshold is 3") {
 		t.Fatalf("rotation with 2 of 5 up: %v", err)
 	}
 	for _, n := range ns[:2] {
@@ -629,14 +619,14 @@ func TestRotateWithATrusteeDown(t *testing.T) {
 
 func TestReshareWithAnOldTrusteeDown(t *testing.T) {
 	ns, roster := ceremonyFederation(t, 4)
-	rep, err := RunDKG(context.Background(), dkgOptions(roster, 2))
+	rep, err := runDKG(context.Background(), dkgOptions(roster, 2))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ns[3].srv.Close() // trustee-4 is down and leaves
 	newRoster := slices.Clone(roster[:3])
 	opts := DKGOptions{Roster: newRoster, Threshold: 3, Group: rep.Signed, Reshare: true, PhaseTimeout: time.Second, Rand: dkgRand("reshare/down")}
-	rep2, err := RunDKG(context.Background(), opts)
+	rep2, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -651,7 +641,7 @@ func TestReshareWithAnOldTrusteeDown(t *testing.T) {
 
 func TestAbsentTrusteeCatchesUp(t *testing.T) {
 	ns, roster := ceremonyFederation(t, 4)
-	rep, err := RunDKG(context.Background(), dkgOptions(roster, 2))
+	rep, err := runDKG(context.Background(), dkgOptions(roster, 2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -671,7 +661,7 @@ func TestAbsentTrusteeCatchesUp(t *testing.T) {
 	now := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 	opts, _ := NextEpochOptions(rep.Signed, now, 0)
 	opts.PhaseTimeout, opts.Rand = time.Second, dkgRand("catch up/2")
-	rep2, err := RunDKG(context.Background(), opts)
+	rep2, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -681,7 +671,7 @@ func TestAbsentTrusteeCatchesUp(t *testing.T) {
 	ns[3].api.Store(down)
 	opts, _ = NextEpochOptions(rep2.Signed, now, 0)
 	opts.PhaseTimeout, opts.Rand = time.Second, dkgRand("catch up/3")
-	rep3, err := RunDKG(context.Background(), opts)
+	rep3, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -775,10 +765,68 @@ func TestCeremonyHostRefusals(t *testing.T) {
 			}
 		}
 	}
-	if _, err := RunDKG(context.Background(), opts); err != nil {
+	if _, err := runDKG(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
 	if co == nil {
 		t.Fatal("no finish phase")
 	}
+}
+
+// memNode keeps a test trustee's shares as a node's vault would.
+type memNode struct {
+	mu     sync.Mutex
+	index  int
+	shares map[uint32]*escrow.EpochShare
+}
+
+func (m *memNode) Share(epoch uint32) *escrow.EpochShare {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.shares[epoch]
+}
+
+func (m *memNode) Epochs() []uint32 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var es []uint32
+	for e := range m.shares {
+		es = append(es, e)
+	}
+	slices.Sort(es)
+	return es
+}
+
+func (m *memNode) Index() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.index
+}
+
+func (m *memNode) addShare(s *escrow.EpochShare) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.shares[s.Epoch], m.index = s, s.Index
+}
+
+func (m *memNode) replaceShares(ss []*escrow.EpochShare) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.shares, m.index = map[uint32]*escrow.EpochShare{}, 0
+	for _, s := range ss {
+		m.shares[s.Epoch], m.index = s, s.Index
+	}
+}
+
+// testDial reaches the test nodes over plain HTTP on loopback.
+func testDial(m escrow.GroupMember) (Caller, error) {
+	return &HTTPCaller{Name: m.Name, Base: "http://" + m.Address, Client: http.DefaultClient}, nil
+}
+
+// runDKG is RunDKG over testDial.
+func runDKG(ctx context.Context, opts DKGOptions) (*DKGReport, error) {
+	if opts.Dial == nil {
+		opts.Dial = testDial
+	}
+	return RunDKG(ctx, opts)
 }

@@ -1,4 +1,4 @@
-package trustee
+package ceremony
 
 import (
 	"bytes"
@@ -35,10 +35,11 @@ type DKGOptions struct {
 	// PhaseTimeout is how long the coordinator keeps trying a trustee in
 	// one phase before it counts it as down (default 20 s).
 	PhaseTimeout time.Duration
-	// ClientOptions are passed to every [NewClient].
-	ClientOptions []ClientOption
-	Rand          io.Reader        // ceremony ids; default crypto/rand
-	Clock         func() time.Time // default time.Now
+	// Dial returns the transport to one trustee's ceremony API
+	// (trustee.CeremonyDialer gives the node's pinned-TLS client).
+	Dial  func(escrow.GroupMember) (Caller, error)
+	Rand  io.Reader        // ceremony ids; default crypto/rand
+	Clock func() time.Time // default time.Now
 	// Progress, if set, receives one line per step, for the operator.
 	Progress func(line string)
 	// Observe, if set, sees every answer the coordinator receives (tests
@@ -71,13 +72,13 @@ type DKGReport struct {
 
 // ErrCeremonyFailed: the ceremony could not make a key; the error says
 // why and who. Every participant has been told to forget it.
-var ErrCeremonyFailed = errors.New("trustee: key ceremony failed")
+var ErrCeremonyFailed = errors.New("ceremony: key ceremony failed")
 
 type participant struct {
 	m       escrow.GroupMember // how to reach it (its entry in the new roster, or the old one)
 	old     int                // index in the old roster (reshare), else = new
 	new     int                // index in the new roster, 0 for a trustee that leaves
-	c       *Client
+	c       Caller
 	down    error // why it was counted out
 	outbox  [][]byte
 	sent    map[[32]byte]bool
@@ -111,6 +112,9 @@ func (o *DKGOptions) progress(format string, args ...any) {
 // file signed by every trustee that holds a share, installed on each of
 // them. On failure every participant forgets the ceremony.
 func RunDKG(ctx context.Context, opts DKGOptions) (*DKGReport, error) {
+	if opts.Dial == nil {
+		return nil, errors.New("ceremony: DKGOptions.Dial is not set: give the transport to the trustees (trustee.CeremonyDialer)")
+	}
 	start := time.Now()
 	co := newCoordinator(opts)
 	roster := slices.Clone(opts.Roster)
@@ -221,7 +225,7 @@ func (co *coordinator) setup(roster []escrow.GroupMember) error {
 				p.old = 0
 			}
 		}
-		if p.c, err = NewClient(p.m, co.opts.ClientOptions...); err != nil {
+		if p.c, err = co.opts.Dial(p.m); err != nil {
 			return err
 		}
 		co.ps = append(co.ps, p)
@@ -238,8 +242,7 @@ func (co *coordinator) call(ctx context.Context, p *participant, path string, ca
 		cctx, cancel := context.WithDeadline(ctx, deadline)
 		ans, err := p.c.Ceremony(cctx, path, call)
 		cancel()
-		var te *TransportError
-		if err == nil || !errors.As(err, &te) || time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
+		if err == nil || !errors.Is(err, ErrUnreachable) || time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
 			if err == nil && co.opts.Observe != nil {
 				co.mu.Lock()
 				co.opts.Observe(p.m.Name, path, ans)
@@ -275,8 +278,7 @@ func (co *coordinator) each(fn func(p *participant) error) []error {
 }
 
 func isTransport(err error) bool {
-	var te *TransportError
-	return errors.As(err, &te) || errors.Is(err, context.DeadlineExceeded)
+	return errors.Is(err, ErrUnreachable) || errors.Is(err, context.DeadlineExceeded)
 }
 
 func (co *coordinator) prepare(ctx context.Context) ([]string, []*participant, error) {

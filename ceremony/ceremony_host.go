@@ -1,4 +1,4 @@
-package trustee
+package ceremony
 
 import (
 	"bytes"
@@ -40,10 +40,13 @@ var (
 	// ErrCeremonyRefused: the node will not take part (parameters that do
 	// not fit its group or identity, a ceremony past its deadline, a key
 	// announcement that does not verify, a group file it did not agree to).
-	ErrCeremonyRefused = errors.New("trustee: ceremony refused")
+	ErrCeremonyRefused = errors.New("ceremony: refused")
 	// ErrNoCeremony: the node has no state for that ceremony id (never
 	// prepared, already committed, or aborted).
-	ErrNoCeremony = errors.New("trustee: no such ceremony on this node")
+	ErrNoCeremony = errors.New("ceremony: no such ceremony on this node")
+	// ErrCeremonyBusy: the node is already answering as many ceremony
+	// calls as it allows at once; call again shortly.
+	ErrCeremonyBusy = errors.New("ceremony: node busy with other ceremony calls; try again shortly")
 )
 
 // CeremonyParams is what a coordinator proposes to every participant of a
@@ -90,7 +93,7 @@ func parseCeremonyID(s string) ([16]byte, error) {
 func NewCeremonyID(r io.Reader) (string, error) {
 	var id [16]byte
 	if _, err := io.ReadFull(r, id[:]); err != nil {
-		return "", fmt.Errorf("trustee: ceremony id: %w", err)
+		return "", fmt.Errorf("ceremony: ceremony id: %w", err)
 	}
 	return hex.EncodeToString(id[:]), nil
 }
@@ -241,7 +244,7 @@ type MisbehaviourReport struct {
 // none), then applies retention. With replace (a reshare) the node's old
 // shares of every epoch are erased and the new ones, whose index may
 // differ, take their place. It must be durable before it returns.
-type CeremonyInstaller func(signedGroup []byte, g *escrow.GroupFile, shares []*EpochShare, replace bool) error
+type CeremonyInstaller func(signedGroup []byte, g *escrow.GroupFile, shares []*escrow.EpochShare, replace bool) error
 
 // CeremonyHostConfig configures a [CeremonyHost].
 type CeremonyHostConfig struct {
@@ -254,7 +257,7 @@ type CeremonyHostConfig struct {
 	Group func() []byte
 	// Share returns the node's share of an epoch, nil if it holds none
 	// (the old share a reshare deals from).
-	Share func(epoch uint32) *EpochShare
+	Share func(epoch uint32) *escrow.EpochShare
 	Clock func() time.Time // default time.Now
 	Rand  io.Reader        // default crypto/rand
 }
@@ -281,10 +284,10 @@ type CeremonyHost struct {
 // by an earlier run resume when the coordinator next calls.
 func NewCeremonyHost(cfg CeremonyHostConfig) (*CeremonyHost, error) {
 	if cfg.Name == "" || cfg.LogSigner == nil || cfg.Store == nil || cfg.Install == nil || cfg.Group == nil || cfg.Share == nil {
-		return nil, errors.New("trustee: ceremony host needs a name, a log signer, a store, an installer, the group and the shares")
+		return nil, errors.New("ceremony: ceremony host needs a name, a log signer, a store, an installer, the group and the shares")
 	}
 	if cfg.LogSigner.Name() != escrow.LogKeyName(cfg.Name) {
-		return nil, fmt.Errorf("trustee: ceremony host: log signer is %q, want %q", cfg.LogSigner.Name(), escrow.LogKeyName(cfg.Name))
+		return nil, fmt.Errorf("ceremony: ceremony host: log signer is %q, want %q", cfg.LogSigner.Name(), escrow.LogKeyName(cfg.Name))
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
@@ -345,7 +348,7 @@ func (h *CeremonyHost) checkParams(p *CeremonyParams) (int, error) {
 	case cur != nil:
 		mine, err := escrow.ReadGroupFile(cur)
 		if err != nil {
-			return 0, fmt.Errorf("trustee: the node's own group file: %w", err)
+			return 0, fmt.Errorf("ceremony: the node's own group file: %w", err)
 		}
 		idx, err := h.inRoster(mine.Trustees)
 		if err != nil || idx == 0 {
@@ -852,7 +855,7 @@ func (h *CeremonyHost) Finish(id string) (*CeremonyOutcome, error) {
 // window and every earlier epoch unchanged; for a reshare every epoch's
 // key and window unchanged and its commitment the new one. It returns
 // this node's new shares.
-func (h *CeremonyHost) checkGroup(hc *hosted, g *escrow.GroupFile) ([]*EpochShare, error) {
+func (h *CeremonyHost) checkGroup(hc *hosted, g *escrow.GroupFile) ([]*escrow.EpochShare, error) {
 	p := &hc.st.Params
 	rs, err := hc.results()
 	if err != nil {
@@ -875,7 +878,7 @@ func (h *CeremonyHost) checkGroup(hc *hosted, g *escrow.GroupFile) ([]*EpochShar
 	if len(g.Epochs) != len(before) {
 		return nil, refused("the group file lists %d epochs, the ceremony expects %d", len(g.Epochs), len(before))
 	}
-	var mine []*EpochShare
+	var mine []*escrow.EpochShare
 	for i, e := range g.Epochs {
 		want := before[i]
 		if r := rs[want.Epoch]; r != nil && len(r.Commitment) == 0 {
@@ -951,7 +954,7 @@ func (h *CeremonyHost) Commit(id string, signedGroup []byte) error {
 		return err
 	}
 	if err := h.cfg.Install(signedGroup, g, mine, hc.st.Params.Kind == CeremonyReshare); err != nil {
-		return fmt.Errorf("trustee: installing the result of ceremony %s: %w", id, err)
+		return fmt.Errorf("ceremony: installing the result of ceremony %s: %w", id, err)
 	}
 	return h.drop(id)
 }

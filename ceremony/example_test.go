@@ -1,13 +1,15 @@
-package trustee_test
+package ceremony_test
 
 import (
 	"context"
 	"fmt"
+	mrand "math/rand/v2"
 	"net/http/httptest"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/keyquorum/keyquorum/ceremony"
 	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/trustee"
 	"golang.org/x/mod/sumdb/note"
@@ -21,7 +23,7 @@ type exampleNode struct {
 	member escrow.GroupMember
 }
 
-func (n *exampleNode) install(signed []byte, g *escrow.GroupFile, ss []*trustee.EpochShare, _ bool) error {
+func (n *exampleNode) install(signed []byte, g *escrow.GroupFile, ss []*escrow.EpochShare, _ bool) error {
 	for _, s := range ss {
 		pub, err := g.PublicShare(s.Epoch, s.Index)
 		if err != nil {
@@ -41,7 +43,7 @@ func (n *exampleNode) install(signed []byte, g *escrow.GroupFile, ss []*trustee.
 // group key with a DKG that this process only relays. Every node ends up
 // with its own share and the same group file, signed by all three.
 func ExampleRunDKG() {
-	rand := detRand("example-dkg")
+	rand := mrand.NewChaCha8([32]byte{'k', 'q'})
 	_, judgeKey, _ := note.GenerateKey(rand, "judge")
 	judge, _ := note.NewVerifier(judgeKey)
 	var nodes []*exampleNode
@@ -53,8 +55,8 @@ func ExampleRunDKG() {
 		n := &exampleNode{}
 		// Index 0: the node takes its index from the ceremony.
 		n.node, _ = trustee.New(name, 0, trustee.DefaultPolicy(judge), trustee.NewMemAuditStore(), signer)
-		host, _ := trustee.NewCeremonyHost(trustee.CeremonyHostConfig{
-			Name: name, LogSigner: signer, Store: &trustee.MemCeremonyStore{}, Install: n.install, Share: n.node.Share,
+		host, _ := ceremony.NewCeremonyHost(ceremony.CeremonyHostConfig{
+			Name: name, LogSigner: signer, Store: &ceremony.MemCeremonyStore{}, Install: n.install, Share: n.node.Share,
 			Group: func() []byte { n.mu.Lock(); defer n.mu.Unlock(); return n.group },
 		})
 		srv := httptest.NewServer(trustee.NewServer(n.node, trustee.WithCeremonyHost(host)))
@@ -65,8 +67,9 @@ func ExampleRunDKG() {
 	}
 
 	start := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	rep, err := trustee.RunDKG(context.Background(), trustee.DKGOptions{
+	rep, err := ceremony.RunDKG(context.Background(), ceremony.DKGOptions{
 		Roster: roster, Threshold: 2, Epoch: 1, ValidFrom: start, ValidUntil: start.AddDate(0, 0, 30),
+		Dial: trustee.CeremonyDialer(),
 	})
 	if err != nil {
 		fmt.Println(err)
