@@ -69,6 +69,9 @@ type CeremonyParams struct {
 	// Group is the current signed group file, for a rotation or a
 	// reshare; empty for a group's first ceremony.
 	Group string `json:"group,omitempty"`
+	// Proposal is the signed proposal the parameters come from; a node
+	// takes part only if its operator approved it ([CeremonyHost.Approve]).
+	Proposal string `json:"proposal,omitempty"`
 }
 
 // Hash returns the SHA-256 of the canonical encoding of p.
@@ -250,7 +253,13 @@ type CeremonyInstaller func(signedGroup []byte, g *escrow.GroupFile, shares []*e
 type CeremonyHostConfig struct {
 	Name      string      // the node's trustee name
 	LogSigner note.Signer // signs key announcements and group files
-	Store     CeremonyStore
+	Store     HostStore
+	// Record writes an audit record of a ceremony event, durably, before
+	// the event takes effect; if it fails the event does not happen.
+	Record func(Event) error
+	// Policy bounds what the operator may approve and what the node
+	// accepts; zero fields take the defaults.
+	Policy Policy
 	Install   CeremonyInstaller
 	// Group returns the node's current group file (signed or not), nil if
 	// it has none yet.
@@ -283,9 +292,10 @@ type CeremonyHost struct {
 // NewCeremonyHost returns a ceremony host. Ceremonies left in the store
 // by an earlier run resume when the coordinator next calls.
 func NewCeremonyHost(cfg CeremonyHostConfig) (*CeremonyHost, error) {
-	if cfg.Name == "" || cfg.LogSigner == nil || cfg.Store == nil || cfg.Install == nil || cfg.Group == nil || cfg.Share == nil {
-		return nil, errors.New("ceremony: ceremony host needs a name, a log signer, a store, an installer, the group and the shares")
+	if cfg.Name == "" || cfg.LogSigner == nil || cfg.Store == nil || cfg.Install == nil || cfg.Group == nil || cfg.Share == nil || cfg.Record == nil {
+		return nil, errors.New("ceremony: ceremony host needs a name, a log signer, a store, an installer, the group, the shares and an audit recorder")
 	}
+	cfg.Policy = cfg.Policy.withDefaults()
 	if cfg.LogSigner.Name() != escrow.LogKeyName(cfg.Name) {
 		return nil, fmt.Errorf("ceremony: ceremony host: log signer is %q, want %q", cfg.LogSigner.Name(), escrow.LogKeyName(cfg.Name))
 	}
@@ -320,6 +330,14 @@ func (h *CeremonyHost) inRoster(roster []escrow.GroupMember) (int, error) {
 // checkParams checks the parameters against this node and returns its
 // index in the new roster (0 for an old trustee that leaves in a reshare).
 func (h *CeremonyHost) checkParams(p *CeremonyParams) (int, error) {
+	if err := h.checkApproved(p); err != nil {
+		return 0, err
+	}
+	return h.checkNode(p)
+}
+
+// checkNode checks the parameters against this node's state.
+func (h *CeremonyHost) checkNode(p *CeremonyParams) (int, error) {
 	if err := p.Validate(); err != nil {
 		return 0, err
 	}
@@ -434,7 +452,11 @@ func (h *CeremonyHost) get(id string) (*hosted, error) {
 	h.mu.Unlock()
 	hc.mu.Lock()
 	if !h.cfg.Clock().Before(hc.st.Params.Deadline) {
+		rerr := h.record(hc, EventAborted, AbortDeadline, nil, nil)
 		hc.mu.Unlock()
+		if rerr != nil {
+			return nil, fmt.Errorf("ceremony: %s passed its deadline, but its abort could not be logged: %w", id, rerr)
+		}
 		h.drop(id)
 		return nil, refused("ceremony %s passed its deadline %s and was forgotten; start a new one", id, hc.st.Params.Deadline.UTC().Format(time.RFC3339))
 	}
@@ -606,8 +628,8 @@ func (h *CeremonyHost) ceremonyConfig(hc *hosted, keyNotes []string, epoch uint3
 			// A trustee that did not answer at the start of a rotation or
 			// reshare: it takes part under a key nobody knows the discrete
 			// log of, so what is dealt to it is lost, and it deals nothing.
-			if p.Group == "" || m.Name == h.cfg.Name {
-				return CeremonyConfig{}, refused("no key announcement for %s; only a rotation or reshare may go ahead without a trustee", m.Name)
+			if m.Name == h.cfg.Name {
+				return CeremonyConfig{}, refused("no key announcement for this node (%s)", m.Name)
 			}
 			keys[m.Name] = absentKey(p.ID, m.Name)
 			absent++
@@ -826,6 +848,9 @@ func (h *CeremonyHost) Finish(id string) (*CeremonyOutcome, error) {
 	defer hc.mu.Unlock()
 	rs, err := hc.results()
 	if errors.Is(err, ErrCeremonyAborted) {
+		if rerr := h.record(hc, EventAborted, AbortTooFew, nil, nil); rerr != nil {
+			return nil, errors.Join(err, rerr)
+		}
 		h.drop(id)
 		return nil, err
 	}
@@ -953,8 +978,37 @@ func (h *CeremonyHost) Commit(id string, signedGroup []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := h.cfg.Install(signedGroup, g, mine, hc.st.Params.Kind == CeremonyReshare); err != nil {
+	replace := hc.st.Params.Kind == CeremonyReshare
+	var made []uint32
+	for _, e := range g.Epochs {
+		made = append(made, e.Epoch)
+	}
+	if !replace {
+		made = made[len(made)-1:]
+	}
+	// Logged before they take effect: a node that cannot log installs
+	// and erases nothing.
+	if replace {
+		var held []uint32
+		for _, e := range made {
+			if h.cfg.Share(e) != nil {
+				held = append(held, e)
+			}
+		}
+		if len(held) > 0 {
+			if err := h.record(hc, EventSharesErased, "", held, signedGroup); err != nil {
+				return fmt.Errorf("ceremony: the erasure of the old shares could not be logged, so nothing is installed: %w", err)
+			}
+		}
+	}
+	if err := h.record(hc, EventCompleted, "", made, signedGroup); err != nil {
+		return fmt.Errorf("ceremony: the completion could not be logged, so nothing is installed: %w", err)
+	}
+	if err := h.cfg.Install(signedGroup, g, mine, replace); err != nil {
 		return fmt.Errorf("ceremony: installing the result of ceremony %s: %w", id, err)
+	}
+	if p := hc.proposal(); p != nil {
+		h.cfg.Store.DeleteApproval(p.Hash())
 	}
 	return h.drop(id)
 }
@@ -962,8 +1016,17 @@ func (h *CeremonyHost) Commit(id string, signedGroup []byte) error {
 // Abort forgets a ceremony and its secrets; nothing of it is installed.
 // Aborting a ceremony the node does not know is no error.
 func (h *CeremonyHost) Abort(id string) error {
-	if _, err := parseCeremonyID(id); err != nil {
+	hc, err := h.get(id)
+	if errors.Is(err, ErrNoCeremony) {
+		return nil
+	}
+	if err != nil {
 		return err
+	}
+	rerr := h.record(hc, EventAborted, AbortRequested, nil, nil)
+	hc.mu.Unlock()
+	if rerr != nil {
+		return fmt.Errorf("ceremony: the abort could not be logged: %w", rerr)
 	}
 	return h.drop(id)
 }

@@ -61,6 +61,8 @@ func ErrorStatus(err error) (int, string) {
 		return http.StatusConflict, CodeCeremonyIncomplete
 	case errors.Is(err, ErrCeremonyAborted):
 		return http.StatusConflict, CodeCeremonyAborted
+	case errors.Is(err, ErrNotApproved):
+		return http.StatusForbidden, CodeNotApproved
 	case errors.Is(err, ErrCeremonyBusy):
 		return http.StatusServiceUnavailable, CodeCeremonyBusy
 	case errors.Is(err, ErrCeremonyRefused), errors.Is(err, escrow.ErrGroupUnsigned), errors.Is(err, escrow.ErrGroupSignature), errors.Is(err, escrow.ErrBadGroupFile):
@@ -115,7 +117,7 @@ func (e *CallError) Is(target error) bool {
 	s := map[string]error{
 		CodeCeremonyRefused: ErrCeremonyRefused, CodeCeremonyUnknown: ErrNoCeremony,
 		CodeCeremonyIncomplete: ErrCeremonyIncomplete, CodeCeremonyAborted: ErrCeremonyAborted,
-		CodeCeremonyBadMessage: ErrBadDKGMessage, CodeCeremonyBusy: ErrCeremonyBusy,
+		CodeCeremonyBadMessage: ErrBadDKGMessage, CodeCeremonyBusy: ErrCeremonyBusy, CodeNotApproved: ErrNotApproved,
 	}[e.Code]
 	return s != nil && s == target
 }

@@ -1,6 +1,8 @@
 package trustee
 
 import (
+	"bytes"
+
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -55,9 +57,52 @@ func (v *Vault) CeremonyIDs() ([]string, error) {
 			return err
 		}
 		return b.ForEach(func(k, _ []byte) error {
-			ids = append(ids, string(k))
+			if !bytes.HasPrefix(k, approvalPrefix) {
+				ids = append(ids, string(k))
+			}
 			return nil
 		})
 	})
 	return ids, err
+}
+
+// approvalPrefix marks the keys of approved proposals in the ceremonies
+// bucket (ceremony ids are hex, so they never start with it).
+var approvalPrefix = []byte("approval:")
+
+// PutApproval stores an approved proposal, sealed, in one synced
+// transaction.
+func (v *Vault) PutApproval(hash string, signed []byte) error {
+	return v.PutCeremony(string(approvalPrefix)+hash, signed)
+}
+
+// Approval returns an approved proposal, or nil.
+func (v *Vault) Approval(hash string) ([]byte, error) {
+	return v.Ceremony(string(approvalPrefix) + hash)
+}
+
+// DeleteApproval forgets an approved proposal.
+func (v *Vault) DeleteApproval(hash string) error {
+	return v.DeleteCeremony(string(approvalPrefix) + hash)
+}
+
+// ApprovalHashes lists the approved proposals.
+func (v *Vault) ApprovalHashes() ([]string, error) {
+	if err := v.live(); err != nil {
+		return nil, err
+	}
+	var hs []string
+	err := v.store.view("listing approvals", func(tx *bolt.Tx) error {
+		b, err := v.store.bucket(tx, bucketCeremonies)
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(k, _ []byte) error {
+			if h, ok := bytes.CutPrefix(k, approvalPrefix); ok {
+				hs = append(hs, string(h))
+			}
+			return nil
+		})
+	})
+	return hs, err
 }

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyquorum/keyquorum/ceremony"
 	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/group"
 	"go.dedis.ch/kyber/v3"
@@ -681,4 +682,23 @@ func logSafe(msg string) string {
 		out = append(out[:1021], "..."...)
 	}
 	return strings.ToValidUTF8(string(out), "?")
+}
+
+// RecordCeremony appends a ceremony event to the node's audit log and
+// returns once it is durable: the [ceremony.CeremonyHostConfig] Record
+// function. It fails, and the event must not take effect, if the log
+// cannot be written.
+func (n *Node) RecordCeremony(ev ceremony.Event) error {
+	rec := AuditRecord{Time: n.clock(), Kind: ev.Kind, Ceremony: &AuditCeremony{
+		ID: ev.Ceremony, Proposal: ev.Proposal, Roster: ev.Roster, Group: ev.Group, Epochs: ev.Epochs, Code: ev.Code,
+	}}
+	if len(ev.Epochs) > 0 {
+		rec.Epoch = uint64(ev.Epochs[len(ev.Epochs)-1])
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, _, _, err := n.log.Append(rec); err != nil {
+		return fmt.Errorf("%w: %w", ErrAuditFailed, err)
+	}
+	return nil
 }

@@ -152,7 +152,7 @@ func trusteeServe(c *cli.Context) error {
 		logger.Info("no group file yet: this node waits for a key ceremony (keyquorum ceremony dkg)")
 	}
 	host, err := ceremony.NewCeremonyHost(ceremony.CeremonyHostConfig{
-		Name: id.Name, LogSigner: id.LogSigner, Store: vault,
+		Name: id.Name, LogSigner: id.LogSigner, Store: vault, Record: node.RecordCeremony,
 		Group: func() []byte { b, _ := cur.get(); return b },
 		Share: node.Share,
 		Install: func(signed []byte, g *escrow.GroupFile, ss []*escrow.EpochShare, replace bool) error {
@@ -217,6 +217,20 @@ func trusteeServe(c *cli.Context) error {
 	if !plain {
 		srv.TLSConfig = trustee.ServerTLSConfig(id.TLS)
 	}
+
+	// The control socket: the operator's channel (approvals, status),
+	// which the public listener does not serve.
+	cl, err := trustee.ListenControl(dir)
+	if err != nil {
+		ln.Close()
+		return cli.Exit(err.Error(), 1)
+	}
+	control := &http.Server{Handler: trustee.ControlHandler(trustee.ControlConfig{
+		Host: host, LogSigner: id.LogSigner,
+		Status: func() (any, error) { _, g := cur.get(); return node.Status(g, host) },
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go control.Serve(cl)
+	defer func() { control.Close(); os.Remove(filepath.Join(dir, trustee.ControlSocketName)) }()
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

@@ -38,6 +38,8 @@ func trusteeCommand() *cli.Command {
 			trusteeSignGroupCommand(),
 			trusteePolicyCommand(),
 			trusteeServeCommand(),
+			trusteeApproveCommand(),
+			trusteeStatusCommand(),
 		},
 	}
 }
