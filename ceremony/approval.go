@@ -90,9 +90,10 @@ type Event struct {
 
 // Review checks a signed proposal as [CeremonyHost.Approve] would and
 // returns the proposal and its plain-language summary, approving nothing.
-// group is the current signed group file of a rotation or reshare when
-// this node has none (a trustee that joins by a reshare); otherwise the
-// node's own is used.
+// group is the current signed group file the proposal names; nil takes
+// the node's own. (A trustee that joins by a reshare has none, and one
+// that missed a rotation has an older one, which the named file must
+// only extend.)
 func (h *CeremonyHost) Review(signed, group []byte) (*Proposal, string, error) {
 	p, cur, who, err := h.review(signed, group)
 	if err != nil {
@@ -102,9 +103,8 @@ func (h *CeremonyHost) Review(signed, group []byte) (*Proposal, string, error) {
 }
 
 func (h *CeremonyHost) review(signed, group []byte) (*Proposal, *escrow.GroupFile, []string, error) {
-	mine := h.cfg.Group()
-	if mine != nil {
-		group = mine
+	if group == nil {
+		group = h.cfg.Group()
 	}
 	var p *Proposal
 	var who []string

@@ -3,6 +3,7 @@ package ceremony
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -39,12 +40,20 @@ type cnode struct {
 	mu     sync.Mutex
 	group  []byte
 	shares map[uint32]*escrow.EpochShare
+	events []Event // the audit records the node wrote
+}
+
+func (n *cnode) record(ev Event) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.events = append(n.events, ev)
+	return nil
 }
 
 func newCeremonyNode(t *testing.T, i int) *cnode {
 	t.Helper()
 	name := fmt.Sprintf("trustee-%d", i)
-	skey, vkey, err := note.GenerateKey(dkgRand("ceremony/log/"+name), escrow.LogKeyName(name))
+	skey, vkey, err := note.GenerateKey(dkgRand("ceremony/log/"+t.Name()+"/"+name), escrow.LogKeyName(name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -58,6 +67,8 @@ func newCeremonyNode(t *testing.T, i int) *cnode {
 	n.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.api.Load().ServeHTTP(w, r) }))
 	t.Cleanup(n.srv.Close)
 	n.member = escrow.GroupMember{Index: i, Name: name, Address: strings.TrimPrefix(n.srv.URL, "http://"), LogKey: vkey}
+	testNodes.Store(vkey, n)
+	t.Cleanup(func() { testNodes.Delete(vkey) })
 	return n
 }
 
@@ -65,7 +76,7 @@ func newCeremonyNode(t *testing.T, i int) *cnode {
 // process would: everything in memory is gone.
 func (n *cnode) restart() {
 	h, err := NewCeremonyHost(CeremonyHostConfig{
-		Name: n.name, LogSigner: n.signer, Store: n.store, Install: n.install, Share: n.node.Share,
+		Name: n.name, LogSigner: n.signer, Store: n.store, Install: n.install, Share: n.node.Share, Record: n.record,
 		Group: func() []byte {
 			n.mu.Lock()
 			defer n.mu.Unlock()
@@ -121,12 +132,81 @@ func ceremonyFederation(t *testing.T, n int) ([]*cnode, []escrow.GroupMember) {
 	return ns, roster
 }
 
+// testNodes finds a test node by its log key, so that the option
+// builders below can play every operator: sign a proposal and approve it.
+var testNodes sync.Map
+
+// dkgOptions proposes a first DKG among roster (epoch 1, November 2026),
+// signed by its first trustee and approved by every one.
 func dkgOptions(roster []escrow.GroupMember, thr int) DKGOptions {
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	return DKGOptions{
-		Roster: roster, Threshold: thr, Epoch: 1, ValidFrom: t0, ValidUntil: t0.Add(30 * 24 * time.Hour),
-		PhaseTimeout: 2 * time.Second, Rand: dkgRand("ceremony/ids"),
+	p, err := DKGProposal(roster, thr, escrow.GroupEpoch{Epoch: 1, ValidFrom: t0, ValidUntil: t0.Add(30 * 24 * time.Hour)}, time.Now().Add(10*time.Minute), rand.Reader)
+	if err != nil {
+		panic(err)
 	}
+	return approvedOptions(p, nil)
+}
+
+// NextEpochOptions proposes the rotation after signed's last epoch and
+// has every trustee approve it.
+func NextEpochOptions(signed []byte, now time.Time, length time.Duration) (DKGOptions, error) {
+	p, err := RotationProposal(signed, now, length, time.Now().Add(10*time.Minute), rand.Reader)
+	if err != nil {
+		return DKGOptions{}, err
+	}
+	return approvedOptions(p, signed), nil
+}
+
+// reshareOptions proposes a reshare of signed to roster and threshold,
+// approved by every old and new trustee.
+func reshareOptions(signed []byte, roster []escrow.GroupMember, thr int) DKGOptions {
+	p, err := ReshareProposal(signed, roster, thr, time.Now().Add(10*time.Minute), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return approvedOptions(p, signed)
+}
+
+// sign has p signed by the log key of its roster's first trustee.
+func sign(p *Proposal) []byte {
+	n, ok := testNodes.Load(p.Roster[0].LogKey)
+	if !ok {
+		panic("no test node for " + p.Roster[0].Name)
+	}
+	signed, err := SignProposal(p, n.(*cnode).signer)
+	if err != nil {
+		panic(err)
+	}
+	return signed
+}
+
+// approvedOptions signs p, approves it on every trustee of its roster and
+// of group except those named in skip, and returns the options to run it.
+func approvedOptions(p *Proposal, group []byte, skip ...string) DKGOptions {
+	signed := sign(p)
+	ms := slices.Clone(p.Roster)
+	if group != nil {
+		g, _, err := escrow.VerifyGroupFile(group, true)
+		if err != nil {
+			panic(err)
+		}
+		ms = append(ms, g.Trustees...)
+	}
+	done := map[string]bool{}
+	for _, m := range ms {
+		if done[m.Name] || slices.Contains(skip, m.Name) {
+			continue
+		}
+		done[m.Name] = true
+		n, ok := testNodes.Load(m.LogKey)
+		if !ok {
+			continue
+		}
+		if _, _, err := n.(*cnode).host.Approve(signed, group); err != nil {
+			panic(fmt.Sprintf("%s: %v", m.Name, err))
+		}
+	}
+	return DKGOptions{Proposal: signed, Group: group, PhaseTimeout: 2 * time.Second}
 }
 
 // checkInstalled checks that every holder installed a share that matches
@@ -230,7 +310,7 @@ func TestRunDKGRelaySwapsAKey(t *testing.T) {
 	opts := dkgOptions(roster, 2)
 	opts.Dial = testDial
 	co := newCoordinator(opts)
-	if err := co.setup(roster); err != nil {
+	if err := co.setup(); err != nil {
 		t.Fatal(err)
 	}
 	notes, down, err := co.prepare(context.Background())
@@ -247,11 +327,16 @@ func TestRunDKGRelaySwapsAKey(t *testing.T) {
 	if !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), "trustee-2") {
 		t.Fatalf("start with a swapped key: %v", err)
 	}
-	// Other parameters for one trustee are caught the same way.
+	// Parameters other than the approved proposal's are refused, and
+	// nothing is stored for them.
 	other := co.params
 	other.Threshold = 3
-	if _, err := ns[2].host.Prepare(other); !errors.Is(err, ErrCeremonyRefused) {
+	before, _ := ns[2].store.CeremonyIDs()
+	if _, err := ns[2].host.Prepare(other); !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), "differ from the approved proposal") {
 		t.Fatalf("prepare with changed parameters: %v", err)
+	}
+	if after, _ := ns[2].store.CeremonyIDs(); !slices.Equal(before, after) {
+		t.Fatalf("a refused prepare changed the stored ceremonies: %v -> %v", before, after)
 	}
 }
 
@@ -262,12 +347,14 @@ func TestRunDKGOneDownAtStart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(rep.Excluded, []string{"trustee-2"}) || len(rep.Group.Trustees) != 4 || rep.Group.Trustees[1].Name != "trustee-3" {
-		t.Fatalf("excluded %v roster %v", rep.Excluded, rep.Group.Trustees)
+	// The roster is the proposal's: trustee-2 stays in it, holding no
+	// share of the epoch.
+	if !slices.Equal(rep.Excluded, []string{"trustee-2"}) || len(rep.Group.Trustees) != 5 || !slices.Equal(rep.Holders, []int{1, 3, 4, 5}) {
+		t.Fatalf("excluded %v roster %v holders %v", rep.Excluded, rep.Group.Trustees, rep.Holders)
 	}
 	checkInstalled(t, ns, rep, 1)
-	if ns[1].node.Index() != 0 {
-		t.Fatal("the trustee that was down has an index")
+	if ns[1].node.Index() != 0 || len(ns[1].node.Epochs()) != 0 {
+		t.Fatal("the trustee that was down holds a share")
 	}
 }
 
@@ -295,7 +382,7 @@ func TestRunDKGTooFewAborts(t *testing.T) {
 	ns[1].srv.Close()
 	ns[2].srv.Close()
 	_, err := runDKG(context.Background(), dkgOptions(roster, 3))
-	if !errors.Is(err, ErrCeremonyFailed) || !strings.Contains(err.Error(), "only 2 of 5") {
+	if !errors.Is(err, ErrCeremonyFailed) || !strings.Contains(err.Error(), "only 2 of the roster's trustees answered, threshold is 3") {
 		t.Fatalf("err %v", err)
 	}
 	for _, n := range ns[3:] {
@@ -402,9 +489,19 @@ func TestRotateAndRetention(t *testing.T) {
 		t.Fatalf("epochs %+v", rep2.Group.Epochs)
 	}
 	checkInstalled(t, ns, rep2, 2)
-	// A rotation from a stale group file is refused.
-	if _, err := runDKG(context.Background(), opts); !errors.Is(err, ErrCeremonyFailed) || !strings.Contains(err.Error(), "fetch the latest one") {
-		t.Fatalf("stale rotation: %v", err)
+	// The proposal was used up: running it again is refused by every
+	// trustee.
+	if _, err := runDKG(context.Background(), opts); !errors.Is(err, ErrCeremonyFailed) || !strings.Contains(err.Error(), "not approved") {
+		t.Fatalf("replayed rotation: %v", err)
+	}
+	// A new proposal of a rotation from the stale group file cannot even
+	// be approved.
+	stale, err := RotationProposal(rep.Signed, time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), 0, time.Now().Add(time.Minute), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ns[0].host.Approve(sign(stale), nil); !errors.Is(err, ErrBadProposal) || !strings.Contains(err.Error(), "another group file") {
+		t.Fatalf("approving a stale rotation: %v", err)
 	}
 }
 
@@ -434,7 +531,7 @@ func TestReshareOverAPI(t *testing.T) {
 	for i := range newRoster {
 		newRoster[i].Index = i + 1
 	}
-	opts := DKGOptions{Roster: newRoster, Threshold: 4, Group: rep.Signed, Reshare: true, PhaseTimeout: 2 * time.Second, Rand: dkgRand("reshare")}
+	opts := reshareOptions(rep.Signed, newRoster, 4)
 	rep2, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -481,35 +578,75 @@ func TestReshareOverAPI(t *testing.T) {
 	}
 }
 
-func TestCeremonyHostLimitsCeremonies(t *testing.T) {
+// TestCeremonyHostSlotFilling: an outsider who reaches the API prepares
+// ceremonies the operator never approved. None is stored, so none holds a
+// slot; the operator's own approvals are bounded, expire at their
+// deadlines, and the approved ceremony still runs.
+func TestCeremonyHostSlotFilling(t *testing.T) {
 	ns, roster := ceremonyFederation(t, 2)
 	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	store := &MemCeremonyStore{}
+	var events []Event
 	h, err := NewCeremonyHost(CeremonyHostConfig{
-		Name: ns[0].name, LogSigner: ns[0].signer, Store: &MemCeremonyStore{}, Install: ns[0].install,
+		Name: ns[0].name, LogSigner: ns[0].signer, Store: store, Install: ns[0].install,
 		Share: ns[0].node.Share, Group: func() []byte { return nil }, Clock: func() time.Time { return now },
+		Record: func(ev Event) error { events = append(events, ev); return nil },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := dkgRand("limit")
-	params := func() CeremonyParams {
-		id, _ := NewCeremonyID(r)
-		return CeremonyParams{Version: CeremonyParamsVersion, ID: id, Kind: CeremonyDKG, Epoch: 1, Threshold: 2, Roster: roster,
-			ValidFrom: now, ValidUntil: now.Add(time.Hour), Deadline: now.Add(time.Minute)}
+	proposal := func(deadline time.Duration) (*Proposal, []byte) {
+		p, err := DKGProposal(roster, 2, escrow.GroupEpoch{Epoch: 1, ValidFrom: now, ValidUntil: now.Add(time.Hour)}, now.Add(deadline), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, sign(p)
 	}
-	for i := 0; i < MaxCeremonies; i++ {
-		if _, err := h.Prepare(params()); err != nil {
+	for i := 0; i < 100; i++ {
+		p, signed := proposal(time.Minute)
+		params := p.params("")
+		params.Proposal = string(signed)
+		if _, err := h.Prepare(params); !errors.Is(err, ErrNotApproved) {
+			t.Fatalf("unapproved prepare %d: %v", i, err)
+		}
+	}
+	if ids, _ := store.CeremonyIDs(); len(ids) != 0 || len(events) != 0 {
+		t.Fatalf("unapproved calls left %d ceremonies and %d audit records", len(ids), len(events))
+	}
+	// The operator's approvals are bounded too.
+	var last []byte
+	for i := 0; i < DefaultMaxApprovals; i++ {
+		_, last = proposal(time.Minute)
+		if _, _, err := h.Approve(last, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := h.Prepare(params()); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), "already takes part") {
-		t.Fatalf("ceremony %d: %v", MaxCeremonies+1, err)
+	if _, signed := proposal(time.Minute); true {
+		if _, _, err := h.Approve(signed, nil); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), "already keeps 8 approved") {
+			t.Fatalf("approval %d: %v", DefaultMaxApprovals+1, err)
+		}
 	}
-	now = now.Add(2 * time.Minute) // every one passed its deadline
-	p := params()
-	p.ValidFrom, p.ValidUntil, p.Deadline = now, now.Add(time.Hour), now.Add(time.Minute)
-	if _, err := h.Prepare(p); err != nil {
+	if len(events) != DefaultMaxApprovals || events[0].Kind != EventApproved {
+		t.Fatalf("%d audit records for %d approvals", len(events), DefaultMaxApprovals)
+	}
+	// A deadline beyond the node's limit, or passed, is refused.
+	if _, signed := proposal(2 * time.Hour); true {
+		if _, _, err := h.Approve(signed, nil); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), "this node's limit") {
+			t.Fatalf("far deadline: %v", err)
+		}
+	}
+	now = now.Add(2 * time.Minute) // every approval passed its deadline
+	if _, _, err := h.Approve(last, nil); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), "passed its deadline") {
+		t.Fatalf("expired proposal: %v", err)
+	}
+	p, signed := proposal(time.Minute)
+	if _, _, err := h.Approve(signed, nil); err != nil {
 		t.Fatalf("after the deadlines: %v", err)
+	}
+	params := p.params("")
+	params.Proposal = string(signed)
+	if _, err := h.Prepare(params); err != nil {
+		t.Fatal(err)
 	}
 	if ids, _ := h.Pending(); len(ids) != 1 {
 		t.Fatalf("%d ceremonies kept", len(ids))
@@ -545,7 +682,7 @@ func FuzzCeremonyAPI(f *testing.F) {
 	})
 }
 
-func TestNextEpochOptions(t *testing.T) {
+func TestRotationProposalWindow(t *testing.T) {
 	_, roster := ceremonyFederation(t, 3)
 	rep, err := runDKG(context.Background(), dkgOptions(roster, 2)) // 2026-11-01 for 30 days
 	if err != nil {
@@ -562,7 +699,7 @@ func TestNextEpochOptions(t *testing.T) {
 		{"running, shorter", time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), 24 * time.Hour, end, end.Add(24 * time.Hour)},
 		{"ended long ago", time.Date(2027, 3, 1, 12, 0, 0, 0, time.UTC), 0, end, time.Date(2027, 3, 31, 12, 0, 0, 0, time.UTC)},
 	} {
-		o, err := NextEpochOptions(rep.Signed, c.now, c.length)
+		o, err := RotationProposal(rep.Signed, c.now, c.length, time.Now().Add(time.Minute), rand.Reader)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -571,7 +708,7 @@ func TestNextEpochOptions(t *testing.T) {
 		}
 	}
 	unsigned, _ := rep.Group.Marshal()
-	if _, err := NextEpochOptions(unsigned, end, 0); !errors.Is(err, escrow.ErrGroupUnsigned) {
+	if _, err := RotationProposal(unsigned, end, 0, time.Now().Add(time.Minute), rand.Reader); !errors.Is(err, escrow.ErrGroupUnsigned) {
 		t.Errorf("unsigned group: %v", err)
 	}
 }
@@ -625,7 +762,8 @@ func TestReshareWithAnOldTrusteeDown(t *testing.T) {
 	}
 	ns[3].srv.Close() // trustee-4 is down and leaves
 	newRoster := slices.Clone(roster[:3])
-	opts := DKGOptions{Roster: newRoster, Threshold: 3, Group: rep.Signed, Reshare: true, PhaseTimeout: time.Second, Rand: dkgRand("reshare/down")}
+	opts := reshareOptions(rep.Signed, newRoster, 3)
+	opts.PhaseTimeout = time.Second
 	rep2, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -696,36 +834,76 @@ func TestCeremonyHostRefusals(t *testing.T) {
 		return p
 	}
 	otherKey := ns[1].member.LogKey
+	// A call that names no approved proposal is refused first, whatever
+	// else is wrong with it, and leaves nothing behind.
 	for _, c := range []struct {
 		name string
 		p    CeremonyParams
-		want string
 	}{
-		{"not in roster", params(func(p *CeremonyParams) { p.Roster = p.Roster[1:]; p.Roster[0].Index, p.Roster[1].Index = 1, 2 }), "does not list this trustee"},
-		{"another log key", params(func(p *CeremonyParams) { p.Roster[0].LogKey = otherKey }), "not this node's"},
-		{"past deadline", params(func(p *CeremonyParams) { p.Deadline = now.Add(-time.Second) }), "deadline"},
-		{"rotation without a group", params(func(p *CeremonyParams) { p.Group = "x" }), "current group file"},
-		{"threshold 1", params(func(p *CeremonyParams) { p.Threshold = 1 }), "use 2..3"},
-		{"bad id", params(func(p *CeremonyParams) { p.ID = "XYZ" }), "32 lowercase hex"},
-		{"kind", params(func(p *CeremonyParams) { p.Kind = "deal" }), "kind"},
-		{"version", params(func(p *CeremonyParams) { p.Version = "v0" }), "version"},
-		{"window", params(func(p *CeremonyParams) { p.ValidUntil = p.ValidFrom }), "window"},
+		{"not in roster", params(func(p *CeremonyParams) { p.Roster = p.Roster[1:]; p.Roster[0].Index, p.Roster[1].Index = 1, 2 })},
+		{"another log key", params(func(p *CeremonyParams) { p.Roster[0].LogKey = otherKey })},
+		{"past deadline", params(func(p *CeremonyParams) { p.Deadline = now.Add(-time.Second) })},
+		{"rotation without a group", params(func(p *CeremonyParams) { p.Group = "x" })},
+		{"threshold 1", params(func(p *CeremonyParams) { p.Threshold = 1 })},
+		{"bad id", params(func(p *CeremonyParams) { p.ID = "XYZ" })},
+		{"kind", params(func(p *CeremonyParams) { p.Kind = "deal" })},
+		{"version", params(func(p *CeremonyParams) { p.Version = "v0" })},
+		{"window", params(func(p *CeremonyParams) { p.ValidUntil = p.ValidFrom })},
+		{"garbage proposal", params(func(p *CeremonyParams) { p.Proposal = "keyquorum ceremony proposal v1\nid x\n\n— x y\n" })},
 	} {
-		if _, err := h.Prepare(c.p); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), c.want) {
+		if _, err := h.Prepare(c.p); !errors.Is(err, ErrNotApproved) {
 			t.Errorf("%s: %v", c.name, err)
 		}
+	}
+	if ids, _ := ns[0].store.CeremonyIDs(); len(ids) != 0 || len(ns[0].events) != 0 {
+		t.Fatalf("refused calls left ceremonies %v and %d audit records", ids, len(ns[0].events))
+	}
+	// The node's own checks apply when its operator reviews a proposal.
+	epoch := escrow.GroupEpoch{Epoch: 1, ValidFrom: now, ValidUntil: now.Add(time.Hour)}
+	for _, c := range []struct {
+		name   string
+		roster []escrow.GroupMember
+		dl     time.Duration
+		want   string
+	}{
+		{"not in roster", []escrow.GroupMember{{Index: 1, Name: roster[1].Name, LogKey: roster[1].LogKey}, {Index: 2, Name: roster[2].Name, LogKey: roster[2].LogKey}}, time.Minute, "does not list this trustee"},
+		{"another log key", []escrow.GroupMember{{Index: 1, Name: roster[1].Name, LogKey: roster[1].LogKey}, {Index: 2, Name: roster[0].Name, LogKey: roster[2].LogKey}}, time.Minute, "not this node's"},
+		{"past deadline", []escrow.GroupMember{roster[1], roster[0]}, -time.Second, "passed its deadline"},
+	} {
+		for i := range c.roster {
+			c.roster[i].Index = i + 1
+		}
+		p, err := DKGProposal(c.roster, 2, epoch, now.Add(c.dl), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := h.Approve(sign(p), nil); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("approve %s: %v", c.name, err)
+		}
+	}
+	if hs, _ := ns[0].store.ApprovalHashes(); len(hs) != 0 || len(ns[0].events) != 0 {
+		t.Fatalf("refused approvals left approvals %v and %d audit records", hs, len(ns[0].events))
 	}
 	id, _ := NewCeremonyID(r)
 	if _, err := h.Start(id, nil); !errors.Is(err, ErrNoCeremony) {
 		t.Errorf("start of an unknown ceremony: %v", err)
 	}
-	p := params(nil)
+	prop, err := DKGProposal(roster, 2, epoch, now.Add(time.Minute), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := sign(prop)
+	if _, _, err := h.Approve(signed, nil); err != nil {
+		t.Fatal(err)
+	}
+	p := prop.params("")
+	p.Proposal = string(signed)
 	if _, err := h.Prepare(p); err != nil {
 		t.Fatal(err)
 	}
 	again := p
 	again.Threshold = 3
-	if _, err := h.Prepare(again); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), "other parameters") {
+	if _, err := h.Prepare(again); !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), "differ from the approved proposal") {
 		t.Errorf("prepare again with other parameters: %v", err)
 	}
 	if _, _, err := h.Deliver(p.ID, nil); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), "has not started") {

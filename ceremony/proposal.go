@@ -234,7 +234,11 @@ func (p *Proposal) Validate() error {
 	if p.Deadline.IsZero() {
 		return bad("no deadline")
 	}
-	params := p.params("")
+	group := ""
+	if p.Kind != ProposeDKG {
+		group = p.GroupHash // stands in for the file, which Validate only needs present
+	}
+	params := p.params(group)
 	if err := params.Validate(); err != nil {
 		return bad("%v", err)
 	}
