@@ -259,8 +259,8 @@ type CeremonyHostConfig struct {
 	Record func(Event) error
 	// Policy bounds what the operator may approve and what the node
 	// accepts; zero fields take the defaults.
-	Policy Policy
-	Install   CeremonyInstaller
+	Policy  Policy
+	Install CeremonyInstaller
 	// Group returns the node's current group file (signed or not), nil if
 	// it has none yet.
 	Group func() []byte

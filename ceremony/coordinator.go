@@ -573,7 +573,7 @@ func (co *coordinator) groupFile() (*escrow.GroupFile, error) {
 	}
 	if cur != nil {
 		before = cur.Epochs
-		if (co.params.Kind == CeremonyReshare) {
+		if co.params.Kind == CeremonyReshare {
 			g.KeyGeneration = cur.KeyGeneration
 		}
 	}

@@ -63,7 +63,7 @@ func ExampleRunDKG() {
 		host, _ := ceremony.NewCeremonyHost(ceremony.CeremonyHostConfig{
 			Name: name, LogSigner: signer, Store: &ceremony.MemCeremonyStore{}, Install: n.install, Share: n.node.Share,
 			Record: n.node.RecordCeremony,
-			Group: func() []byte { n.mu.Lock(); defer n.mu.Unlock(); return n.group },
+			Group:  func() []byte { n.mu.Lock(); defer n.mu.Unlock(); return n.group },
 		})
 		srv := httptest.NewServer(trustee.NewServer(n.node, trustee.WithCeremonyHost(host)))
 		defer srv.Close()

@@ -421,6 +421,19 @@ type TrusteeReport struct {
 	// EpochsDestroyed lists the epochs whose share the trustee logged
 	// destroying.
 	EpochsDestroyed []uint64 `json:"epochs_destroyed,omitempty"`
+	// Ceremonies lists the key-ceremony events in the log, in order:
+	// approvals, completions, aborts and share erasures.
+	Ceremonies []CeremonyEvent `json:"ceremonies,omitempty"`
+}
+
+// CeremonyEvent is a ceremony record in a transparency report.
+type CeremonyEvent struct {
+	Time     time.Time `json:"time"`
+	Kind     string    `json:"kind"`
+	Ceremony string    `json:"ceremony"`
+	Epochs   []uint32  `json:"epochs,omitempty"`
+	Group    string    `json:"group,omitempty"`
+	Code     string    `json:"code,omitempty"`
 }
 
 // TransparencyReport summarises verified audit logs for the public: what
@@ -446,6 +459,9 @@ func Report(logs []*VerifiedLog) *TransparencyReport {
 				continue
 			case AuditKindDecision:
 			default:
+				if c := r.Ceremony; c != nil {
+					tr.Ceremonies = append(tr.Ceremonies, CeremonyEvent{Time: r.Time, Kind: r.Kind, Ceremony: c.ID, Epochs: c.Epochs, Group: c.Group, Code: c.Code})
+				}
 				continue
 			}
 			tr.Totals.add(r)

@@ -166,7 +166,8 @@ func trusteeInit(c *cli.Context) error {
 		fmt.Fprintf(e, "next: review %s and check it (keyquorum trustee policy check --dir %s),\n", paths[1], dir)
 	}
 	fmt.Fprintf(e, "      start the node (keyquorum trustee serve --dir %s) and give %s to whoever\n", dir, paths[2])
-	fmt.Fprintf(e, "      runs the key ceremony (keyquorum ceremony roster, then ceremony dkg).\n")
+	fmt.Fprintf(e, "      runs the key ceremony (keyquorum ceremony roster, then ceremony propose dkg);\n")
+	fmt.Fprintf(e, "      approve the proposal you are sent with keyquorum trustee approve --dir %s.\n", dir)
 	fmt.Fprintf(e, "      (Dealer mode instead: the dealer seals a share to %s; import it with\n", paths[2])
 	fmt.Fprintf(e, "      keyquorum trustee import-share and sign the group file with keyquorum trustee sign-group.)\n")
 	return nil
