@@ -197,6 +197,7 @@ func (h *CeremonyHost) Approve(signed, group []byte) (*Proposal, string, error) 
 	if err := h.cfg.Store.PutApproval(hash, signed); err != nil {
 		return nil, "", err
 	}
+	h.noteRosters()
 	return p, p.Summary(cur, who), nil
 }
 
@@ -219,6 +220,7 @@ func (h *CeremonyHost) pruneApprovals() error {
 			}
 		}
 	}
+	h.noteRosters()
 	return nil
 }
 
@@ -312,4 +314,50 @@ func (h *CeremonyHost) Status() (*Status, error) {
 	st.InProgress = append(st.InProgress, ids...)
 	slices.Sort(st.InProgress)
 	return st, nil
+}
+
+// MaxCallBody is the largest ceremony call body the node reads: what the
+// largest roster among its approved proposals needs (deliver calls carry
+// about n² messages of a few hundred bytes per epoch), or a small bound
+// when it approved nothing, since every call then fails anyway.
+func (h *CeremonyHost) MaxCallBody() int64 {
+	n := h.maxRoster.Load()
+	return min(baseCallBody+perPairCallBody*n*n, maxCallBody)
+}
+
+// Bounds of a ceremony call's body.
+const (
+	baseCallBody    = 256 << 10
+	perPairCallBody = 64 << 10
+	maxCallBody     = 32 << 20
+)
+
+// noteRoster updates the largest roster size among the approvals.
+func (h *CeremonyHost) noteRosters() {
+	hs, err := h.cfg.Store.ApprovalHashes()
+	if err != nil {
+		return
+	}
+	var n int64
+	for _, hash := range hs {
+		b, err := h.cfg.Store.Approval(hash)
+		if err != nil {
+			continue
+		}
+		if p, err := peekProposal(b); err == nil {
+			n = max(n, int64(len(p.Roster)), int64(h.currentSize()))
+		}
+	}
+	h.maxRoster.Store(n)
+}
+
+// currentSize is the size of the node's current group's roster (a
+// reshare's old trustees also deal).
+func (h *CeremonyHost) currentSize() int {
+	if b := h.cfg.Group(); b != nil {
+		if g, err := escrow.ReadGroupFile(b); err == nil {
+			return len(g.Trustees)
+		}
+	}
+	return 0
 }

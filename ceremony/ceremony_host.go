@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyquorum/keyquorum/escrow"
@@ -284,9 +285,10 @@ type CeremonyHostConfig struct {
 // only in a rotation of that group (the same roster and threshold, the
 // next epoch), so nobody can talk it into sharing a key with strangers.
 type CeremonyHost struct {
-	cfg CeremonyHostConfig
-	mu  sync.Mutex
-	m   map[string]*hosted
+	cfg       CeremonyHostConfig
+	maxRoster atomic.Int64 // the largest roster among the approvals
+	mu        sync.Mutex
+	m         map[string]*hosted
 }
 
 // NewCeremonyHost returns a ceremony host. Ceremonies left in the store
@@ -305,7 +307,9 @@ func NewCeremonyHost(cfg CeremonyHostConfig) (*CeremonyHost, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
-	return &CeremonyHost{cfg: cfg, m: map[string]*hosted{}}, nil
+	h := &CeremonyHost{cfg: cfg, m: map[string]*hosted{}}
+	h.noteRosters()
+	return h, nil
 }
 
 func refused(format string, args ...any) error {
@@ -522,6 +526,22 @@ func (h *CeremonyHost) save(hc *hosted) error {
 		return err
 	}
 	return h.cfg.Store.PutCeremony(hc.st.Params.ID, b)
+}
+
+// maxProblems bounds the problem reports of one deliver call.
+const maxProblems = 32
+
+// maxMessages is how many messages the ceremony can deliver to one
+// trustee: per epoch, a deal from each dealer and a response and a
+// justification about each dealer from each participant.
+func (hc *hosted) maxMessages() int {
+	p := &hc.st.Params
+	d := len(p.announcers(hc.old))
+	n := len(p.Roster)
+	if hc.old != nil {
+		n += len(hc.old.Trustees)
+	}
+	return len(p.epochs(hc.old)) * d * (1 + 2*n)
 }
 
 // MaxCeremonies is how many ceremonies a node keeps state for at once;
@@ -769,11 +789,24 @@ func (h *CeremonyHost) Deliver(id string, msgs [][]byte) ([][]byte, []string, er
 	defer hc.mu.Unlock()
 	var problems []string
 	changed := false
+	report := func(p string) {
+		if len(problems) < maxProblems {
+			problems = append(problems, p)
+		}
+	}
+	limit := hc.maxMessages()
+	if len(msgs) > limit {
+		return nil, nil, refused("%d messages in one call; this ceremony sends at most %d to a trustee", len(msgs), limit)
+	}
 	for _, b := range msgs {
 		sum := sha256.Sum256(b)
 		key := hex.EncodeToString(sum[:])
 		if hc.seen[key] {
 			continue
+		}
+		if len(hc.st.Seen) >= limit {
+			report(fmt.Sprintf("%v: this trustee already holds the %d messages this ceremony can send it; the rest are dropped", ErrBadDKGMessage, limit))
+			break
 		}
 		// Route by the header; Process checks the whole message.
 		var hdr struct {
@@ -781,21 +814,28 @@ func (h *CeremonyHost) Deliver(id string, msgs [][]byte) ([][]byte, []string, er
 			Kind  MessageKind `json:"kind"`
 		}
 		if err := json.Unmarshal(b, &hdr); err != nil {
-			problems = append(problems, fmt.Sprintf("%v: %v", ErrBadDKGMessage, err))
+			report(fmt.Sprintf("%v: %v", ErrBadDKGMessage, err))
 			continue
 		}
 		c := hc.cs[hdr.Epoch]
 		if c == nil {
-			problems = append(problems, fmt.Sprintf("%v: a message for epoch %d, which this ceremony does not make", ErrBadDKGMessage, hdr.Epoch))
+			report(fmt.Sprintf("%v: a message for epoch %d, which this ceremony does not make", ErrBadDKGMessage, hdr.Epoch))
 			continue
 		}
 		m := Message{Kind: hdr.Kind, Bytes: b}
 		out, err := c.Process(m)
+		var mb *MisbehaviourError
+		if err != nil && !errors.As(err, &mb) {
+			// Not from a participant (unsigned, malformed, a replay):
+			// nothing of it is kept, so junk cannot fill the store.
+			report(err.Error())
+			continue
+		}
 		hc.seen[key] = true
 		hc.st.Seen = append(hc.st.Seen, key)
 		changed = true
 		if err != nil {
-			problems = append(problems, err.Error())
+			report(err.Error())
 		}
 		for _, o := range out {
 			hc.st.Outbox = append(hc.st.Outbox, o.Bytes)

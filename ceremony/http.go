@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"sync"
+	"time"
 
 	"github.com/keyquorum/keyquorum/escrow"
 )
@@ -170,7 +171,7 @@ func (c *HTTPCaller) Ceremony(ctx context.Context, path string, call *CeremonyCa
 // once (more get 503 busy at once, without reading their bodies).
 type Handler struct {
 	Host          *CeremonyHost
-	MaxBody       int64 // default DefaultMaxCallBody
+	MaxBody       int64 // default: Host.MaxCallBody(), by the approved rosters' size
 	MaxConcurrent int   // default DefaultMaxConcurrentCalls
 	// OnError, if set, sees every internal (500) error.
 	OnError func(path string, err error)
@@ -181,7 +182,7 @@ type Handler struct {
 
 // Defaults of a [Handler].
 const (
-	DefaultMaxCallBody        = 16 << 20
+	callReadTimeout           = 15 * time.Second
 	DefaultMaxConcurrentCalls = 4
 )
 
@@ -206,8 +207,10 @@ func (hd *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	limit := hd.MaxBody
 	if limit <= 0 {
-		limit = DefaultMaxCallBody
+		limit = hd.Host.MaxCallBody()
 	}
+	// A caller that trickles its body cannot hold a slot for long.
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(callReadTimeout))
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
 	if err != nil {
 		WriteError(w, http.StatusRequestEntityTooLarge, CodeCeremonyBadMessage, fmt.Sprintf("ceremony call larger than %d bytes or unreadable", limit))

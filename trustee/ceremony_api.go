@@ -7,14 +7,10 @@ import (
 	"github.com/keyquorum/keyquorum/escrow"
 )
 
-// maxCeremonyBody bounds a ceremony call's body: a deliver call carries
-// at most a few messages per participant.
-const maxCeremonyBody = 16 << 20
-
 // WithCeremonyHost serves the ceremony endpoints with h.
 func WithCeremonyHost(h *ceremony.CeremonyHost) ServerOption {
 	return func(s *Server) {
-		s.ceremonyHandler = &ceremony.Handler{Host: h, MaxBody: maxCeremonyBody, OnError: func(path string, err error) {
+		s.ceremonyHandler = &ceremony.Handler{Host: h, OnError: func(path string, err error) {
 			s.log.Error("ceremony call failed", "path", path, "error", err.Error())
 		}}
 	}

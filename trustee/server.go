@@ -201,6 +201,10 @@ type statusWriter struct {
 	bytes  int64
 }
 
+// Unwrap lets http.ResponseController reach the connection (read
+// deadlines).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *statusWriter) WriteHeader(status int) {
 	if w.status == 0 {
 		w.status = status
