@@ -167,11 +167,20 @@ func reshareOptions(signed []byte, roster []escrow.GroupMember, thr int) DKGOpti
 	return approvedOptions(p, signed)
 }
 
-// sign has p signed by the log key of its roster's first trustee.
-func sign(p *Proposal) []byte {
-	n, ok := testNodes.Load(p.Roster[0].LogKey)
+// sign has p signed by the log key of its roster's first trustee, or
+// with a current group, of that group's first trustee.
+func sign(p *Proposal, group ...[]byte) []byte {
+	m := p.Roster[0]
+	if len(group) > 0 && group[0] != nil {
+		g, _, err := escrow.VerifyGroupFile(group[0], true)
+		if err != nil {
+			panic(err)
+		}
+		m = g.Trustees[0]
+	}
+	n, ok := testNodes.Load(m.LogKey)
 	if !ok {
-		panic("no test node for " + p.Roster[0].Name)
+		panic("no test node for " + m.Name)
 	}
 	signed, err := SignProposal(p, n.(*cnode).signer)
 	if err != nil {
@@ -183,7 +192,7 @@ func sign(p *Proposal) []byte {
 // approvedOptions signs p, approves it on every trustee of its roster and
 // of group except those named in skip, and returns the options to run it.
 func approvedOptions(p *Proposal, group []byte, skip ...string) DKGOptions {
-	signed := sign(p)
+	signed := sign(p, group)
 	ms := slices.Clone(p.Roster)
 	if group != nil {
 		g, _, err := escrow.VerifyGroupFile(group, true)

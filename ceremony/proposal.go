@@ -258,20 +258,17 @@ func (p *Proposal) params(group string) CeremonyParams {
 	}
 }
 
-// signers returns the verifiers of everyone who may sign the proposal:
-// the roster, and the current group's trustees.
+// proposalVerifiers returns the verifiers of everyone who may propose:
+// for a first DKG a trustee of its roster; for a rotation or a reshare a
+// trustee of the current group, so that nobody outside a group can even
+// put a change of its keys before its operators.
 func proposalVerifiers(p *Proposal, cur *escrow.GroupFile) (note.Verifiers, error) {
 	var vs []note.Verifier
-	ms := slices.Clone(p.Roster)
+	ms := p.Roster
 	if cur != nil {
-		ms = append(ms, cur.Trustees...)
+		ms = cur.Trustees
 	}
-	seen := map[string]bool{}
 	for _, m := range ms {
-		if seen[m.LogKey] {
-			continue
-		}
-		seen[m.LogKey] = true
 		v, err := note.NewVerifier(m.LogKey)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %s's log key: %v", ErrBadProposal, m.Name, err)
@@ -281,9 +278,9 @@ func proposalVerifiers(p *Proposal, cur *escrow.GroupFile) (note.Verifiers, erro
 	return note.VerifierList(vs...), nil
 }
 
-// SignProposal returns the proposal as a note signed by signer, the log
-// key of a trustee it names (in its roster or, for a rotation or reshare,
-// in the current group).
+// SignProposal returns the proposal as a note signed by signer: the log
+// key of a trustee of its roster (a first DKG) or of the current group (a
+// rotation or a reshare).
 func SignProposal(p *Proposal, signer note.Signer) ([]byte, error) {
 	if err := p.Validate(); err != nil {
 		return nil, err
@@ -291,8 +288,8 @@ func SignProposal(p *Proposal, signer note.Signer) ([]byte, error) {
 	return note.Sign(&note.Note{Text: p.Text()}, signer)
 }
 
-// OpenProposal parses a signed proposal and checks that a trustee it
-// names signed it. cur is the current group file of a rotation or
+// OpenProposal parses a signed proposal and checks that a trustee who may
+// propose it signed it (see [SignProposal]). cur is the current group file of a rotation or
 // reshare (its hash must be the proposal's), nil for a first DKG. It
 // returns the proposal and the names of the trustees who signed it.
 func OpenProposal(signed []byte, cur []byte) (*Proposal, []string, error) {
@@ -325,7 +322,11 @@ func OpenProposal(signed []byte, cur []byte) (*Proposal, []string, error) {
 	}
 	n, err := note.Open(signed, vs)
 	if err != nil {
-		return nil, nil, fmt.Errorf("%w: not signed by a trustee it names: %v", ErrBadProposal, err)
+		who := "a trustee of its roster"
+		if g != nil {
+			who = "a trustee of the current group"
+		}
+		return nil, nil, fmt.Errorf("%w: not signed by %s: %v", ErrBadProposal, who, err)
 	}
 	var who []string
 	for _, s := range n.Sigs {
