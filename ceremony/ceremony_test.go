@@ -37,15 +37,19 @@ type cnode struct {
 	srv    *httptest.Server
 	api    atomic.Pointer[Handler]
 
-	mu     sync.Mutex
-	group  []byte
-	shares map[uint32]*escrow.EpochShare
-	events []Event // the audit records the node wrote
+	mu      sync.Mutex
+	group   []byte
+	shares  map[uint32]*escrow.EpochShare
+	events  []Event // the audit records the node wrote
+	logDown string  // events of this kind cannot be logged
 }
 
 func (n *cnode) record(ev Event) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.logDown != "" && ev.Kind == n.logDown {
+		return errors.New("audit log unavailable")
+	}
 	n.events = append(n.events, ev)
 	return nil
 }
@@ -293,6 +297,15 @@ func TestRunDKGOverAPI(t *testing.T) {
 		t.Fatalf("group file %+v", rep.Group)
 	}
 	x := checkInstalled(t, ns, rep, 1)
+	// Every participant logged its approval, then the completion, with
+	// the group file it installed.
+	for _, n := range ns {
+		if len(n.events) != 2 || n.events[0].Kind != EventApproved || n.events[1].Kind != EventCompleted ||
+			n.events[1].Ceremony != rep.CeremonyID || n.events[1].Group != HashGroup(rep.Signed) || !slices.Equal(n.events[1].Epochs, []uint32{1}) ||
+			n.events[0].Proposal != n.events[1].Proposal || n.events[1].Roster != RosterHash(rep.Group.Trustees) {
+			t.Fatalf("%s logged %+v", n.name, n.events)
+		}
+	}
 	// What the coordinator received contains neither the key nor any
 	// share, in any encoding: it relayed only public or encrypted bytes.
 	secrets := [][]byte{group.ScalarBytes(x)}
@@ -418,6 +431,10 @@ func TestRunDKGTooFewAborts(t *testing.T) {
 		if ids, _ := n.store.CeremonyIDs(); len(ids) != 0 || len(n.node.Epochs()) != 0 {
 			t.Fatalf("%s kept something of an aborted ceremony: %v", n.name, ids)
 		}
+		// Logged: the approval, then the abort.
+		if k := len(n.events); k != 2 || n.events[0].Kind != EventApproved || n.events[1].Kind != EventAborted || n.events[1].Code == "" {
+			t.Fatalf("%s logged %+v", n.name, n.events)
+		}
 	}
 }
 
@@ -476,6 +493,42 @@ func TestRunDKGRestartMidCeremony(t *testing.T) {
 		t.Fatalf("restarted %d, holders %v", restarted, rep.Holders)
 	}
 	checkInstalled(t, ns, rep, 1)
+}
+
+// TestRestartResumesOnlyApproved: a restarted node keeps its operator's
+// approvals in its store and resumes the approved ceremony, but a
+// ceremony with other parameters is still refused after the restart, and
+// a used proposal cannot be run again.
+func TestRestartResumesOnlyApproved(t *testing.T) {
+	ns, roster := ceremonyFederation(t, 3)
+	opts := dkgOptions(roster, 2)
+	var other CeremonyParams
+	opts.afterPhase = func(phase string, co *coordinator) {
+		if phase == "start" {
+			ns[1].restart()
+			other = co.params
+			other.ValidUntil = other.ValidUntil.Add(24 * time.Hour)
+			if _, err := ns[1].host.Prepare(other); !errors.Is(err, ErrNotApproved) {
+				t.Errorf("after a restart, other parameters: %v", err)
+			}
+		}
+	}
+	rep, err := runDKG(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkInstalled(t, ns, rep, 1)
+	if _, err := ns[1].host.Prepare(other); !errors.Is(err, ErrNotApproved) {
+		t.Errorf("after the ceremony: %v", err)
+	}
+	again := other
+	again.ValidUntil = rep.Group.Epochs[0].ValidUntil
+	if _, err := ns[1].host.Prepare(again); !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), "keyquorum trustee approve") {
+		t.Errorf("the used proposal again: %v", err)
+	}
+	if hs, _ := ns[1].store.ApprovalHashes(); len(hs) != 0 {
+		t.Errorf("approvals kept after the ceremony: %v", hs)
+	}
 }
 
 func TestRotateAndRetention(t *testing.T) {
@@ -561,9 +614,13 @@ func TestReshareOverAPI(t *testing.T) {
 	for _, e := range []uint32{1, 2} {
 		checkInstalled(t, all, rep2, e)
 	}
-	// trustee-5 left: it holds nothing; trustee-1 moved to index 2.
+	// trustee-5 left: it holds nothing, and logged the erasure before
+	// it happened; trustee-1 moved to index 2.
 	if len(ns[4].node.Epochs()) != 0 || ns[4].node.Index() != 0 {
 		t.Fatalf("the leaving trustee still holds epochs %v", ns[4].node.Epochs())
+	}
+	if ev := ns[4].events; len(ev) < 3 || ev[len(ev)-2].Kind != EventSharesErased || !slices.Equal(ev[len(ev)-2].Epochs, []uint32{1, 2}) || ev[len(ev)-1].Kind != EventCompleted {
+		t.Fatalf("the leaving trustee logged %+v", ev)
 	}
 	if ns[0].node.Index() != 2 || joiners[0].node.Index() != 1 {
 		t.Fatalf("indices after reshare: trustee-1 %d, trustee-6 %d", ns[0].node.Index(), joiners[0].node.Index())
@@ -1016,4 +1073,23 @@ func runDKG(ctx context.Context, opts DKGOptions) (*DKGReport, error) {
 		opts.Dial = testDial
 	}
 	return RunDKG(ctx, opts)
+}
+
+// TestNoLogNoInstall: a node whose audit log fails when the ceremony
+// completes installs nothing (fail closed); the others go ahead.
+func TestNoLogNoInstall(t *testing.T) {
+	ns, roster := ceremonyFederation(t, 3)
+	ns[2].logDown = EventCompleted
+	rep, err := runDKG(context.Background(), dkgOptions(roster, 2))
+	if err != nil || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], "not installed on: trustee-3") || !strings.Contains(rep.Problems[0], "could not be logged, so nothing is installed") {
+		t.Fatalf("ceremony with a node that cannot log: %v, problems %v", err, rep.Problems)
+	}
+	if len(ns[2].node.Epochs()) != 0 || ns[2].group != nil {
+		t.Fatalf("the node that could not log installed epochs %v", ns[2].node.Epochs())
+	}
+	for _, ev := range ns[2].events {
+		if ev.Kind == EventCompleted {
+			t.Fatal("a completion was logged")
+		}
+	}
 }
