@@ -90,6 +90,7 @@ func printReport(out io.Writer, r *demo.Report, took time.Duration) {
 			len(r.Ceremonies), len(r.Ceremonies)-1, strings.Join(took, ", "))
 		if r.Mode == "processes" {
 			p("  The trustee processes ran them over TLS; the demo only relayed: no machine ever held a key.")
+			p("  The demo played every operator: it wrote each proposal and approved it on each node.")
 		} else {
 			p("  In-process, every participant ran inside this process, which saw every share; without")
 			p("  --in-process the trustee processes run the ceremonies and no machine holds a key.")

@@ -324,7 +324,7 @@ func keyGenerationNote(cfg Config) string {
 	case cfg.KeyGeneration == "dealer":
 		return "a dealer made every epoch key and saw it whole, then split it among the trustees"
 	case cfg.Processes:
-		return "dealerless: every epoch key was made by a DKG among the trustee processes over TLS; the demo only relayed their messages, and no machine ever held a key"
+		return "dealerless: every epoch key was made by a DKG among the trustee processes over TLS; the demo only relayed their messages, and no machine ever held a key; the demo played every trustee's operator, writing each ceremony's proposal and approving it on each node"
 	}
 	return "dealerless DKG, but in-process: every participant ran inside the demo's process, which saw every share; run with trustee processes for ceremonies in which no machine holds the key"
 }
