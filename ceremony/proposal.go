@@ -16,19 +16,6 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// # Proposals: who may start a ceremony
-//
-// A ceremony makes or moves the keys that open every session, so it needs
-// the same kind of consent as a decryption. It starts from a [Proposal]: a
-// signed note that fixes everything the ceremony will do (kind, current
-// group, roster, threshold, epoch window, deadline). Each trustee's
-// operator approves the exact text over the node's local control channel,
-// which the public API cannot reach, and a node takes part only in a
-// ceremony whose parameters are those of a proposal its operator
-// approved. Only approving holders deal, so a rotation or a reshare can
-// make or move a key only if at least t current holders approved: the
-// same t-collusion limit as a decryption, no weaker.
-
 // ProposalVersion is the first line of a proposal note.
 const ProposalVersion = "keyquorum ceremony proposal v1"
 

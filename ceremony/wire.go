@@ -1,8 +1,3 @@
-// Package ceremony runs the key ceremonies of a keyquorum trustee group:
-// the dealerless key generation (DKG), rotations and reshares, the state
-// each trustee keeps while one runs (the host), and the relay that carries
-// their messages (the coordinator). It holds no node: the trustee package
-// gives a host its store, its shares and how to install a result.
 package ceremony
 
 import (
