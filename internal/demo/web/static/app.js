@@ -375,7 +375,9 @@ const equal = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
 // verifier key name+hash+base64(0x01 || Ed25519 public key) and returns
 // its text.
 async function verifyNote(noteText, vkey) {
-  const [name, hashHex, keyB64] = vkey.split("+");
+  // The name holds no "+", the key's base64 may.
+  const i = vkey.indexOf("+"), j = vkey.indexOf("+", i + 1);
+  const [name, hashHex, keyB64] = [vkey.slice(0, i), vkey.slice(i + 1, j), vkey.slice(j + 1)];
   const key = b64(keyB64);
   if (key[0] !== 1 || key.length !== 33) throw new Error("not an Ed25519 note key");
   const kh = (await sha256(concat(enc.encode(name + "\n"), key))).slice(0, 4);
@@ -458,16 +460,18 @@ async function refreshAudit() {
     box.append(el("h3", { text: `${l.trustee}: ${l.error ? "unreachable" : plural(l.size, "record")}` }));
     if (l.error) { box.append(el("p", { text: l.error })); return box; }
     box.append(el("pre", { text: l.head }));
-    const ol = el("ol", { start: String(Math.max(0, l.records.length - 12)) });
-    l.records.slice(-12).forEach((rec, j) => {
+    // Newest first, numbered as the log numbers them (from 0).
+    const ol = el("ol", { reversed: "", start: String(l.records.length - 1), "aria-label": `${l.trustee}'s records, newest first` });
+    l.records.slice().reverse().forEach((rec) => {
       const [text, cls] = describeRecord(b64(rec));
       ol.append(el("li", { class: cls, text }));
     });
     box.append(ol);
     const out = el("p", { class: "verdict" });
-    const v = el("button", { type: "button", "data-action": "verify", text: `Verify record ${l.size - 1}` });
-    v.addEventListener("click", () => busy(v, () => verifyRecord(l.index, l.size - 1, out)));
-    box.append(v, out);
+    const which = el("input", { type: "number", min: "0", max: String(l.size - 1), value: String(l.size - 1), "aria-label": "record number" });
+    const v = el("button", { type: "button", "data-action": "verify", text: "Verify" });
+    v.addEventListener("click", () => busy(v, () => verifyRecord(l.index, +which.value, out)));
+    box.append(el("p", {}, el("label", {}, "record ", which), " ", v), out);
     return box;
   }));
   $("#audit").dataset.refreshed = String(seq);
