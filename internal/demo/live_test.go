@@ -75,6 +75,17 @@ func TestLiveInProcess(t *testing.T) {
 	if len(res.Recovered) != 0 || !strings.Contains(res.Outcome, "refused (unknown-judge)") {
 		t.Errorf("outcome %q, %d recovered", res.Outcome, len(res.Recovered))
 	}
+	// A cap below what the window covers: every trustee refuses it.
+	bad = tl.Warrant
+	bad.MaxSessions = 1
+	if res, err = l.Warrant(bad); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range res.Trustees {
+		if d.Code != "session-cap" || !strings.Contains(d.Reason, "max-sessions") {
+			t.Errorf("%s: %+v, want a session-cap refusal", d.Name, d)
+		}
+	}
 	bad = tl.Warrant
 	bad.Target = "nobody"
 	if _, err := l.Warrant(bad); !errors.Is(err, ErrBadWarrant) {
