@@ -293,7 +293,7 @@ async function sendWarrant(outcomeEl) {
   if (outcomeEl) outcomeEl.textContent = res.outcome;
   $("#warrant").dataset.recovered = String(res.recovered.length);
   $("#warrant").dataset.covered = String(covered);
-  refreshAudit();
+  busy(null, refreshAudit);
   return res;
 }
 
@@ -320,8 +320,8 @@ function drawCards(list) {
     const restart = el("button", { type: "button", "data-action": "restart", text: "Restart" });
     kill.disabled = !t.running;
     restart.disabled = t.running;
-    kill.addEventListener("click", () => busy(kill, async () => { drawCards(await api("POST", `/api/trustees/${t.index}/kill`, {})); }));
-    restart.addEventListener("click", () => busy(restart, async () => { drawCards(await api("POST", `/api/trustees/${t.index}/restart`, {})); }));
+    kill.addEventListener("click", () => busy(kill, async () => { drawCards(await api("POST", `/api/trustees/${t.index}/kill`, {})); busy(null, refreshAudit); }));
+    restart.addEventListener("click", () => busy(restart, async () => { drawCards(await api("POST", `/api/trustees/${t.index}/restart`, {})); busy(null, refreshAudit); }));
     return el("div", { class: "card" + (t.running ? "" : " down"), "data-trustee": t.name },
       el("h3", { text: t.name }),
       el("p", { class: "state", text: t.running ? `running, pid ${t.pid}` : "killed: not running" }),
