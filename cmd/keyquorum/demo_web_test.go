@@ -81,6 +81,8 @@ func TestDemoWebInBrowser(t *testing.T) {
 	}()
 
 	srv := exec.Command(bin, append([]string{"demo", "--web"}, webDemoArgs...)...)
+	tmp := t.TempDir() // the demo's temporary directory goes here, and must be gone at the end
+	srv.Env = append(os.Environ(), "TMPDIR="+tmp)
 	var stderr syncBuffer
 	srv.Stderr = &stderr
 	stdout, err := srv.StdoutPipe()
@@ -433,6 +435,9 @@ func TestDemoWebInBrowser(t *testing.T) {
 	stop()
 	if !strings.Contains(stderr.String(), "stopped the trustees.") {
 		t.Errorf("demo --web did not say it stopped the trustees; stderr:\n%s", stderr.String())
+	}
+	if left, _ := os.ReadDir(tmp); len(left) > 0 {
+		t.Errorf("demo --web left %s in its temporary directory", left[0].Name())
 	}
 }
 
