@@ -68,8 +68,8 @@ func (l *Live) Report() *Report { return l.report }
 // Timeline is the simulated month: users, epochs and honest sessions, with
 // the demo's own warrant as the starting point of an edit.
 type Timeline struct {
-	Start    time.Time        `json:"start"`
-	End      time.Time        `json:"end"`
+	Start    time.Time        `json:"start"` // the first epoch's start
+	End      time.Time        `json:"end"`   // the last epoch's end
 	Users    []string         `json:"users"`
 	Epochs   []TimelineEpoch  `json:"epochs"`
 	Sessions []SessionSummary `json:"sessions"`
@@ -110,16 +110,8 @@ func (l *Live) Timeline() *Timeline {
 	}
 	for i, c := range w.honest {
 		tl.Sessions = append(tl.Sessions, SessionSummary{Index: i, ID: c.Context.SessionID.String(), Sender: c.Context.Sender, Recipient: c.Context.Recipient, Start: c.Context.Start, Epoch: c.Context.Epoch})
-		if i == 0 || c.Context.Start.Before(tl.Start) {
-			tl.Start = c.Context.Start
-		}
-		if c.Context.Start.After(tl.End) {
-			tl.End = c.Context.Start
-		}
 	}
-	if len(tl.Epochs) > 0 {
-		tl.Start = tl.Epochs[0].From
-	}
+	tl.Start, tl.End = tl.Epochs[0].From, tl.Epochs[len(tl.Epochs)-1].Until
 	return tl
 }
 
