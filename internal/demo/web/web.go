@@ -31,7 +31,10 @@
 //	POST /api/clipper                   one Clipper race
 //
 // POST bodies must be JSON (Content-Type application/json), which a page
-// from another origin cannot send without the browser asking first.
+// from another origin cannot send without the browser asking first, and
+// requests must name the server by IP address or as localhost, so that a
+// page cannot reach the API through a name of its own pointed here (DNS
+// rebinding).
 package web
 
 import (
@@ -40,8 +43,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io/fs"
+	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -142,6 +148,17 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.Set("X-Content-Type-Options", "nosniff")
 	h.Set("Referrer-Policy", "no-referrer")
 	h.Set("Cache-Control", "no-store")
+	// A page elsewhere could point a name it controls at this address
+	// (DNS rebinding) and then call the API as if it were this page: only
+	// an IP address or localhost is served.
+	host := r.Host
+	if name, _, err := net.SplitHostPort(host); err == nil {
+		host = name
+	}
+	if _, err := netip.ParseAddr(strings.Trim(host, "[]")); err != nil && host != "localhost" {
+		writeError(w, http.StatusMisdirectedRequest, errors.New("use the address keyquorum demo --web printed (an IP address or localhost)"))
+		return
+	}
 	s.mux.ServeHTTP(w, r)
 }
 

@@ -15,6 +15,7 @@ import (
 func get(t *testing.T, h http.Handler, method, path, contentType, body string) (*http.Response, string) {
 	t.Helper()
 	req := httptest.NewRequest(method, path, strings.NewReader(body))
+	req.Host = "127.0.0.1:8080"
 	if contentType != "" {
 		req.Header.Set("Content-Type", contentType)
 	}
@@ -66,6 +67,24 @@ func TestServerBeforeReady(t *testing.T) {
 	_, body = get(t, s, "GET", "/api/state", "", "")
 	if err := json.Unmarshal([]byte(body), &st); err != nil || st.Ready || !strings.Contains(st.Error, "boom") {
 		t.Errorf("state after a failed start: %s", body)
+	}
+}
+
+// TestServerRefusesOtherNames: a name other than localhost pointed at the
+// server (DNS rebinding) gets nothing.
+func TestServerRefusesOtherNames(t *testing.T) {
+	s := New(demo.DefaultConfig())
+	for host, want := range map[string]int{
+		"127.0.0.1:8080": 200, "localhost:8080": 200, "[::1]:8080": 200, "192.0.2.7:80": 200,
+		"attacker.example:8080": http.StatusMisdirectedRequest, "attacker.example": http.StatusMisdirectedRequest,
+	} {
+		req := httptest.NewRequest("GET", "/api/state", nil)
+		req.Host = host
+		rec := httptest.NewRecorder()
+		s.ServeHTTP(rec, req)
+		if rec.Code != want {
+			t.Errorf("Host %s: %d, want %d", host, rec.Code, want)
+		}
 	}
 }
 
