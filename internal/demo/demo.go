@@ -238,12 +238,22 @@ type world struct {
 }
 
 // Run runs the demo.
-func Run(cfg Config) (*Report, error) {
+func Run(cfg Config) (*Report, error) { return run(cfg, nil) }
+
+// run runs the demo. If keep is set and the run succeeds, the world is
+// handed to keep, still running, instead of being closed ([Open]).
+func run(cfg Config, keep func(*world)) (_ *Report, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	w := &world{cfg: cfg, feds: map[string]*federation{}, groups: map[uint32]*escrow.Group{}, envs: map[escrow.SessionID]*escrow.Envelope{}}
-	defer w.close()
+	defer func() {
+		if keep != nil && err == nil {
+			keep(w)
+			return
+		}
+		w.close()
+	}()
 	if err := w.build(); err != nil {
 		return nil, err
 	}
@@ -559,8 +569,14 @@ func readSession(w *world, c *sim.Captured, K []byte) ([]string, bool) {
 // openWithSecrets is the attacker's code for anyone holding epoch secrets
 // (or guesses of them): try every session and count those it reads.
 func openWithSecrets(w *world, sessions []*sim.Captured, secrets map[uint32]kyber.Scalar) int {
-	n := 0
-	for _, c := range sessions {
+	return len(openedWithSecrets(w, sessions, secrets))
+}
+
+// openedWithSecrets is openWithSecrets naming what it opened: the
+// positions in sessions of the sessions it read.
+func openedWithSecrets(w *world, sessions []*sim.Captured, secrets map[uint32]kyber.Scalar) []int {
+	var opened []int
+	for i, c := range sessions {
 		x, ok := secrets[c.Context.Epoch]
 		if !ok || len(c.Session.Envelope) == 0 {
 			continue
@@ -574,10 +590,10 @@ func openWithSecrets(w *world, sessions []*sim.Captured, secrets map[uint32]kybe
 			continue
 		}
 		if _, ok := readSession(w, c, K); ok {
-			n++
+			opened = append(opened, i)
 		}
 	}
-	return n
+	return opened
 }
 
 // interpolate is what an attacker holding some shares does: Lagrange at 0

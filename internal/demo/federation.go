@@ -172,6 +172,15 @@ type decryption struct {
 	partials map[escrow.SessionID][]*escrow.PartialDecryption
 	keys     map[escrow.SessionID][]byte
 	refusals []error
+	answers  []memberAnswer // every trustee asked, in roster order
+}
+
+// memberAnswer is one trustee's answer to a request: err is nil when it
+// granted.
+type memberAnswer struct {
+	name  string
+	index int
+	err   error
 }
 
 // decrypt runs one warranted request from the requester in w against the
@@ -195,6 +204,7 @@ func (f *federation) request(w *world, warrant []byte, req *escrow.RequesterKey,
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		ans, err := n.decide(ctx, wire)
 		cancel()
+		d.answers = append(d.answers, memberAnswer{name: n.name(), index: n.index(), err: err})
 		if err != nil {
 			d.refusals = append(d.refusals, err)
 			continue
