@@ -355,7 +355,7 @@ func (t *Trustee) Start(ctx context.Context) error {
 	}
 	cmd := exec.Command(t.bin, "trustee", "serve", "--dir", t.Dir, "--passphrase-file", t.passFile)
 	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childProcAttr()
 	if err := cmd.Start(); err != nil {
 		logs.Close()
 		t.mu.Unlock()
@@ -418,7 +418,10 @@ func (t *Trustee) Stop(grace time.Duration) error {
 	if cmd == nil {
 		return nil
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		// Where there is no SIGTERM to send (Windows), kill at once.
+		_ = cmd.Process.Kill()
+	}
 	select {
 	case <-done:
 	case <-time.After(grace):
