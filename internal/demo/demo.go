@@ -97,6 +97,37 @@ type Config struct {
 	Processes bool
 	Binary    string
 	WorkDir   string
+
+	// Progress, if set, is told what the run is doing as it goes: each
+	// step as it starts and each section of the report as it completes.
+	// Run calls it on its own goroutine, one call at a time.
+	Progress func(Progress)
+}
+
+// Section names a part of the [Report], in the order a run completes them.
+type Section int
+
+// The sections of a report, and the fields each completes.
+const (
+	SectionKeys      Section = iota + 1 // Mode, KeyGeneration, KeyGenerationNote, Ceremonies, Trustees, Threshold
+	SectionTraffic                      // Users, Days, Epochs, Sessions, RogueSessions, RejectedSessions
+	SectionWarrant                      // Target, WindowStart, WindowEnd, InScope, Recovered, MessagesRead, Sample
+	SectionOverreach                    // Attacks, OutOfScopeTried, OutOfScopeRecov
+	SectionForgery                      // ForgedEnvelopes, LEAFForgeryTries
+	SectionTradeOff                     // Designs, RetainedEpochs
+	SectionAudit                        // AuditRecords, Audit
+)
+
+// Progress is one report of a run's progress to Config.Progress: a step
+// starting (Step set) or a section completed (Done set).
+type Progress struct {
+	// Step says what the run starts doing now, as a short phrase
+	// ("starting 5 trustee processes").
+	Step string
+	// Done is the section just completed: its fields in Report are final.
+	Done Section
+	// Report is the report so far; the caller must not change it.
+	Report *Report
 }
 
 // DefaultConfig is the demo's default: 5 trustees, t = 3, 8 users, 30 days.
@@ -187,6 +218,12 @@ type AuditSummary struct {
 	Trustee  string `json:"trustee"`
 	Records  int    `json:"records"`
 	Verified bool   `json:"verified"`
+	// Granted and Refused count the decision records; Other the rest
+	// (ceremony events, erasures past retention), of the kinds OtherKinds.
+	Granted    int      `json:"granted"`
+	Refused    int      `json:"refused"`
+	Other      int      `json:"other"`
+	OtherKinds []string `json:"other_kinds"`
 }
 
 // Forgery counts random escrow fields tried against an honest recipient.
@@ -236,19 +273,34 @@ type world struct {
 	feds         map[string]*federation                // "threshold", "threshold-epochs"
 	groups       map[uint32]*escrow.Group              // public view of each epoch
 	envs         map[escrow.SessionID]*escrow.Envelope // parsed once
+	ctx          context.Context                       // cancelled: stop and clean up
+	rep          *Report                               // filled section by section
+}
+
+// step tells Config.Progress that a step starts.
+func (w *world) step(format string, a ...any) {
+	if w.cfg.Progress != nil {
+		w.cfg.Progress(Progress{Step: fmt.Sprintf(format, a...), Report: w.rep})
+	}
+}
+
+// done tells Config.Progress that a section of the report is complete.
+func (w *world) done(s Section) {
+	if w.cfg.Progress != nil {
+		w.cfg.Progress(Progress{Done: s, Report: w.rep})
+	}
 }
 
 // Run runs the demo.
 func Run(cfg Config) (*Report, error) {
+	return RunContext(context.Background(), cfg)
+}
+
+// RunContext runs the demo until it is done or ctx is cancelled. Either
+// way, every trustee process it started is stopped before it returns; the
+// caller removes Config.WorkDir.
+func RunContext(ctx context.Context, cfg Config) (*Report, error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	w := &world{cfg: cfg, feds: map[string]*federation{}, groups: map[uint32]*escrow.Group{}, envs: map[escrow.SessionID]*escrow.Envelope{}}
-	defer w.close()
-	if err := w.build(); err != nil {
-		return nil, err
-	}
-	if err := w.startFederations(); err != nil {
 		return nil, err
 	}
 	mode := "in-process"
@@ -256,19 +308,41 @@ func Run(cfg Config) (*Report, error) {
 		mode = "processes"
 	}
 	rep := &Report{
-		Mode: mode, KeyGeneration: w.group.KeyGeneration, KeyGenerationNote: keyGenerationNote(cfg),
-		Ceremonies: append([]Ceremony{}, w.ceremonies...),
-		Trustees:   cfg.Trustees, Threshold: cfg.Threshold, Users: cfg.Users, Days: cfg.Days,
-		Epochs: len(w.group.Epochs), Sessions: len(w.honest), RogueSessions: len(w.rogue),
-		Target: w.w.Targets[0], WindowStart: w.w.WindowStart, WindowEnd: w.w.WindowEnd,
-		InScope: len(w.inScope), AuditRecords: map[string]int{},
+		Mode: mode, KeyGeneration: cfg.KeyGeneration, KeyGenerationNote: keyGenerationNote(cfg),
+		Trustees: cfg.Trustees, Threshold: cfg.Threshold, Users: cfg.Users, Days: cfg.Days,
+		AuditRecords: map[string]int{},
 	}
+	w := &world{cfg: cfg, ctx: ctx, rep: rep, feds: map[string]*federation{}, groups: map[uint32]*escrow.Group{}, envs: map[escrow.SessionID]*escrow.Envelope{}}
+	defer w.close()
+	rep, err := w.run()
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("demo: interrupted: %w", context.Cause(ctx))
+	}
+	return rep, err
+}
+
+// run runs the demo's steps in order, telling Config.Progress as it goes.
+func (w *world) run() (*Report, error) {
+	rep := w.rep
+	if err := w.build(); err != nil {
+		return nil, err
+	}
+	// The rogue client's sessions and the honest recipients' checks are
+	// in the traffic build made.
 	for _, c := range w.rogue {
 		if !c.Accepted {
 			rep.RejectedSessions++
 		}
 	}
+	rep.Sessions, rep.RogueSessions = len(w.honest), len(w.rogue)
+	w.done(SectionTraffic)
+	if err := w.startFederations(); err != nil {
+		return nil, err
+	}
+	rep.Target, rep.WindowStart, rep.WindowEnd = w.w.Targets[0], w.w.WindowStart, w.w.WindowEnd
+	rep.InScope = len(w.inScope)
 	// The warranted decryption, through the keyquorum federation.
+	w.step("the warranted decryption of %d sessions", len(w.inScope))
 	fed := w.feds["threshold"]
 	got, err := fed.decrypt(w, envelopesOf(w.inScope), nil)
 	if err != nil {
@@ -284,15 +358,20 @@ func Run(cfg Config) (*Report, error) {
 			}
 		}
 	}
+	w.done(SectionWarrant)
+	w.step("the investigator's attempts to read more")
 	if rep.Attacks, rep.OutOfScopeTried, rep.OutOfScopeRecov, err = runAttacks(w); err != nil {
 		return nil, err
 	}
+	w.done(SectionOverreach)
+	w.step("forging escrow fields: %d random ones, then a Clipper LEAF by brute force", w.cfg.ForgeryTries)
 	if rep.ForgedEnvelopes, err = forgeEnvelopes(w); err != nil {
 		return nil, err
 	}
 	if rep.LEAFForgeryTries, err = forgeClipper(w); err != nil {
 		return nil, err
 	}
+	w.done(SectionForgery)
 	if rep.Designs, err = measureDesigns(w); err != nil {
 		return nil, err
 	}
@@ -308,14 +387,31 @@ func Run(cfg Config) (*Report, error) {
 		rep.RetainedEpochs = append(rep.RetainedEpochs, s.Epoch)
 	}
 	slices.Sort(rep.RetainedEpochs)
+	w.done(SectionTradeOff)
+	w.step("an auditor reading back every trustee's audit log")
 	logs, err := fed.auditLogs(w)
 	if err != nil {
 		return nil, err
 	}
 	for _, l := range logs {
 		rep.AuditRecords[l.Trustee] = int(l.Tree.N)
-		rep.Audit = append(rep.Audit, AuditSummary{Trustee: l.Trustee, Records: len(l.Records), Verified: len(l.Records) == int(l.Tree.N)})
+		a := AuditSummary{Trustee: l.Trustee, Records: len(l.Records), Verified: len(l.Records) == int(l.Tree.N), OtherKinds: []string{}}
+		for _, rec := range l.Records {
+			switch {
+			case rec.Kind == trustee.AuditKindDecision && rec.Decision == trustee.AuditGranted:
+				a.Granted++
+			case rec.Kind == trustee.AuditKindDecision:
+				a.Refused++
+			default:
+				a.Other++
+				if !slices.Contains(a.OtherKinds, rec.Kind) {
+					a.OtherKinds = append(a.OtherKinds, rec.Kind)
+				}
+			}
+		}
+		rep.Audit = append(rep.Audit, a)
 	}
+	w.done(SectionAudit)
 	return rep, nil
 }
 
@@ -379,7 +475,11 @@ func (w *world) build() error {
 	if err := w.makeKeys(epochs); err != nil {
 		return err
 	}
+	w.rep.KeyGeneration, w.rep.Epochs = w.group.KeyGeneration, len(w.group.Epochs)
+	w.rep.Ceremonies = append([]Ceremony{}, w.ceremonies...)
+	w.done(SectionKeys)
 
+	w.step("%d users chatting for %d days", cfg.Users, cfg.Days)
 	users, err := sim.GenerateUsers(cfg.Users, cfg.Seed)
 	if err != nil {
 		return err
@@ -468,10 +568,14 @@ func (w *world) startFederations() error {
 		case w.procs != nil:
 			f, err = procsFederation(w.procs, rand)
 			if retention > 0 {
-				f.enter = func() error { return w.procs.SetRetention(context.Background(), retention) }
+				f.enter = func() error {
+					w.step("restarting the trustees with a retention policy of %d epochs", retention)
+					return w.procs.SetRetention(w.ctx, retention)
+				}
 			}
 		case w.cfg.Processes:
-			f, err = newProcessFederation(context.Background(), w, filepath.Join(w.cfg.WorkDir, name), retention, rand)
+			w.step("setting up and starting %d trustee processes for the %s design", w.cfg.Trustees, name)
+			f, err = newProcessFederation(w.ctx, w, filepath.Join(w.cfg.WorkDir, name), retention, rand)
 		default:
 			f, err = newFederation(w, retention, rand)
 		}
@@ -481,6 +585,7 @@ func (w *world) startFederations() error {
 		w.feds[name] = f
 	}
 	if w.procs != nil {
+		w.step("reading every trustee's stored shares, as an attacker who breaks in would")
 		// The rows of designs in which someone holds x_e need it; nobody
 		// does, so read what every trustee stores.
 		stolen, err := w.feds["threshold"].storedShares(func(int) bool { return true })

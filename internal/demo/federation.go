@@ -192,7 +192,10 @@ func (f *federation) request(w *world, warrant []byte, req *escrow.RequesterKey,
 		if down[n.index()] {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := w.ctx.Err(); err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(w.ctx, 30*time.Second)
 		ans, err := n.decide(ctx, wire)
 		cancel()
 		if err != nil {
@@ -292,7 +295,7 @@ func (f *federation) storedShares(take func(index int) bool) (map[uint32][]share
 // auditor's code over the network.
 func (f *federation) auditLogs(w *world) ([]*trustee.VerifiedLog, error) {
 	if f.procs != nil {
-		res, err := trustee.Audit(context.Background(), f.procs.Group, f.procs.Clients(), nil, trustee.AuditOptions{})
+		res, err := trustee.Audit(w.ctx, f.procs.Group, f.procs.Clients(), nil, trustee.AuditOptions{})
 		if err != nil {
 			return nil, err
 		}
