@@ -275,6 +275,7 @@ type world struct {
 	envs         map[escrow.SessionID]*escrow.Envelope // parsed once
 	ctx          context.Context                       // cancelled: stop and clean up
 	rep          *Report                               // filled section by section
+	opened       map[openedKey]bool                    // openWithSecrets' answers
 }
 
 // step tells Config.Progress that a step starts.
@@ -663,7 +664,9 @@ func readSession(w *world, c *sim.Captured, K []byte) ([]string, bool) {
 }
 
 // openWithSecrets is the attacker's code for anyone holding epoch secrets
-// (or guesses of them): try every session and count those it reads.
+// (or guesses of them): try every session and count those it reads. The
+// table asks the same question (this session, this secret) many times, so
+// each answer is computed once and remembered.
 func openWithSecrets(w *world, sessions []*sim.Captured, secrets map[uint32]kyber.Scalar) int {
 	n := 0
 	for _, c := range sessions {
@@ -675,15 +678,32 @@ func openWithSecrets(w *world, sessions []*sim.Captured, secrets map[uint32]kybe
 		if env == nil {
 			continue
 		}
-		K, err := escrow.OpenWithGroupSecret(env, x)
+		xb, err := x.MarshalBinary()
 		if err != nil {
 			continue
 		}
-		if _, ok := readSession(w, c, K); ok {
+		key := openedKey{session: c.Context.SessionID, secret: string(xb)}
+		read, known := w.opened[key]
+		if !known {
+			if K, err := escrow.OpenWithGroupSecret(env, x); err == nil {
+				_, read = readSession(w, c, K)
+			}
+			if w.opened == nil {
+				w.opened = map[openedKey]bool{}
+			}
+			w.opened[key] = read
+		}
+		if read {
 			n++
 		}
 	}
 	return n
+}
+
+// openedKey names one attempt of openWithSecrets: a session and a secret.
+type openedKey struct {
+	session escrow.SessionID
+	secret  string
 }
 
 // interpolate is what an attacker holding some shares does: Lagrange at 0

@@ -75,6 +75,7 @@ func (w *world) processCeremonies(names []string, epochs []trustee.GroupEpoch) e
 	fr, err := fedrun.Setup(ctx, fedrun.Options{
 		Binary: w.cfg.Binary, Dir: filepath.Join(w.cfg.WorkDir, "federation"), Names: names,
 		Threshold: w.cfg.Threshold, Judges: []string{w.judgeKey}, Passphrase: passphrase,
+		KDFMemoryMiB: demoKDFMemoryMiB, KDFPasses: demoKDFPasses,
 		KeyGeneration: fedrun.KeyGenerationDKG,
 	})
 	if err != nil {

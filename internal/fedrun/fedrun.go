@@ -65,6 +65,12 @@ type Options struct {
 	Judges     []string // judge verifier keys every trustee trusts
 	Retention  int      // retention_epochs in every policy (0: keep all)
 	Passphrase string   // every trustee's passphrase (a demo shortcut)
+	// KDFMemoryMiB and KDFPasses, if set, are the argon2id cost of every
+	// trustee's passphrase (`trustee init --kdf-memory --kdf-passes`):
+	// the demo, whose passphrase sits in a file next to the stores, lowers
+	// them; 0 keeps the node's default.
+	KDFMemoryMiB int
+	KDFPasses    int
 
 	// KeyGeneration is [KeyGenerationDKG] (the default) or
 	// [KeyGenerationDealer]. The fields below are for dealer mode only.
@@ -168,8 +174,16 @@ func Setup(ctx context.Context, o Options) (*Federation, error) {
 		})
 	}
 	// trustee init, two at a time (argon2id is the cost).
+	kdf := []string{}
+	if o.KDFMemoryMiB > 0 {
+		kdf = append(kdf, "--kdf-memory", strconv.Itoa(o.KDFMemoryMiB))
+	}
+	if o.KDFPasses > 0 {
+		kdf = append(kdf, "--kdf-passes", strconv.Itoa(o.KDFPasses))
+	}
 	if err := eachParallel(f.Trustees, func(t *Trustee) error {
-		_, err := run(ctx, o.Binary, "trustee", "init", "--dir", t.Dir, "--name", t.Name, "--addr", t.Addr, "--passphrase-file", passFile)
+		args := append([]string{"trustee", "init", "--dir", t.Dir, "--name", t.Name, "--addr", t.Addr, "--passphrase-file", passFile}, kdf...)
+		_, err := run(ctx, o.Binary, args...)
 		return err
 	}); err != nil {
 		return nil, err
