@@ -305,7 +305,6 @@ func printTradeOff(out io.Writer, r *demo.Report) {
 // perK prints one row per design and one column per value of k (0..n), or
 // a selection of them around the threshold if n is too large to fit.
 func perK(out io.Writer, r *demo.Report, letter string, col func(demo.Design) []int) {
-	ks := columnsFor(r.Trustees, r.Threshold)
 	name := 0
 	for _, d := range r.Designs {
 		name = max(name, len(d.Name))
@@ -317,6 +316,7 @@ func perK(out io.Writer, r *demo.Report, letter string, col func(demo.Design) []
 		}
 	}
 	cell = max(cell, len(letter)+1+len(fmt.Sprint(r.Trustees))) + 2
+	ks := columnsFor(r.Trustees, r.Threshold, (demoWidth-3-name)/cell)
 	var b strings.Builder
 	fmt.Fprintf(&b, "   %-*s", name, "design")
 	for _, k := range ks {
@@ -338,11 +338,11 @@ func perK(out io.Writer, r *demo.Report, letter string, col func(demo.Design) []
 	}
 }
 
-// columnsFor returns the values 0..n, or, if that many columns would not
-// fit in demoWidth, the ones that tell the story: the ends and those
+// columnsFor returns the values 0..n, or, if more than fit columns do not
+// fit, those that tell the story, most telling first: the ends and those
 // around the threshold t.
-func columnsFor(n, t int) []int {
-	if n <= 12 {
+func columnsFor(n, t, fit int) []int {
+	if n+1 <= fit {
 		ks := make([]int, n+1)
 		for i := range ks {
 			ks[i] = i
@@ -350,8 +350,8 @@ func columnsFor(n, t int) []int {
 		return ks
 	}
 	var ks []int
-	for _, k := range []int{0, 1, 2, t - 2, t - 1, t, t + 1, n - t, n - t + 1, n - 1, n} {
-		if k >= 0 && k <= n && !slices.Contains(ks, k) {
+	for _, k := range []int{0, t - 1, t, n, 1, t + 1, n - t + 1, n - t, t - 2, 2, n - 1} {
+		if len(ks) < max(fit, 4) && k >= 0 && k <= n && !slices.Contains(ks, k) {
 			ks = append(ks, k)
 		}
 	}
