@@ -178,13 +178,13 @@ func (p *demoPrinter) progress(ev demo.Progress) {
 func (p *demoPrinter) intro(cfg demo.Config) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	where := "in this process, on a simulated clock"
+	where := "The trustees run inside this process (--in-process), on a simulated clock."
 	if cfg.Processes {
-		where = "each its own process with its own encrypted store, over TLS on loopback"
+		where = "Each trustee is its own process with its own encrypted store, serving over TLS on loopback."
 	}
 	fmt.Fprintf(p.out, "keyquorum demo: %d trustees, any %d of whom can decrypt; %d users, %d days (seed %d)\n",
 		cfg.Trustees, cfg.Threshold, cfg.Users, cfg.Days, cfg.Seed)
-	para(p.out, "  ", "The trustees run "+where+".")
+	para(p.out, "  ", where)
 }
 
 func (p *demoPrinter) finish() {
