@@ -109,8 +109,8 @@ type Section int
 
 // The sections of a report, and the fields each completes.
 const (
-	SectionKeys      Section = iota + 1 // Mode, KeyGeneration, KeyGenerationNote, Ceremonies, Trustees, Threshold
-	SectionTraffic                      // Users, Days, Epochs, Sessions, RogueSessions, RejectedSessions
+	SectionKeys      Section = iota + 1 // Mode, KeyGeneration, KeyGenerationNote, Ceremonies, Epochs, Trustees, Threshold
+	SectionTraffic                      // Users, Days, Sessions, RogueSessions, RejectedSessions
 	SectionWarrant                      // Target, WindowStart, WindowEnd, InScope, Recovered, MessagesRead, Sample
 	SectionOverreach                    // Attacks, OutOfScopeTried, OutOfScopeRecov
 	SectionForgery                      // ForgedEnvelopes, LEAFForgeryTries
@@ -219,7 +219,7 @@ type AuditSummary struct {
 	Records  int    `json:"records"`
 	Verified bool   `json:"verified"`
 	// Granted and Refused count the decision records; Other the rest
-	// (ceremony events, erasures past retention), of the kinds OtherKinds.
+	// (such as shares erased past retention), of the kinds OtherKinds.
 	Granted    int      `json:"granted"`
 	Refused    int      `json:"refused"`
 	Other      int      `json:"other"`
