@@ -181,7 +181,7 @@ func Setup(ctx context.Context, o Options) (*Federation, error) {
 	if o.KDFPasses > 0 {
 		kdf = append(kdf, "--kdf-passes", strconv.Itoa(o.KDFPasses))
 	}
-	if err := eachParallel(f.Trustees, func(t *Trustee) error {
+	if err := f.eachParallel(f.Trustees, func(t *Trustee) error {
 		args := append([]string{"trustee", "init", "--dir", t.Dir, "--name", t.Name, "--addr", t.Addr, "--passphrase-file", passFile}, kdf...)
 		_, err := run(ctx, o.Binary, args...)
 		return err
@@ -243,7 +243,7 @@ func Setup(ctx context.Context, o Options) (*Federation, error) {
 			return nil, err
 		}
 	}
-	if err := eachParallel(f.Trustees, func(t *Trustee) error {
+	if err := f.eachParallel(f.Trustees, func(t *Trustee) error {
 		_, err := run(ctx, o.Binary, "trustee", "import-share", "--dir", t.Dir, "--group", dealtPath,
 			"--passphrase-file", passFile, filepath.Join(o.Dir, t.Name+".sealed-share"))
 		return err
@@ -291,7 +291,7 @@ prospective_only = false
 
 // StartAll starts every trustee and waits until each answers.
 func (f *Federation) StartAll(ctx context.Context) error {
-	return eachParallel(f.Trustees, func(t *Trustee) error { return t.Start(ctx) })
+	return f.eachParallel(f.Trustees, func(t *Trustee) error { return t.Start(ctx) })
 }
 
 // Close stops every running trustee (SIGTERM, then SIGKILL after a grace
@@ -346,7 +346,7 @@ func (f *Federation) SetRetention(ctx context.Context, epochs int) error {
 			running = append(running, t)
 		}
 	}
-	return eachParallel(running, func(t *Trustee) error {
+	return f.eachParallel(running, func(t *Trustee) error {
 		if err := t.Stop(5 * time.Second); err != nil {
 			return fmt.Errorf("fedrun: stopping %s: %w", t.Name, err)
 		}
@@ -546,9 +546,15 @@ func freePorts(n int) ([]int, error) {
 }
 
 // eachParallel runs fn for every trustee, two at a time (an argon2id key
-// derivation is the usual cost), and returns the errors joined.
-func eachParallel(ts []*Trustee, fn func(*Trustee) error) error {
-	return limited(len(ts), 2, func(i int) error { return fn(ts[i]) })
+// derivation at the default cost is the usual expense: 64 MiB each), or
+// all at once when the trustees' key derivation is cheap
+// (Options.KDFMemoryMiB of 16 or less), and returns the errors joined.
+func (f *Federation) eachParallel(ts []*Trustee, fn func(*Trustee) error) error {
+	limit := 2
+	if m := f.opts.KDFMemoryMiB; m > 0 && m <= 16 {
+		limit = max(len(ts), 1)
+	}
+	return limited(len(ts), limit, func(i int) error { return fn(ts[i]) })
 }
 
 // limited runs fn(0..n-1), at most limit at a time (in order when limit
