@@ -116,18 +116,18 @@ func newDemoPrinter(out io.Writer) *demoPrinter {
 	if f, ok := out.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
 		p.ticker = time.NewTicker(100 * time.Millisecond)
 		p.stopped = make(chan struct{})
-		go p.spin()
+		go p.spin(p.ticker.C)
 	}
 	return p
 }
 
-// spin redraws the progress line until stop.
-func (p *demoPrinter) spin() {
+// spin redraws the progress line at every tick until stop.
+func (p *demoPrinter) spin(tick <-chan time.Time) {
 	for {
 		select {
 		case <-p.stopped:
 			return
-		case <-p.ticker.C:
+		case <-tick:
 		}
 		p.mu.Lock()
 		if p.step != "" && time.Since(p.since) >= time.Second {
