@@ -154,7 +154,7 @@ func verdict(err error) string {
 	case errors.Is(err, escrow.ErrEnvelopeMissing):
 		return "rejected (no escrow envelope)"
 	case errors.Is(err, escrow.ErrEnvelopeMismatch):
-		return "rejected (the envelope does not match the session key)"
+		return "rejected (does not match the session key)"
 	}
 	return "rejected (" + err.Error() + ")"
 }

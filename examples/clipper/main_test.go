@@ -29,8 +29,8 @@ func TestClipper(t *testing.T) {
 	for _, want := range []string{
 		"random envelopes with the right context accepted: 0 of 262144",
 		"envelope stripped: rejected (no escrow envelope)",
-		"one byte of the envelope changed: rejected (the envelope does not match the session key)",
-		"a well-formed envelope escrowing another key: rejected (the envelope does not match the session key)",
+		"one byte of the envelope changed: rejected (does not match the session key)",
+		"a well-formed envelope escrowing another key: rejected (does not match the session key)",
 		"the honest envelope: accepted",
 	} {
 		if !strings.Contains(got, want) {

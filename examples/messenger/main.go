@@ -59,7 +59,7 @@ func run(out io.Writer) error {
 	fmt.Fprintf(out, "client: group file signed by every trustee; escrowing under epoch %d\n", epoch)
 	extended := bytes.Replace(signedGroup, []byte(`"valid_until": "2026`), []byte(`"valid_until": "2027`), 1)
 	_, _, err = currentKey(extended, now)
-	fmt.Fprintf(out, "client: the group file with its key's validity stretched by a year: %s\n", verdict(err))
+	fmt.Fprintf(out, "client: a group file with its key's validity stretched a year: %s\n", verdict(err))
 	lines := bytes.SplitAfter(bytes.TrimSuffix(signedGroup, []byte("\n")), []byte("\n"))
 	fewer := bytes.Join(lines[:len(lines)-1], nil) // the last trustee's signature dropped
 	_, _, err = currentKey(fewer, now)

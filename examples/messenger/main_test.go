@@ -18,7 +18,7 @@ func TestMessenger(t *testing.T) {
 	t.Log("\n" + got)
 	want := []string{
 		"client: group file signed by every trustee; escrowing under epoch 1",
-		"client: the group file with its key's validity stretched by a year: rejected (a signature does not verify)",
+		"client: a group file with its key's validity stretched a year: rejected (a signature does not verify)",
 		"client: the group file without one trustee's signature: rejected (not signed by every trustee)",
 		`bob: alice's session: accepted ["lunch at one?"]`,
 		"bob: a session with its escrow field stripped: rejected (no escrow field)",
