@@ -284,7 +284,7 @@ func printTradeOff(out io.Writer, r *demo.Report) {
 	}
 	tw.Flush()
 	pf("")
-	pp("Sessions exposed when k parties are compromised (attacker code given their stored secrets), of %d:", r.Sessions)
+	pp("Sessions exposed when k parties are compromised (attacker code given what they store), of %d:", r.Sessions)
 	perK(out, r, "k", func(d demo.Design) []int { return d.ExposedWhenCompromised })
 	pf("")
 	pp("In-scope sessions the warrant still recovers with f trustees down, of %d:", r.InScope)
