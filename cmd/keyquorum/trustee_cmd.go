@@ -76,6 +76,8 @@ func trusteeInitCommand() *cli.Command {
 			&cli.StringFlag{Name: "addr", Required: true, Usage: "`HOST:PORT` clients will reach the node's API at; the TLS certificate names HOST", EnvVars: envVar("addr")},
 			passphraseFileFlag(),
 			&cli.StringSliceFlag{Name: "judge", Usage: "trust this judge: a verifier `KEY` (name+hash+key) or a file holding one, as keyquorum keygen judge prints; repeatable (written to policy.toml)", EnvVars: envVar("judge")},
+			&cli.UintFlag{Name: "kdf-memory", Value: uint(trustee.DefaultKDFParams().MemoryKiB / 1024), Usage: "argon2id memory in `MiB` for the passphrase; lower it only for throwaway demo and test nodes", EnvVars: envVar("kdf-memory")},
+			&cli.UintFlag{Name: "kdf-passes", Value: uint(trustee.DefaultKDFParams().Time), Usage: "argon2id passes over that memory; lower it only for throwaway demo and test nodes", EnvVars: envVar("kdf-passes")},
 		},
 		Action: trusteeInit,
 	}
@@ -130,7 +132,9 @@ func trusteeInit(c *cli.Context) error {
 	created = append(created, storePath)
 	err = func() error {
 		defer store.Close()
-		vault, err := store.CreateVault(pass, trustee.DefaultKDFParams(), rand.Reader)
+		kdf := trustee.DefaultKDFParams()
+		kdf.MemoryKiB, kdf.Time = uint32(min(c.Uint("kdf-memory"), 1<<22))*1024, uint32(min(c.Uint("kdf-passes"), 1<<16))
+		vault, err := store.CreateVault(pass, kdf, rand.Reader)
 		if err != nil {
 			return err
 		}

@@ -136,6 +136,9 @@ func forgeEnvelopes(w *world) (Forgery, error) {
 	cand := make([]byte, len(env))
 	copy(cand, env[:prefix])
 	for i := 0; i < w.cfg.ForgeryTries; i++ {
+		if i%4096 == 0 && w.ctx.Err() != nil {
+			return f, w.ctx.Err()
+		}
 		if _, err := rand.Read(cand[prefix:]); err != nil {
 			return f, err
 		}

@@ -70,6 +70,7 @@ import (
 	"github.com/keyquorum/keyquorum/internal/fedrun"
 	"github.com/keyquorum/keyquorum/internal/sim"
 	"github.com/keyquorum/keyquorum/shares"
+	"github.com/keyquorum/keyquorum/trustee"
 	"go.dedis.ch/kyber/v3"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -96,6 +97,37 @@ type Config struct {
 	Processes bool
 	Binary    string
 	WorkDir   string
+
+	// Progress, if set, is told what the run is doing as it goes: each
+	// step as it starts and each section of the report as it completes.
+	// Run calls it on its own goroutine, one call at a time.
+	Progress func(Progress)
+}
+
+// Section names a part of the [Report], in the order a run completes them.
+type Section int
+
+// The sections of a report, and the fields each completes.
+const (
+	SectionKeys      Section = iota + 1 // Mode, KeyGeneration, KeyGenerationNote, Ceremonies, Epochs, Trustees, Threshold
+	SectionTraffic                      // Users, Days, Sessions, RogueSessions, RejectedSessions
+	SectionWarrant                      // Target, WindowStart, WindowEnd, InScope, Recovered, MessagesRead, Sample
+	SectionOverreach                    // Attacks, OutOfScopeTried, OutOfScopeRecov
+	SectionForgery                      // ForgedEnvelopes, LEAFForgeryTries
+	SectionTradeOff                     // Designs, RetainedEpochs
+	SectionAudit                        // AuditRecords, Audit
+)
+
+// Progress is one report of a run's progress to Config.Progress: a step
+// starting (Step set) or a section completed (Done set).
+type Progress struct {
+	// Step says what the run starts doing now, as a short phrase
+	// ("starting 5 trustee processes").
+	Step string
+	// Done is the section just completed: its fields in Report are final.
+	Done Section
+	// Report is the report so far; the caller must not change it.
+	Report *Report
 }
 
 // DefaultConfig is the demo's default: 5 trustees, t = 3, 8 users, 30 days.
@@ -186,6 +218,12 @@ type AuditSummary struct {
 	Trustee  string `json:"trustee"`
 	Records  int    `json:"records"`
 	Verified bool   `json:"verified"`
+	// Granted and Refused count the decision records; Other the rest
+	// (such as shares erased past retention), of the kinds OtherKinds.
+	Granted    int      `json:"granted"`
+	Refused    int      `json:"refused"`
+	Other      int      `json:"other"`
+	OtherKinds []string `json:"other_kinds"`
 }
 
 // Forgery counts random escrow fields tried against an honest recipient.
@@ -235,29 +273,41 @@ type world struct {
 	feds         map[string]*federation                // "threshold", "threshold-epochs"
 	groups       map[uint32]*escrow.Group              // public view of each epoch
 	envs         map[escrow.SessionID]*escrow.Envelope // parsed once
+	ctx          context.Context                       // cancelled: stop and clean up
+	rep          *Report                               // filled section by section
+	opened       map[openedKey]bool                    // openWithSecrets' answers
+}
+
+// step tells Config.Progress that a step starts.
+func (w *world) step(format string, a ...any) {
+	if w.cfg.Progress != nil {
+		w.cfg.Progress(Progress{Step: fmt.Sprintf(format, a...), Report: w.rep})
+	}
+}
+
+// done tells Config.Progress that a section of the report is complete.
+func (w *world) done(s Section) {
+	if w.cfg.Progress != nil {
+		w.cfg.Progress(Progress{Done: s, Report: w.rep})
+	}
 }
 
 // Run runs the demo.
-func Run(cfg Config) (*Report, error) { return run(cfg, nil) }
+func Run(cfg Config) (*Report, error) {
+	return RunContext(context.Background(), cfg)
+}
 
-// run runs the demo. If keep is set and the run succeeds, the world is
-// handed to keep, still running, instead of being closed ([Open]).
-func run(cfg Config, keep func(*world)) (_ *Report, err error) {
+// RunContext runs the demo until it is done or ctx is cancelled. Either
+// way, every trustee process it started is stopped before it returns; the
+// caller removes Config.WorkDir.
+func RunContext(ctx context.Context, cfg Config) (*Report, error) {
+	return runKeep(ctx, cfg, nil)
+}
+
+// runKeep runs the demo. If keep is set and the run succeeds, the world
+// is handed to keep, still running, instead of being closed ([Open]).
+func runKeep(ctx context.Context, cfg Config, keep func(*world)) (_ *Report, err error) {
 	if err := cfg.Validate(); err != nil {
-		return nil, err
-	}
-	w := &world{cfg: cfg, feds: map[string]*federation{}, groups: map[uint32]*escrow.Group{}, envs: map[escrow.SessionID]*escrow.Envelope{}}
-	defer func() {
-		if keep != nil && err == nil {
-			keep(w)
-			return
-		}
-		w.close()
-	}()
-	if err := w.build(); err != nil {
-		return nil, err
-	}
-	if err := w.startFederations(); err != nil {
 		return nil, err
 	}
 	mode := "in-process"
@@ -265,19 +315,47 @@ func run(cfg Config, keep func(*world)) (_ *Report, err error) {
 		mode = "processes"
 	}
 	rep := &Report{
-		Mode: mode, KeyGeneration: w.group.KeyGeneration, KeyGenerationNote: keyGenerationNote(cfg),
-		Ceremonies: append([]Ceremony{}, w.ceremonies...),
-		Trustees:   cfg.Trustees, Threshold: cfg.Threshold, Users: cfg.Users, Days: cfg.Days,
-		Epochs: len(w.group.Epochs), Sessions: len(w.honest), RogueSessions: len(w.rogue),
-		Target: w.w.Targets[0], WindowStart: w.w.WindowStart, WindowEnd: w.w.WindowEnd,
-		InScope: len(w.inScope), AuditRecords: map[string]int{},
+		Mode: mode, KeyGeneration: cfg.KeyGeneration, KeyGenerationNote: keyGenerationNote(cfg),
+		Trustees: cfg.Trustees, Threshold: cfg.Threshold, Users: cfg.Users, Days: cfg.Days,
+		AuditRecords: map[string]int{},
 	}
+	w := &world{cfg: cfg, ctx: ctx, rep: rep, feds: map[string]*federation{}, groups: map[uint32]*escrow.Group{}, envs: map[escrow.SessionID]*escrow.Envelope{}}
+	defer func() {
+		if keep != nil && err == nil {
+			keep(w)
+			return
+		}
+		w.close()
+	}()
+	rep, err = w.run()
+	if err != nil && ctx.Err() != nil {
+		return nil, fmt.Errorf("demo: interrupted: %w", context.Cause(ctx))
+	}
+	return rep, err
+}
+
+// run runs the demo's steps in order, telling Config.Progress as it goes.
+func (w *world) run() (*Report, error) {
+	rep := w.rep
+	if err := w.build(); err != nil {
+		return nil, err
+	}
+	// The rogue client's sessions and the honest recipients' checks are
+	// in the traffic build made.
 	for _, c := range w.rogue {
 		if !c.Accepted {
 			rep.RejectedSessions++
 		}
 	}
+	rep.Sessions, rep.RogueSessions = len(w.honest), len(w.rogue)
+	w.done(SectionTraffic)
+	if err := w.startFederations(); err != nil {
+		return nil, err
+	}
+	rep.Target, rep.WindowStart, rep.WindowEnd = w.w.Targets[0], w.w.WindowStart, w.w.WindowEnd
+	rep.InScope = len(w.inScope)
 	// The warranted decryption, through the keyquorum federation.
+	w.step("the warranted decryption of %d sessions", len(w.inScope))
 	fed := w.feds["threshold"]
 	got, err := fed.decrypt(w, envelopesOf(w.inScope), nil)
 	if err != nil {
@@ -293,15 +371,20 @@ func run(cfg Config, keep func(*world)) (_ *Report, err error) {
 			}
 		}
 	}
+	w.done(SectionWarrant)
+	w.step("the investigator's attempts to read more")
 	if rep.Attacks, rep.OutOfScopeTried, rep.OutOfScopeRecov, err = runAttacks(w); err != nil {
 		return nil, err
 	}
+	w.done(SectionOverreach)
+	w.step("forging escrow fields: %d random ones, then a Clipper LEAF by brute force", w.cfg.ForgeryTries)
 	if rep.ForgedEnvelopes, err = forgeEnvelopes(w); err != nil {
 		return nil, err
 	}
 	if rep.LEAFForgeryTries, err = forgeClipper(w); err != nil {
 		return nil, err
 	}
+	w.done(SectionForgery)
 	if rep.Designs, err = measureDesigns(w); err != nil {
 		return nil, err
 	}
@@ -317,14 +400,31 @@ func run(cfg Config, keep func(*world)) (_ *Report, err error) {
 		rep.RetainedEpochs = append(rep.RetainedEpochs, s.Epoch)
 	}
 	slices.Sort(rep.RetainedEpochs)
+	w.done(SectionTradeOff)
+	w.step("an auditor reading back every trustee's audit log")
 	logs, err := fed.auditLogs(w)
 	if err != nil {
 		return nil, err
 	}
 	for _, l := range logs {
 		rep.AuditRecords[l.Trustee] = int(l.Tree.N)
-		rep.Audit = append(rep.Audit, AuditSummary{Trustee: l.Trustee, Records: len(l.Records), Verified: len(l.Records) == int(l.Tree.N)})
+		a := AuditSummary{Trustee: l.Trustee, Records: len(l.Records), Verified: len(l.Records) == int(l.Tree.N), OtherKinds: []string{}}
+		for _, rec := range l.Records {
+			switch {
+			case rec.Kind == trustee.AuditKindDecision && rec.Decision == trustee.AuditGranted:
+				a.Granted++
+			case rec.Kind == trustee.AuditKindDecision:
+				a.Refused++
+			default:
+				a.Other++
+				if !slices.Contains(a.OtherKinds, rec.Kind) {
+					a.OtherKinds = append(a.OtherKinds, rec.Kind)
+				}
+			}
+		}
+		rep.Audit = append(rep.Audit, a)
 	}
+	w.done(SectionAudit)
 	return rep, nil
 }
 
@@ -388,7 +488,11 @@ func (w *world) build() error {
 	if err := w.makeKeys(epochs); err != nil {
 		return err
 	}
+	w.rep.KeyGeneration, w.rep.Epochs = w.group.KeyGeneration, len(w.group.Epochs)
+	w.rep.Ceremonies = append([]Ceremony{}, w.ceremonies...)
+	w.done(SectionKeys)
 
+	w.step("%d users chatting for %d days", cfg.Users, cfg.Days)
 	users, err := sim.GenerateUsers(cfg.Users, cfg.Seed)
 	if err != nil {
 		return err
@@ -477,10 +581,14 @@ func (w *world) startFederations() error {
 		case w.procs != nil:
 			f, err = procsFederation(w.procs, rand)
 			if retention > 0 {
-				f.enter = func() error { return w.procs.SetRetention(context.Background(), retention) }
+				f.enter = func() error {
+					w.step("restarting the trustees with a retention policy of %d epochs", retention)
+					return w.procs.SetRetention(w.ctx, retention)
+				}
 			}
 		case w.cfg.Processes:
-			f, err = newProcessFederation(context.Background(), w, filepath.Join(w.cfg.WorkDir, name), retention, rand)
+			w.step("setting up and starting %d trustee processes for the %s design", w.cfg.Trustees, name)
+			f, err = newProcessFederation(w.ctx, w, filepath.Join(w.cfg.WorkDir, name), retention, rand)
 		default:
 			f, err = newFederation(w, retention, rand)
 		}
@@ -490,6 +598,7 @@ func (w *world) startFederations() error {
 		w.feds[name] = f
 	}
 	if w.procs != nil {
+		w.step("reading every trustee's stored shares, as an attacker who breaks in would")
 		// The rows of designs in which someone holds x_e need it; nobody
 		// does, so read what every trustee stores.
 		stolen, err := w.feds["threshold"].storedShares(func(int) bool { return true })
@@ -567,7 +676,9 @@ func readSession(w *world, c *sim.Captured, K []byte) ([]string, bool) {
 }
 
 // openWithSecrets is the attacker's code for anyone holding epoch secrets
-// (or guesses of them): try every session and count those it reads.
+// (or guesses of them): try every session and count those it reads. The
+// table asks the same question (this session, this secret) many times, so
+// each answer is computed once and remembered.
 func openWithSecrets(w *world, sessions []*sim.Captured, secrets map[uint32]kyber.Scalar) int {
 	return len(openedWithSecrets(w, sessions, secrets))
 }
@@ -585,15 +696,32 @@ func openedWithSecrets(w *world, sessions []*sim.Captured, secrets map[uint32]ky
 		if env == nil {
 			continue
 		}
-		K, err := escrow.OpenWithGroupSecret(env, x)
+		xb, err := x.MarshalBinary()
 		if err != nil {
 			continue
 		}
-		if _, ok := readSession(w, c, K); ok {
+		key := openedKey{session: c.Context.SessionID, secret: string(xb)}
+		read, known := w.opened[key]
+		if !known {
+			if K, err := escrow.OpenWithGroupSecret(env, x); err == nil {
+				_, read = readSession(w, c, K)
+			}
+			if w.opened == nil {
+				w.opened = map[openedKey]bool{}
+			}
+			w.opened[key] = read
+		}
+		if read {
 			opened = append(opened, i)
 		}
 	}
 	return opened
+}
+
+// openedKey names one attempt of openWithSecrets: a session and a secret.
+type openedKey struct {
+	session escrow.SessionID
+	secret  string
 }
 
 // interpolate is what an attacker holding some shares does: Lagrange at 0

@@ -12,6 +12,7 @@ import (
 // sessions some code actually opened.
 func measureDesigns(w *world) ([]Design, error) {
 	n, t := w.cfg.Trustees, w.cfg.Threshold
+	w.step("measuring the designs without trustees: attacker code on what k parties hold")
 	upTo := func(k int) func(int) bool { return func(i int) bool { return i <= k } }
 	above := func(f int) func(int) bool { return func(i int) bool { return i > f } }
 	none := map[uint32]kyber.Scalar{}
@@ -68,6 +69,7 @@ func measureDesigns(w *world) ([]Design, error) {
 		if err != nil {
 			return nil, err
 		}
+		w.step("measuring the %s design: a warrant, k trustees broken into, f trustees down", name)
 		d := Design{Name: name, PartiesToDecrypt: intp(t), ForgedFieldDetected: detected}
 		view, err := fed.decrypt(w, envelopesOf(w.inScope), nil)
 		if err != nil {

@@ -112,6 +112,17 @@ func newFederation(w *world, retention int, rand io.Reader) (*federation, error)
 // processes, in a directory it removes, are the only ones that use it.
 const passphrase = "demo passphrase: not for real trustees"
 
+// The argon2id cost of the demo trustees' passphrase. The passphrase sits
+// in a file next to their stores, so a costly key derivation would protect
+// nothing, and each trustee derives its key several times (init, start,
+// restart, and the attacker who copies its disk): the default cost, about
+// 0.2 s each on two idle cores and far more on busy ones, would be most of
+// the demo's run time. Real trustees keep the default.
+const (
+	demoKDFMemoryMiB = 8
+	demoKDFPasses    = 1
+)
+
 // newProcessFederation sets up and starts real trustee processes holding
 // the dealt shares, under dir.
 func newProcessFederation(ctx context.Context, w *world, dir string, retention int, rand io.Reader) (*federation, error) {
@@ -122,6 +133,7 @@ func newProcessFederation(ctx context.Context, w *world, dir string, retention i
 	fr, err := fedrun.Setup(ctx, fedrun.Options{
 		Binary: w.cfg.Binary, Dir: dir, Names: names, Threshold: w.cfg.Threshold,
 		Judges: []string{w.judgeKey}, Retention: retention, Passphrase: passphrase,
+		KDFMemoryMiB: demoKDFMemoryMiB, KDFPasses: demoKDFPasses,
 		KeyGeneration: fedrun.KeyGenerationDealer, Dealt: w.group, DealtShares: w.held,
 	})
 	if err != nil {
@@ -201,7 +213,10 @@ func (f *federation) request(w *world, warrant []byte, req *escrow.RequesterKey,
 		if down[n.index()] {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		if err := w.ctx.Err(); err != nil {
+			return nil, err
+		}
+		ctx, cancel := context.WithTimeout(w.ctx, 30*time.Second)
 		ans, err := n.decide(ctx, wire)
 		cancel()
 		d.answers = append(d.answers, memberAnswer{name: n.name(), index: n.index(), err: err})
@@ -302,7 +317,7 @@ func (f *federation) storedShares(take func(index int) bool) (map[uint32][]share
 // auditor's code over the network.
 func (f *federation) auditLogs(w *world) ([]*trustee.VerifiedLog, error) {
 	if f.procs != nil {
-		res, err := trustee.Audit(context.Background(), f.procs.Group, f.procs.Clients(), nil, trustee.AuditOptions{})
+		res, err := trustee.Audit(w.ctx, f.procs.Group, f.procs.Clients(), nil, trustee.AuditOptions{})
 		if err != nil {
 			return nil, err
 		}

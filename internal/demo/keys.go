@@ -1,7 +1,6 @@
 package demo
 
 import (
-	"context"
 	"fmt"
 	"path/filepath"
 
@@ -45,6 +44,7 @@ func (w *world) localCeremonies(names []string, epochs []escrow.GroupEpoch) erro
 	for i, name := range names {
 		g.Trustees = append(g.Trustees, escrow.GroupMember{Index: i + 1, Name: name})
 	}
+	w.step("%d key ceremonies in this process (a DKG, then rotations)", len(epochs))
 	for i, e := range epochs {
 		r, err := fedrun.LocalDKG(fedrun.LocalDKGConfig{
 			Names: names, Threshold: w.cfg.Threshold, Epoch: e.Epoch, Parallel: true,
@@ -70,19 +70,23 @@ func (w *world) localCeremonies(names []string, epochs []escrow.GroupEpoch) erro
 // no key yet, and makes each epoch's key by a ceremony among them: a first
 // DKG, then one rotation per further epoch. This process only relays.
 func (w *world) processCeremonies(names []string, epochs []escrow.GroupEpoch) error {
-	ctx := context.Background()
+	ctx := w.ctx
+	w.step("setting up %d trustees, each with its own keys and an encrypted store", len(names))
 	fr, err := fedrun.Setup(ctx, fedrun.Options{
 		Binary: w.cfg.Binary, Dir: filepath.Join(w.cfg.WorkDir, "federation"), Names: names,
 		Threshold: w.cfg.Threshold, Judges: []string{w.judgeKey}, Passphrase: passphrase,
+		KDFMemoryMiB: demoKDFMemoryMiB, KDFPasses: demoKDFPasses,
 		KeyGeneration: fedrun.KeyGenerationDKG,
 	})
 	if err != nil {
 		return fmt.Errorf("demo: setting up the trustees: %w", err)
 	}
 	w.procs = fr
+	w.step("starting %d trustee processes", len(names))
 	if err := fr.StartAll(ctx); err != nil {
 		return fmt.Errorf("demo: starting the trustees: %w", err)
 	}
+	w.step("%d key ceremonies among the trustee processes (a DKG, then rotations)", len(epochs))
 	reps, err := fr.MakeEpochs(ctx, epochs, fedrun.CeremonyOptions{})
 	if err != nil {
 		return fmt.Errorf("demo: %w", err)

@@ -39,7 +39,7 @@ type Live struct {
 // processes that made their keys by DKG (the default of `keyquorum demo`).
 func Open(cfg Config) (*Live, error) {
 	var w *world
-	rep, err := run(cfg, func(kept *world) { w = kept })
+	rep, err := runKeep(context.Background(), cfg, func(kept *world) { w = kept })
 	if err != nil {
 		return nil, err
 	}

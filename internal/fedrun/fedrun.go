@@ -66,6 +66,12 @@ type Options struct {
 	Judges     []string // judge verifier keys every trustee trusts
 	Retention  int      // retention_epochs in every policy (0: keep all)
 	Passphrase string   // every trustee's passphrase (a demo shortcut)
+	// KDFMemoryMiB and KDFPasses, if set, are the argon2id cost of every
+	// trustee's passphrase (`trustee init --kdf-memory --kdf-passes`):
+	// the demo, whose passphrase sits in a file next to the stores, lowers
+	// them; 0 keeps the node's default.
+	KDFMemoryMiB int
+	KDFPasses    int
 
 	// KeyGeneration is [KeyGenerationDKG] (the default) or
 	// [KeyGenerationDealer]. The fields below are for dealer mode only.
@@ -169,8 +175,16 @@ func Setup(ctx context.Context, o Options) (*Federation, error) {
 		})
 	}
 	// trustee init, two at a time (argon2id is the cost).
-	if err := eachParallel(f.Trustees, func(t *Trustee) error {
-		_, err := run(ctx, o.Binary, "trustee", "init", "--dir", t.Dir, "--name", t.Name, "--addr", t.Addr, "--passphrase-file", passFile)
+	kdf := []string{}
+	if o.KDFMemoryMiB > 0 {
+		kdf = append(kdf, "--kdf-memory", strconv.Itoa(o.KDFMemoryMiB))
+	}
+	if o.KDFPasses > 0 {
+		kdf = append(kdf, "--kdf-passes", strconv.Itoa(o.KDFPasses))
+	}
+	if err := f.eachParallel(f.Trustees, func(t *Trustee) error {
+		args := append([]string{"trustee", "init", "--dir", t.Dir, "--name", t.Name, "--addr", t.Addr, "--passphrase-file", passFile}, kdf...)
+		_, err := run(ctx, o.Binary, args...)
 		return err
 	}); err != nil {
 		return nil, err
@@ -230,7 +244,7 @@ func Setup(ctx context.Context, o Options) (*Federation, error) {
 			return nil, err
 		}
 	}
-	if err := eachParallel(f.Trustees, func(t *Trustee) error {
+	if err := f.eachParallel(f.Trustees, func(t *Trustee) error {
 		_, err := run(ctx, o.Binary, "trustee", "import-share", "--dir", t.Dir, "--group", dealtPath,
 			"--passphrase-file", passFile, filepath.Join(o.Dir, t.Name+".sealed-share"))
 		return err
@@ -278,7 +292,7 @@ prospective_only = false
 
 // StartAll starts every trustee and waits until each answers.
 func (f *Federation) StartAll(ctx context.Context) error {
-	return eachParallel(f.Trustees, func(t *Trustee) error { return t.Start(ctx) })
+	return f.eachParallel(f.Trustees, func(t *Trustee) error { return t.Start(ctx) })
 }
 
 // Close stops every running trustee (SIGTERM, then SIGKILL after a grace
@@ -333,7 +347,7 @@ func (f *Federation) SetRetention(ctx context.Context, epochs int) error {
 			running = append(running, t)
 		}
 	}
-	return eachParallel(running, func(t *Trustee) error {
+	return f.eachParallel(running, func(t *Trustee) error {
 		if err := t.Stop(5 * time.Second); err != nil {
 			return fmt.Errorf("fedrun: stopping %s: %w", t.Name, err)
 		}
@@ -356,7 +370,7 @@ func (t *Trustee) Start(ctx context.Context) error {
 	}
 	cmd := exec.Command(t.bin, "trustee", "serve", "--dir", t.Dir, "--passphrase-file", t.passFile)
 	cmd.Stdout, cmd.Stderr = logs, logs
-	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+	cmd.SysProcAttr = childProcAttr()
 	if err := cmd.Start(); err != nil {
 		logs.Close()
 		t.mu.Unlock()
@@ -419,7 +433,10 @@ func (t *Trustee) Stop(grace time.Duration) error {
 	if cmd == nil {
 		return nil
 	}
-	_ = cmd.Process.Signal(syscall.SIGTERM)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		// Where there is no SIGTERM to send (Windows), kill at once.
+		_ = cmd.Process.Kill()
+	}
 	select {
 	case <-done:
 	case <-time.After(grace):
@@ -530,9 +547,15 @@ func freePorts(n int) ([]int, error) {
 }
 
 // eachParallel runs fn for every trustee, two at a time (an argon2id key
-// derivation is the usual cost), and returns the errors joined.
-func eachParallel(ts []*Trustee, fn func(*Trustee) error) error {
-	return limited(len(ts), 2, func(i int) error { return fn(ts[i]) })
+// derivation at the default cost is the usual expense: 64 MiB each), or
+// all at once when the trustees' key derivation is cheap
+// (Options.KDFMemoryMiB of 16 or less), and returns the errors joined.
+func (f *Federation) eachParallel(ts []*Trustee, fn func(*Trustee) error) error {
+	limit := 2
+	if m := f.opts.KDFMemoryMiB; m > 0 && m <= 16 {
+		limit = max(len(ts), 1)
+	}
+	return limited(len(ts), limit, func(i int) error { return fn(ts[i]) })
 }
 
 // limited runs fn(0..n-1), at most limit at a time (in order when limit
