@@ -60,7 +60,9 @@ func TestProposalRoundTrip(t *testing.T) {
 	// Any change of the text is a different proposal, or none.
 	for _, edit := range []func(string) string{
 		func(s string) string { return strings.Replace(s, "threshold 2", "threshold 3", 1) },
-		func(s string) string { return strings.Replace(s, "deadline 2026-12-01T01:00:00Z", "deadline 2026-12-01T02:00:00Z", 1) },
+		func(s string) string {
+			return strings.Replace(s, "deadline 2026-12-01T01:00:00Z", "deadline 2026-12-01T02:00:00Z", 1)
+		},
 		func(s string) string { return strings.Replace(s, "trustee-3", "trustee-9", 1) },
 		func(s string) string { return s + "extra\n" },
 		func(s string) string { return strings.TrimSuffix(s, "\n") },

@@ -30,6 +30,10 @@ import (
 // directory.
 const ControlSocketName = "control.sock"
 
+// maxSockPath is the longest socket path every platform binds (sun_path
+// holds 104 bytes on the BSDs and macOS, 108 on Linux, with the NUL).
+const maxSockPath = 100
+
 // Control endpoints (HTTP over the Unix socket).
 const (
 	pathControlReview  = "/v1/proposal/review"
@@ -78,13 +82,18 @@ func ListenControl(dir string) (net.Listener, error) {
 		return nil, fmt.Errorf("%w: %s can be written by others (mode %v); chmod 700 it", ErrControl, dir, fi.Mode().Perm())
 	}
 	path := filepath.Join(dir, ControlSocketName)
-	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+	addr, done, err := socketAddr(dir, ControlSocketName)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrControl, err)
+	}
+	defer done()
+	if c, err := net.DialTimeout("unix", addr, time.Second); err == nil {
 		c.Close()
 		return nil, fmt.Errorf("%w: another node is serving %s; stop it first", ErrControl, path)
 	}
 	os.Remove(path)
 	old := umask(0o177)
-	l, err := net.Listen("unix", path)
+	l, err := net.Listen("unix", addr)
 	umask(old)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrControl, err)
@@ -189,10 +198,14 @@ type ControlClient struct {
 
 // NewControlClient returns a client of the control socket in dir.
 func NewControlClient(dir string) *ControlClient {
-	path := filepath.Join(dir, ControlSocketName)
 	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		addr, done, err := socketAddr(dir, ControlSocketName)
+		if err != nil {
+			return nil, err
+		}
+		defer done()
 		var d net.Dialer
-		return d.DialContext(ctx, "unix", path)
+		return d.DialContext(ctx, "unix", addr)
 	}}
 	return &ControlClient{dir: dir, hc: &http.Client{Transport: tr, Timeout: time.Minute}}
 }
