@@ -3,6 +3,8 @@ package main
 import (
 	"crypto/rand"
 	"fmt"
+	"path/filepath"
+	"strings"
 
 	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/urfave/cli/v2"
@@ -19,10 +21,9 @@ func keygenCommand() *cli.Command {
 	}
 	nameFlag := func(what, chars string) cli.Flag {
 		return &cli.StringFlag{
-			Name:     "name",
-			Usage:    "the " + what + "'s `NAME`: 1-64 letters, digits or " + chars,
-			Required: true,
-			EnvVars:  envVar("name"),
+			Name:    "name",
+			Usage:   "the " + what + "'s `NAME`: 1-64 letters, digits or " + chars + " (default: the --out file's name without its extension)",
+			EnvVars: envVar("name"),
 		}
 	}
 	return &cli.Command{
@@ -63,11 +64,21 @@ func keygenNoArgs(c *cli.Context) error {
 	return nil
 }
 
+// keyName is --name, or else the base name of --out without its extension
+// (alice.key names alice), so that `keygen user --out alice.key` works.
+func keyName(c *cli.Context) string {
+	if c.IsSet("name") {
+		return c.String("name")
+	}
+	base := filepath.Base(c.String("out"))
+	return strings.TrimSuffix(base, filepath.Ext(base))
+}
+
 func keygenJudge(c *cli.Context) error {
 	if err := keygenNoArgs(c); err != nil {
 		return err
 	}
-	skey, vkey, err := escrow.NewJudgeKey(c.String("name"), rand.Reader)
+	skey, vkey, err := escrow.NewJudgeKey(keyName(c), rand.Reader)
 	if err != nil {
 		return err
 	}
@@ -105,7 +116,7 @@ func keygenUser(c *cli.Context) error {
 	if err := keygenNoArgs(c); err != nil {
 		return err
 	}
-	u, err := escrow.GenerateUserKey(c.String("name"), rand.Reader)
+	u, err := escrow.GenerateUserKey(keyName(c), rand.Reader)
 	if err != nil {
 		return err
 	}
