@@ -56,8 +56,9 @@ func decryptCommand() *cli.Command {
 			&cli.StringFlag{Name: "capture", Required: true, Usage: "capture `FILE` (from keyquorum simulate)", EnvVars: envVar("capture")},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "`DIR` to write the sessions and summary.json into (new or empty)", EnvVars: envVar("out")},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "time allowed for each attempt at each trustee", EnvVars: envVar("timeout")},
+			jsonFlag(),
 		},
-		Action: decryptAction,
+		Action: jsonOnError(schemaDecrypt, decryptAction),
 	}
 }
 
@@ -338,7 +339,13 @@ func decryptAction(c *cli.Context) error {
 	if err := writeSecretFile(filepath.Join(out, "summary.json"), append(sj, '\n')); err != nil {
 		return err
 	}
-	printDecryptSummary(c.App.Writer, &sum, out)
+	if c.Bool("json") {
+		if err := writeJSON(c, decryptJSON{Schema: schemaDecrypt, Out: out, decryptSummary: sum}); err != nil {
+			return err
+		}
+	} else {
+		printDecryptSummary(c.App.Writer, &sum, out)
+	}
 	if code != 0 {
 		return cli.Exit("decrypt: "+derr.Error(), code)
 	}

@@ -40,7 +40,7 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	return app.Run(args)
+	return userError(app.Run(args))
 }
 
 func newApp() *cli.App {

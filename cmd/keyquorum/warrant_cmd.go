@@ -188,8 +188,9 @@ func warrantVerifyCommand() *cli.Command {
 			&cli.StringSliceFlag{Name: "judges", Usage: "trust the judges listed in `FILE`, one verifier key per line, # for comments (repeatable)", EnvVars: envVar("judges")},
 			&cli.IntFlag{Name: "required", Usage: "require signatures from `N` distinct trusted judges", Value: 1, EnvVars: envVar("required")},
 			&cli.StringFlag{Name: "at", Usage: "check validity at `TIME` instead of now (RFC 3339 or YYYY-MM-DD)", EnvVars: envVar("at")},
+			jsonFlag(),
 		},
-		Action: warrantVerify,
+		Action: jsonOnError(schemaWarrantVerify, warrantVerify),
 	}
 }
 
@@ -229,6 +230,9 @@ func warrantVerify(c *cli.Context) error {
 	vw, err := escrow.VerifyWarrant(in, escrow.JudgePolicy{Judges: judges, Required: c.Int("required")}, at)
 	if err != nil {
 		return err
+	}
+	if c.Bool("json") {
+		return writeJSON(c, newWarrantVerifyJSON(vw, hex.EncodeToString(vw.Hash[:]), at, c.Int("required")))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "OK: warrant %s verified at %s\n", vw.Warrant.ID, at.Format(time.RFC3339))
