@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/keyquorum/keyquorum/escrow"
@@ -49,7 +48,7 @@ func decryptCommand() *cli.Command {
 			"OUT/summary.json. Every trustee that refused, cheated or could not be reached is named.\n\n" +
 			"Exit status: 0 every requested session decrypted; 2 bad input (nothing sent);\n" +
 			"3 trustees refused, so no quorum was possible; 4 too few valid answers (unreachable or cheating trustees).",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "group", Required: true, Usage: "group `FILE` naming the trustees, their addresses, TLS pins and log keys, signed by every trustee (keyquorum trustee sign-group)", EnvVars: envVar("group")},
 			&cli.StringFlag{Name: "warrant", Required: true, Usage: "signed warrant `FILE`", EnvVars: envVar("warrant")},
 			&cli.StringFlag{Name: "key", Required: true, Usage: "requester key `FILE` (the key the warrant names)", EnvVars: envVar("key")},
@@ -57,7 +56,7 @@ func decryptCommand() *cli.Command {
 			&cli.StringFlag{Name: "out", Required: true, Usage: "`DIR` to write the sessions and summary.json into (new or empty)", EnvVars: envVar("out")},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "time allowed for each attempt at each trustee", EnvVars: envVar("timeout")},
 			jsonFlag(),
-		},
+		}, judgeFlags()...),
 		Action: jsonOnError(schemaDecrypt, decryptAction),
 	}
 }
@@ -257,6 +256,9 @@ func decryptAction(c *cli.Context) error {
 	if err != nil {
 		return decryptBadInput("%v", err)
 	}
+	if err := checkDecryptLocally(c, g, warrantBytes, w, capture, time.Now()); err != nil {
+		return err
+	}
 	clients, err := clientsForGroup(g, c.String("group"))
 	if err != nil {
 		return decryptBadInput("%v", err)
@@ -266,10 +268,14 @@ func decryptAction(c *cli.Context) error {
 	}
 	sel := selectWarrantedSessions(capture, w, g)
 	if len(sel.sessions) == 0 {
-		return decryptBadInput("no session in %s is covered by warrant %s with an intact escrow field (%d covered: %d without escrow field, %d with an invalid one)",
-			c.String("capture"), w.ID, sel.covered, sel.stripped, sel.invalid)
+		return noSessionsError(c.String("capture"), capture, w, sel)
 	}
 	out := c.String("out")
+	if prev, err := movePreviousDecryption(out); err != nil {
+		return decryptBadInput("%v", err)
+	} else if prev != "" {
+		fmt.Fprintf(c.App.ErrWriter, "keyquorum: %s held an earlier decryption; it is now %s\n", out, prev)
+	}
 	sessionsDir, err := prepareDecryptDir(out)
 	if err != nil {
 		return decryptBadInput("%v", err)
@@ -347,7 +353,7 @@ func decryptAction(c *cli.Context) error {
 		printDecryptSummary(c.App.Writer, &sum, out)
 	}
 	if code != 0 {
-		return cli.Exit("decrypt: "+derr.Error(), code)
+		return cli.Exit("decrypt: "+decryptFailure(derr), code)
 	}
 	return nil
 }
@@ -431,18 +437,7 @@ func printDecryptSummary(w io.Writer, s *decryptSummary, out string) {
 	if s.SkippedOverCap > 0 {
 		fmt.Fprintf(w, "left out: %d covered sessions beyond the warrant's max-sessions\n", s.SkippedOverCap)
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, t := range s.Trustees {
-		switch t.Status {
-		case trustee.StatusGranted:
-			fmt.Fprintf(tw, "  %s\tgranted\t(decision logged as record %d)\n", t.Name, t.RecordIndex)
-		case trustee.StatusRefused:
-			fmt.Fprintf(tw, "  %s\trefused\t%s: %s\n", t.Name, t.Code, t.Reason)
-		default:
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", t.Name, t.Status, t.Reason)
-		}
-	}
-	tw.Flush()
+	printTrusteeOutcomes(w, s.Trustees)
 	fmt.Fprintf(w, "wrote %d session files (%d messages read", s.SessionsRecovered, s.MessagesRead)
 	if s.MessagesBad > 0 {
 		fmt.Fprintf(w, ", %d failed their signature check", s.MessagesBad)
