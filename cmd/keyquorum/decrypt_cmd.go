@@ -55,6 +55,7 @@ func decryptCommand() *cli.Command {
 			&cli.StringFlag{Name: "capture", Required: true, Usage: "capture `FILE` (from keyquorum simulate)", EnvVars: envVar("capture")},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "`DIR` to write the sessions and summary.json into (new or empty)", EnvVars: envVar("out")},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "time allowed for each attempt at each trustee", EnvVars: envVar("timeout")},
+			keyPassphraseFileFlag(),
 			jsonFlag(),
 		}, judgeFlags()...),
 		Action: jsonOnError(schemaDecrypt, decryptAction),
@@ -241,7 +242,7 @@ func decryptAction(c *cli.Context) error {
 	if err != nil {
 		return decryptBadInput("%s: %v", c.String("warrant"), err)
 	}
-	keyBytes, err := os.ReadFile(c.String("key"))
+	keyBytes, err := readKeyFile(c, c.String("key"), "requester")
 	if err != nil {
 		return decryptBadInput("%v", err)
 	}

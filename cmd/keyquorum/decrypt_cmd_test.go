@@ -477,3 +477,30 @@ func TestClientsRefuseUnsignedGroup(t *testing.T) {
 		}
 	}
 }
+
+// TestDecryptProtectedRequesterKey: a passphrase-protected requester key
+// is opened with the passphrase from the environment or a file, and a
+// wrong one is bad input, before anything is sent.
+func TestDecryptProtectedRequesterKey(t *testing.T) {
+	f := newCLIFed(t)
+	plain, err := os.ReadFile(f.paths["key"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	prot, err := protectKeyFile(plain, []byte("open sesame"), "requester")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := f.decryptArgs(filepath.Join(f.dir, "out-wrong"))
+	args[6] = f.write(t, "protected.key", prot)
+	wrong := f.write(t, "wrong.pass", []byte("open barley\n"))
+	if _, stderr, code := runCLI(t, append(args, "--passphrase-file", wrong)...); code != exitBadInput || !strings.Contains(stderr, "wrong passphrase") {
+		t.Fatalf("wrong passphrase: exit %d, %s", code, stderr)
+	}
+	t.Setenv(keyPassphraseEnv, "open sesame")
+	args = f.decryptArgs(filepath.Join(f.dir, "out-env"))
+	args[6] = filepath.Join(f.dir, "protected.key")
+	if stdout, stderr, code := runCLI(t, args...); code != 0 {
+		t.Fatalf("passphrase from the environment: exit %d\n%s%s", code, stdout, stderr)
+	}
+}

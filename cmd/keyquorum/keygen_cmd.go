@@ -29,21 +29,22 @@ func keygenCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "keygen",
 		Usage: "generate a judge, requester or user key: the secret goes to a new file, the public key to stdout",
-		Description: "The secret key file is plaintext, protected only by its mode (0600).\n" +
+		Description: "The secret key file has mode 0600. With --passphrase (judge and requester keys) it is also\n" +
+			"encrypted under a passphrase (age, scrypt), which warrant sign and decrypt then ask for.\n" +
 			"Redirect stdout to keep the public key, e.g. keyquorum keygen judge --name judge-a --out judge-a.key > judge-a.pub",
 		Subcommands: []*cli.Command{
 			{
 				Name:      "judge",
 				Usage:     "generate a judge's warrant-signing key; prints the verifier key (name+hash+key) for trustees",
 				ArgsUsage: " ",
-				Flags:     []cli.Flag{outFlag(), nameFlag("judge", ". _ @ -")},
+				Flags:     append([]cli.Flag{outFlag(), nameFlag("judge", ". _ @ -")}, protectFlags()...),
 				Action:    keygenJudge,
 			},
 			{
 				Name:      "requester",
 				Usage:     "generate an investigator's key q; prints Q, the public key a warrant names",
 				ArgsUsage: " ",
-				Flags:     []cli.Flag{outFlag()},
+				Flags:     append([]cli.Flag{outFlag()}, protectFlags()...),
 				Action:    keygenRequester,
 			},
 			{
@@ -86,6 +87,9 @@ func keygenJudge(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if data, err = protectIfAsked(c, data, "judge"); err != nil {
+		return err
+	}
 	if err := writeSecretFile(c.String("out"), data); err != nil {
 		return err
 	}
@@ -103,6 +107,9 @@ func keygenRequester(c *cli.Context) error {
 	}
 	data, err := escrow.MarshalRequesterKey(k)
 	if err != nil {
+		return err
+	}
+	if data, err = protectIfAsked(c, data, "requester"); err != nil {
 		return err
 	}
 	if err := writeSecretFile(c.String("out"), data); err != nil {

@@ -147,6 +147,7 @@ func warrantSignCommand() *cli.Command {
 		ArgsUsage: "[FILE|-]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "key", Usage: "the judge's secret key `FILE` (from keygen judge)", Required: true, EnvVars: envVar("key")},
+			keyPassphraseFileFlag(),
 		},
 		Action: warrantSign,
 	}
@@ -157,7 +158,7 @@ func warrantSign(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	kb, err := os.ReadFile(c.String("key"))
+	kb, err := readKeyFile(c, c.String("key"), "judge")
 	if err != nil {
 		return fmt.Errorf("reading judge key: %w", err)
 	}
