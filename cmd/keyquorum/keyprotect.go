@@ -144,37 +144,12 @@ func readKeyFile(c *cli.Context, path, what string) ([]byte, error) {
 // first of --passphrase-file, $KEYQUORUM_KEY_PASSPHRASE and a prompt on
 // the terminal (asked twice when confirm).
 func keyPassphrase(c *cli.Context, path string, confirm bool) ([]byte, error) {
-	if f := c.String("passphrase-file"); f != "" {
-		return readPassphraseFile(c, f)
-	}
-	if v := os.Getenv(keyPassphraseEnv); v != "" {
-		return []byte(v), nil
-	}
-	in, ok := c.App.Reader.(*os.File)
-	if !ok || !isTerminal(in) {
-		return nil, fmt.Errorf("%s is passphrase-protected: give --passphrase-file FILE or set $%s (there is no terminal to prompt on)", path, keyPassphraseEnv)
-	}
-	p, err := promptPassphrase(in, c.App.ErrWriter, "Passphrase for "+path+": ")
-	if err != nil {
-		return nil, err
-	}
-	if len(p) == 0 {
-		return nil, errors.New("empty passphrase")
-	}
-	if confirm {
-		again, err := promptPassphrase(in, c.App.ErrWriter, "Same passphrase again: ")
-		if err != nil {
-			clear(p)
-			return nil, err
-		}
-		same := bytes.Equal(p, again)
-		clear(again)
-		if !same {
-			clear(p)
-			return nil, errors.New("the two passphrases differ; nothing was written, run the command again")
-		}
-	}
-	return p, nil
+	return passphraseFrom(c, passphraseSource{
+		env:        keyPassphraseEnv,
+		prompt:     "Passphrase for " + path + ": ",
+		noTerminal: fmt.Sprintf("%s is passphrase-protected: give --passphrase-file FILE or set $%s (there is no terminal to prompt on)", path, keyPassphraseEnv),
+		empty:      "empty passphrase; a protected key needs one",
+	}, confirm)
 }
 
 // protectIfAsked encrypts a new key file's bytes when keygen was given
