@@ -145,6 +145,7 @@ func readKeyFile(c *cli.Context, path, what string) ([]byte, error) {
 // the terminal (asked twice when confirm).
 func keyPassphrase(c *cli.Context, path string, confirm bool) ([]byte, error) {
 	return passphraseFrom(c, passphraseSource{
+		fileFlag:   "passphrase-file",
 		env:        keyPassphraseEnv,
 		prompt:     "Passphrase for " + path + ": ",
 		noTerminal: fmt.Sprintf("%s is passphrase-protected: give --passphrase-file FILE or set $%s (there is no terminal to prompt on)", path, keyPassphraseEnv),

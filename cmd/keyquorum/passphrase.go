@@ -42,6 +42,7 @@ func readNewPassphrase(c *cli.Context) ([]byte, error) {
 
 func getPassphrase(c *cli.Context, confirm bool) ([]byte, error) {
 	return passphraseFrom(c, passphraseSource{
+		fileFlag:   "passphrase-file",
 		env:        passphraseEnv,
 		prompt:     "Passphrase for the trustee node: ",
 		noTerminal: "no passphrase: give --passphrase-file FILE or set $" + passphraseEnv + " (there is no terminal to prompt on)",
@@ -52,17 +53,18 @@ func getPassphrase(c *cli.Context, confirm bool) ([]byte, error) {
 // passphraseSource says where a passphrase comes from besides
 // --passphrase-file, and what to say when there is none.
 type passphraseSource struct {
+	fileFlag   string // the flag naming a file that holds it
 	env        string // environment variable holding the passphrase itself
 	prompt     string // the terminal prompt
 	noTerminal string // the error when there is no terminal to prompt on
 	empty      string // the error for an empty passphrase
 }
 
-// passphraseFrom returns the passphrase from the first of --passphrase-file,
+// passphraseFrom returns the passphrase from the first of --$src.fileFlag,
 // $src.env (if not empty) and a prompt on the terminal (without echo, twice
 // when confirm). It refuses an empty passphrase.
 func passphraseFrom(c *cli.Context, src passphraseSource, confirm bool) ([]byte, error) {
-	if path := c.String("passphrase-file"); path != "" {
+	if path := c.String(src.fileFlag); path != "" {
 		return readPassphraseFile(c, path)
 	}
 	if v := os.Getenv(src.env); v != "" {

@@ -37,6 +37,7 @@ func trusteeCommand() *cli.Command {
 			trusteeSignGroupCommand(),
 			trusteePolicyCommand(),
 			trusteeServeCommand(),
+			trusteePassphraseCommand(),
 		},
 	}
 }
