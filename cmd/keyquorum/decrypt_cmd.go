@@ -84,7 +84,7 @@ func loadSignedGroup(path string) (*trustee.GroupFile, error) {
 		// A roster without log keys (group deal without descriptors)
 		// can never be signed: say so rather than ask for signatures.
 		if _, rerr := trustee.ReadGroupFile(b); rerr != nil {
-			return nil, fmt.Errorf("group file %s: %w; no trustee can sign it, so clients cannot use it: deal to the trustees' descriptors (keyquorum group deal --descriptor) and have each sign the result", path, rerr)
+			return nil, fmt.Errorf("group file %s: %w; no trustee can sign it, so clients cannot use it: give the group file the trustees signed, which keyquorum ceremony dkg --roster ROSTER --out FILE makes (a roster is not a group file); in dealer mode, deal to the trustees' descriptors (keyquorum group deal --descriptor) and have each sign the result", path, rerr)
 		}
 		return nil, fmt.Errorf("group file %s: %w (keyquorum trustee sign-group --dir DIR --group %s --out %s, one trustee after another), then use the file they signed", path, err, path, path)
 	case errors.Is(err, trustee.ErrGroupSignature):
