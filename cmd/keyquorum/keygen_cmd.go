@@ -29,7 +29,7 @@ func keygenCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "keygen",
 		Usage: "generate a judge, requester or user key: the secret goes to a new file, the public key to stdout",
-		Description: "The secret key file has mode 0600. With --passphrase (judge and requester keys) it is also\n" +
+		Description: "The secret key file has mode 0600. With --protect (judge and requester keys) it is also\n" +
 			"encrypted under a passphrase (age, scrypt), which warrant sign and decrypt then ask for.\n" +
 			"Redirect stdout to keep the public key, e.g. keyquorum keygen judge --name judge-a --out judge-a.key > judge-a.pub",
 		Subcommands: []*cli.Command{

@@ -4,7 +4,7 @@ package main
 //
 // A judge key is the root of authority over every warrant, and a requester
 // key reads what the trustees release, so `keygen judge|requester
-// --passphrase` encrypts the key file the way age does, with age itself
+// --protect` encrypts the key file the way age does, with age itself
 // (filippo.io/age): the plaintext key file is encrypted to an scrypt
 // recipient (work factor 2^18, about a second) and ASCII-armored. A few
 // "#" comment lines go before the armor, saying what the file is; without
@@ -53,8 +53,10 @@ func keyPassphraseFileFlag() cli.Flag {
 // protectFlags are keygen's flags for a passphrase-protected key file.
 func protectFlags() []cli.Flag {
 	return []cli.Flag{
-		&cli.BoolFlag{Name: "passphrase", Aliases: []string{"p"}, Usage: "encrypt the key file under a passphrase (age, scrypt): prompted twice, or from --passphrase-file or $" + keyPassphraseEnv, EnvVars: envVar("passphrase")},
-		&cli.StringFlag{Name: "passphrase-file", Usage: "encrypt the key file under the passphrase in `FILE` (its first line); implies --passphrase", EnvVars: envVar("passphrase-file")},
+		// Not --passphrase: its variable would be $KEYQUORUM_PASSPHRASE, which
+		// holds a node's passphrase itself.
+		&cli.BoolFlag{Name: "protect", Aliases: []string{"p"}, Usage: "encrypt the key file under a passphrase (age, scrypt): prompted twice, or from --passphrase-file or $" + keyPassphraseEnv, EnvVars: envVar("protect")},
+		&cli.StringFlag{Name: "passphrase-file", Usage: "encrypt the key file under the passphrase in `FILE` (its first line); implies --protect", EnvVars: envVar("passphrase-file")},
 	}
 }
 
@@ -154,9 +156,9 @@ func keyPassphrase(c *cli.Context, path string, confirm bool) ([]byte, error) {
 }
 
 // protectIfAsked encrypts a new key file's bytes when keygen was given
-// --passphrase or --passphrase-file.
+// --protect or --passphrase-file.
 func protectIfAsked(c *cli.Context, data []byte, what string) ([]byte, error) {
-	if !c.Bool("passphrase") && c.String("passphrase-file") == "" {
+	if !c.Bool("protect") && c.String("passphrase-file") == "" {
 		return data, nil
 	}
 	p, err := keyPassphrase(c, c.String("out"), true)
@@ -164,5 +166,6 @@ func protectIfAsked(c *cli.Context, data []byte, what string) ([]byte, error) {
 		return nil, err
 	}
 	defer clear(p)
+	fmt.Fprintf(c.App.ErrWriter, "%s: encrypted under a passphrase (age, scrypt); keep the passphrase apart from the file\n", c.String("out"))
 	return protectKeyFile(data, p, what)
 }
