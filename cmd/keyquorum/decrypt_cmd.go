@@ -41,7 +41,11 @@ func decryptCommand() *cli.Command {
 		Name:      "decrypt",
 		Usage:     "request a warranted decryption from the trustees and read the captured sessions it covers",
 		ArgsUsage: " ",
-		Description: "Selects the sessions of the capture that the warrant covers (and whose escrow field is intact),\n" +
+		Description: "First checks, without contacting any trustee, the warrant's validity dates (and its judges'\n" +
+			"signatures, given --judge or --judges), that the capture was escrowed to this group, and that\n" +
+			"the warrant covers some captured session. Running it again with the same --out moves the\n" +
+			"earlier results to OUT.1 (OUT.2, ...). With --json it prints summary.json (schema in doc/json.md).\n\n" +
+			"Selects the sessions of the capture that the warrant covers (and whose escrow field is intact),\n" +
 			"sends one signed request to every trustee at once, verifies each answer's signed log head,\n" +
 			"inclusion proof and DLEQ proofs, combines the first t valid answers per session, and writes\n" +
 			"OUT/sessions/<session id>.txt (one \"from: text\" line per message, signatures checked) and\n" +
