@@ -200,6 +200,20 @@ type AuditRecord struct {
 	// Refusal says why a request was refused. It is set exactly when
 	// Decision is [AuditRefused].
 	Refusal *AuditRefusal
+	// Ceremony describes a key-ceremony event (kinds ceremony-approved,
+	// ceremony-completed, ceremony-aborted, shares-erased); nil otherwise.
+	Ceremony *AuditCeremony
+}
+
+// AuditCeremony is what a ceremony event's record holds: ids, hashes and
+// epochs, never names or proposal text.
+type AuditCeremony struct {
+	ID       string   `json:"id"`                 // the ceremony id, 32 hex digits
+	Proposal string   `json:"proposal,omitempty"` // hex SHA-256 of the proposal text
+	Roster   string   `json:"roster,omitempty"`   // hex SHA-256 of the (new) roster
+	Group    string   `json:"group,omitempty"`    // hex SHA-256 of the group file installed, or of the current one
+	Epochs   []uint32 `json:"epochs,omitempty"`
+	Code     string   `json:"code,omitempty"` // why it was aborted
 }
 
 // AuditRefusal is the reason recorded for a refused request: the error code
@@ -226,6 +240,7 @@ type auditRecordJSON struct {
 	CaseRefHash string            `json:"case_ref_hash,omitempty"`
 	Sessions    []string          `json:"sessions,omitempty"`
 	Refusal     *auditRefusalJSON `json:"refusal,omitempty"`
+	Ceremony    *AuditCeremony    `json:"ceremony,omitempty"`
 }
 
 type auditRefusalJSON struct {
@@ -253,6 +268,7 @@ func (r AuditRecord) Marshal() ([]byte, error) {
 		Requester:   r.Requester,
 		CaseRefHash: r.CaseRefHash,
 		Sessions:    r.Sessions,
+		Ceremony:    r.Ceremony,
 	}
 	if r.Refusal != nil {
 		w.Refusal = &auditRefusalJSON{Code: r.Refusal.Code, Message: r.Refusal.Message}
@@ -304,6 +320,7 @@ func ParseAuditRecord(b []byte) (AuditRecord, error) {
 		Requester:   w.Requester,
 		CaseRefHash: w.CaseRefHash,
 		Sessions:    w.Sessions,
+		Ceremony:    w.Ceremony,
 	}
 	if w.Refusal != nil {
 		r.Refusal = &AuditRefusal{Code: w.Refusal.Code, Message: w.Refusal.Message}
@@ -368,6 +385,22 @@ func (r AuditRecord) check() error {
 	} {
 		if f.value != "" && !isHex32(f.value) {
 			return bad("%s must be 64 lowercase hex digits (a SHA-256 hash or a 32-byte key)", f.name)
+		}
+	}
+	if c := r.Ceremony; c != nil {
+		if !isHexLen(c.ID, 16) {
+			return bad("ceremony id %q is not 32 lowercase hex digits", c.ID)
+		}
+		for _, h := range []string{c.Proposal, c.Roster, c.Group} {
+			if h != "" && !isHex32(h) {
+				return bad("ceremony hashes must be 64 lowercase hex digits")
+			}
+		}
+		if !isKind(c.Code) && c.Code != "" {
+			return bad("ceremony code %q is not a lowercase token", c.Code)
+		}
+		if len(c.Epochs) > 1<<16 {
+			return bad("%d epochs in a ceremony record", len(c.Epochs))
 		}
 	}
 	if err := checkText("warrant id", r.WarrantID, 256); err != nil {

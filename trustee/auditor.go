@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -181,7 +182,7 @@ type AuditOptions struct {
 // to them). clients[i] talks to g.Trustees[i]. Trustees are audited
 // concurrently. The error is only for bad input; what the audit found is
 // in the result.
-func Audit(ctx context.Context, g *GroupFile, clients []*Client, state AuditState, opts AuditOptions) (*AuditResult, error) {
+func Audit(ctx context.Context, g *escrow.GroupFile, clients []*Client, state AuditState, opts AuditOptions) (*AuditResult, error) {
 	if len(clients) != len(g.Trustees) {
 		return nil, fmt.Errorf("trustee: %d clients for %d trustees in the group file", len(clients), len(g.Trustees))
 	}
@@ -420,6 +421,19 @@ type TrusteeReport struct {
 	// EpochsDestroyed lists the epochs whose share the trustee logged
 	// destroying.
 	EpochsDestroyed []uint64 `json:"epochs_destroyed,omitempty"`
+	// Ceremonies lists the key-ceremony events in the log, in order:
+	// approvals, completions, aborts and share erasures.
+	Ceremonies []CeremonyEvent `json:"ceremonies,omitempty"`
+}
+
+// CeremonyEvent is a ceremony record in a transparency report.
+type CeremonyEvent struct {
+	Time     time.Time `json:"time"`
+	Kind     string    `json:"kind"`
+	Ceremony string    `json:"ceremony"`
+	Epochs   []uint32  `json:"epochs,omitempty"`
+	Group    string    `json:"group,omitempty"`
+	Code     string    `json:"code,omitempty"`
 }
 
 // TransparencyReport summarises verified audit logs for the public: what
@@ -445,6 +459,9 @@ func Report(logs []*VerifiedLog) *TransparencyReport {
 				continue
 			case AuditKindDecision:
 			default:
+				if c := r.Ceremony; c != nil {
+					tr.Ceremonies = append(tr.Ceremonies, CeremonyEvent{Time: r.Time, Kind: r.Kind, Ceremony: c.ID, Epochs: c.Epochs, Group: c.Group, Code: c.Code})
+				}
 				continue
 			}
 			tr.Totals.add(r)

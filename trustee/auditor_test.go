@@ -73,7 +73,7 @@ func (f *netFed) decide(t *testing.T, warrant []byte, n int, seed string) {
 	}
 }
 
-func audit(t *testing.T, g *trustee.GroupFile, state trustee.AuditState) *trustee.AuditResult {
+func audit(t *testing.T, g *escrow.GroupFile, state trustee.AuditState) *trustee.AuditResult {
 	t.Helper()
 	var cs []*trustee.Client
 	for _, m := range g.Trustees {

@@ -1,27 +1,10 @@
 package trustee
 
 import (
-	"sync"
+	"bytes"
 
 	bolt "go.etcd.io/bbolt"
 )
-
-// CeremonyStore keeps the state of the key ceremonies a node takes part
-// in, so that a node restarted mid-ceremony resumes it. The state holds
-// the secrets of the ceremony (the node's DKG key and the seed of its
-// polynomial): a store must keep it sealed. [Vault] implements it; a
-// [MemCeremonyStore] is for tests.
-type CeremonyStore interface {
-	// PutCeremony stores (or replaces) the state of ceremony id, durably.
-	PutCeremony(id string, state []byte) error
-	// Ceremony returns the state of ceremony id, or nil if there is none.
-	Ceremony(id string) ([]byte, error)
-	// DeleteCeremony removes the state of ceremony id; a missing one is no
-	// error.
-	DeleteCeremony(id string) error
-	// CeremonyIDs lists the ceremonies with stored state.
-	CeremonyIDs() ([]string, error)
-}
 
 // PutCeremony stores the state of a ceremony, sealed, in one synced
 // transaction.
@@ -74,56 +57,52 @@ func (v *Vault) CeremonyIDs() ([]string, error) {
 			return err
 		}
 		return b.ForEach(func(k, _ []byte) error {
-			ids = append(ids, string(k))
+			if !bytes.HasPrefix(k, approvalPrefix) {
+				ids = append(ids, string(k))
+			}
 			return nil
 		})
 	})
 	return ids, err
 }
 
-// MemCeremonyStore is a [CeremonyStore] in memory, for tests and
-// examples. It is safe for concurrent use.
-type MemCeremonyStore struct {
-	mu sync.Mutex
-	m  map[string][]byte
+// approvalPrefix marks the keys of approved proposals in the ceremonies
+// bucket (ceremony ids are hex, so they never start with it).
+var approvalPrefix = []byte("approval:")
+
+// PutApproval stores an approved proposal, sealed, in one synced
+// transaction.
+func (v *Vault) PutApproval(hash string, signed []byte) error {
+	return v.PutCeremony(string(approvalPrefix)+hash, signed)
 }
 
-// PutCeremony implements [CeremonyStore].
-func (s *MemCeremonyStore) PutCeremony(id string, state []byte) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.m == nil {
-		s.m = map[string][]byte{}
+// Approval returns an approved proposal, or nil.
+func (v *Vault) Approval(hash string) ([]byte, error) {
+	return v.Ceremony(string(approvalPrefix) + hash)
+}
+
+// DeleteApproval forgets an approved proposal.
+func (v *Vault) DeleteApproval(hash string) error {
+	return v.DeleteCeremony(string(approvalPrefix) + hash)
+}
+
+// ApprovalHashes lists the approved proposals.
+func (v *Vault) ApprovalHashes() ([]string, error) {
+	if err := v.live(); err != nil {
+		return nil, err
 	}
-	s.m[id] = append([]byte(nil), state...)
-	return nil
-}
-
-// Ceremony implements [CeremonyStore].
-func (s *MemCeremonyStore) Ceremony(id string) ([]byte, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if b, ok := s.m[id]; ok {
-		return append([]byte(nil), b...), nil
-	}
-	return nil, nil
-}
-
-// DeleteCeremony implements [CeremonyStore].
-func (s *MemCeremonyStore) DeleteCeremony(id string) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	delete(s.m, id)
-	return nil
-}
-
-// CeremonyIDs implements [CeremonyStore].
-func (s *MemCeremonyStore) CeremonyIDs() ([]string, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var ids []string
-	for id := range s.m {
-		ids = append(ids, id)
-	}
-	return ids, nil
+	var hs []string
+	err := v.store.view("listing approvals", func(tx *bolt.Tx) error {
+		b, err := v.store.bucket(tx, bucketCeremonies)
+		if err != nil {
+			return err
+		}
+		return b.ForEach(func(k, _ []byte) error {
+			if h, ok := bytes.CutPrefix(k, approvalPrefix); ok {
+				hs = append(hs, string(h))
+			}
+			return nil
+		})
+	})
+	return hs, err
 }

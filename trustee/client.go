@@ -79,7 +79,7 @@ func (e *TransportError) Unwrap() error { return e.Err }
 // by the group file, or over plain HTTP to a loopback address when the
 // group file pins nothing. It is safe for concurrent use.
 type Client struct {
-	member    GroupMember
+	member    escrow.GroupMember
 	base      string
 	hc        *http.Client
 	maxAnswer int64
@@ -109,7 +109,7 @@ func WithMaxAnswerBytes(n int64) ClientOption {
 // NewClient returns a client for trustee m of a group file. It refuses a
 // member without an address, a malformed pin, and plain HTTP (no pin) to
 // an address whose host is not loopback (127.0.0.0/8, ::1 or "localhost").
-func NewClient(m GroupMember, opts ...ClientOption) (*Client, error) {
+func NewClient(m escrow.GroupMember, opts ...ClientOption) (*Client, error) {
 	cfg := clientConfig{timeout: 5 * time.Minute, maxAnswer: 256 << 20}
 	for _, o := range opts {
 		o(&cfg)
@@ -183,7 +183,7 @@ func parseTLSPin(pin string) ([]byte, error) {
 }
 
 // Member returns the group-file entry the client talks to.
-func (c *Client) Member() GroupMember { return c.member }
+func (c *Client) Member() escrow.GroupMember { return c.member }
 
 // CloseIdleConnections closes the client's idle connections.
 func (c *Client) CloseIdleConnections() { c.hc.CloseIdleConnections() }

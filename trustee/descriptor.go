@@ -12,6 +12,7 @@ import (
 	"net"
 	"strings"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -68,7 +69,7 @@ func (d Descriptor) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: "+format, append([]any{ErrBadDescriptor}, args...)...)
 	}
-	if !ValidTrusteeName(d.Name) {
+	if !escrow.ValidTrusteeName(d.Name) {
 		return bad("name %q: use 1-64 letters, digits or . _ @ -", d.Name)
 	}
 	host, err := checkAddress(d.Address)
@@ -90,8 +91,8 @@ func (d Descriptor) Validate() error {
 	if err != nil {
 		return bad("%s: log key: %v", d.Name, err)
 	}
-	if v.Name() != LogKeyName(d.Name) {
-		return bad("%s: log key is named %q, want %q", d.Name, v.Name(), LogKeyName(d.Name))
+	if v.Name() != escrow.LogKeyName(d.Name) {
+		return bad("%s: log key is named %q, want %q", d.Name, v.Name(), escrow.LogKeyName(d.Name))
 	}
 	return nil
 }
@@ -191,8 +192,8 @@ func ParseDescriptor(b []byte) (Descriptor, error) {
 }
 
 // Member returns d as the roster entry with the given 1-based index.
-func (d Descriptor) Member(index int) GroupMember {
-	return GroupMember{Index: index, Name: d.Name, Address: d.Address, IdentityKey: d.IdentityKey, TLSPin: d.TLSPin, LogKey: d.LogKey}
+func (d Descriptor) Member(index int) escrow.GroupMember {
+	return escrow.GroupMember{Index: index, Name: d.Name, Address: d.Address, IdentityKey: d.IdentityKey, TLSPin: d.TLSPin, LogKey: d.LogKey}
 }
 
 // checkDescriptors refuses a set of descriptors that could not form one

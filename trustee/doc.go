@@ -44,30 +44,17 @@
 // shares of past epochs and logs that it did; after every trustee has done
 // so, no coalition of trustees, however large, can open those sessions.
 //
-// # Key ceremonies
+// # Key ceremonies and the control channel
 //
 // Nobody deals the group keys: the trustees make them among themselves
-// over their APIs. A [CeremonyHost] is a node's side; [RunDKG] is the
-// relay, which anyone can run because it only carries messages that are
-// public or encrypted to their recipient. Three ceremonies exist:
-//
-//   - a DKG makes a group's first epoch key (Pedersen's joint-Feldman DKG,
-//     T. P. Pedersen, EUROCRYPT '91, as kyber's share/dkg/pedersen runs it;
-//     see [Ceremony] for its known bias);
-//   - a rotation is a DKG for the next epoch among the same roster
-//     ([NextEpochOptions]);
-//   - a reshare moves every epoch's key, unchanged, to a new roster and
-//     threshold (the redistribution of Wong, Wang and Wing, 2002; see
-//     [ReshareConfig]).
-//
-// Each node announces a fresh DKG key for the ceremony in a note signed by
-// its log key, checks every other announcement against the roster, keeps
-// its ceremony state sealed in its store after every step (a restarted
-// node resumes), and installs the result only when every holder has
-// signed the same group file ([VerifyGroupFile]). Whoever does not answer
-// at the start of a DKG is left out of the roster; whoever stops answering
-// later or deals badly is named and disqualified while t deals still
-// qualify; otherwise every node forgets the ceremony.
+// with package [ceremony], whose host a node serves on its API. A node
+// takes part only in a ceremony whose proposal its own operator approved
+// over the node's control channel ([ListenControl], a Unix socket in the
+// node's directory that only its owner can open; drand's local control
+// port is the model), which the public API cannot reach. The same channel
+// serves the node's status ([Node.Status]) and signs the proposals its
+// operator writes. Approvals, completions, aborts and share erasures are
+// audit records ([Node.RecordCeremony]) written before they take effect.
 //
 // # What a node cannot prevent
 //

@@ -15,8 +15,8 @@ import (
 func ExampleNode_Decide() {
 	rand := detRand("example")
 	now := time.Date(2026, 4, 10, 9, 0, 0, 0, time.UTC)
-	epoch := trustee.GroupEpoch{Epoch: 1, ValidFrom: now.AddDate(0, 0, -30), ValidUntil: now.AddDate(0, 0, 30)}
-	g, dealt, _ := trustee.Deal([]string{"tr-a", "tr-b", "tr-c"}, 2, []trustee.GroupEpoch{epoch}, rand)
+	epoch := escrow.GroupEpoch{Epoch: 1, ValidFrom: now.AddDate(0, 0, -30), ValidUntil: now.AddDate(0, 0, 30)}
+	g, dealt, _ := escrow.Deal([]string{"tr-a", "tr-b", "tr-c"}, 2, []escrow.GroupEpoch{epoch}, rand)
 	eg, _ := g.EscrowGroup(1)
 
 	// Alice talks to Bob; the session key is escrowed to the group.
@@ -47,7 +47,7 @@ func ExampleNode_Decide() {
 			trustee.WithClock(func() time.Time { return now }), trustee.WithRandom(rand))
 		for _, d := range dealt {
 			if d.Trustee.Index == m.Index {
-				_ = node.AddEpochShare(&trustee.EpochShare{Epoch: 1, Index: m.Index, Share: d.Share.Value, GroupKey: eg.Key}, eg.PublicShares[m.Index])
+				_ = node.AddEpochShare(&escrow.EpochShare{Epoch: 1, Index: m.Index, Share: d.Share.Value, GroupKey: eg.Key}, eg.PublicShares[m.Index])
 			}
 		}
 		ans, err := node.Decide(req.Marshal())

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/group"
 )
 
@@ -38,8 +39,8 @@ var (
 //     commitment it cannot check.
 //
 // Stored shares of epochs the file does not list are not looked at.
-func CheckGroupAgainstShares(g *GroupFile, me Descriptor, stored []EpochShare) error {
-	i := slices.IndexFunc(g.Trustees, func(m GroupMember) bool { return m.Name == me.Name })
+func CheckGroupAgainstShares(g *escrow.GroupFile, me Descriptor, stored []escrow.EpochShare) error {
+	i := slices.IndexFunc(g.Trustees, func(m escrow.GroupMember) bool { return m.Name == me.Name })
 	if i < 0 {
 		return fmt.Errorf("%w: it lists no trustee named %s; this is not this trustee's group, do not sign it", ErrNotInGroup, me.Name)
 	}
@@ -56,7 +57,7 @@ func CheckGroupAgainstShares(g *GroupFile, me Descriptor, stored []EpochShare) e
 		}
 	}
 	for _, e := range g.Epochs {
-		k := slices.IndexFunc(stored, func(s EpochShare) bool { return s.Epoch == e.Epoch })
+		k := slices.IndexFunc(stored, func(s escrow.EpochShare) bool { return s.Epoch == e.Epoch })
 		if k < 0 {
 			if slices.Contains(g.HolderIndices(e), m.Index) {
 				return fmt.Errorf("%w: it says trustee %d (%s) holds a share of epoch %d, and this node stores none; import that share first (keyquorum trustee import-share) or do not sign", ErrGroupShareMissing, m.Index, m.Name, e.Epoch)

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"slices"
 	"testing"
+
+	"github.com/keyquorum/keyquorum/escrow"
 )
 
 // TestCheckGroupAgainstShares checks a 3-of-5 two-epoch group as trustee
@@ -30,14 +32,14 @@ func TestCheckGroupAgainstShares(t *testing.T) {
 	}
 	outsider := testIdentity(t, "trustee-9", "10.0.0.9:7000")
 
-	parse := func(b []byte) *GroupFile {
-		g, err := ParseGroupFile(b)
+	parse := func(b []byte) *escrow.GroupFile {
+		g, err := escrow.ParseGroupFile(b)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return g
 	}
-	edit := func(f func(g *GroupFile)) *GroupFile {
+	edit := func(f func(g *escrow.GroupFile)) *escrow.GroupFile {
 		g := parse(sg.groupJSON)
 		f(g)
 		return g
@@ -45,19 +47,19 @@ func TestCheckGroupAgainstShares(t *testing.T) {
 	otherKey := sg.ids[1].Descriptor()
 	for _, tc := range []struct {
 		name   string
-		group  *GroupFile
+		group  *escrow.GroupFile
 		me     Descriptor
-		stored []EpochShare
+		stored []escrow.EpochShare
 		want   error
 	}{
 		{"its own group", parse(sg.groupJSON), me.Descriptor(), stored, nil},
-		{"an epoch it does not hold and is not said to", edit(func(g *GroupFile) { g.Epochs[1].Holders = []int{2, 3, 4} }), me.Descriptor(), stored[:1], nil},
-		{"a stored epoch the file does not list", edit(func(g *GroupFile) { g.Epochs = g.Epochs[:1] }), me.Descriptor(), stored, nil},
+		{"an epoch it does not hold and is not said to", edit(func(g *escrow.GroupFile) { g.Epochs[1].Holders = []int{2, 3, 4} }), me.Descriptor(), stored[:1], nil},
+		{"a stored epoch the file does not list", edit(func(g *escrow.GroupFile) { g.Epochs = g.Epochs[:1] }), me.Descriptor(), stored, nil},
 		{"not in the roster", parse(sg.groupJSON), outsider.Descriptor(), nil, ErrNotInGroup},
-		{"another identity key", edit(func(g *GroupFile) { g.Trustees[0].IdentityKey = otherKey.IdentityKey }), me.Descriptor(), stored, ErrNotInGroup},
-		{"another log key", edit(func(g *GroupFile) { g.Trustees[0].LogKey = otherKey.LogKey }), me.Descriptor(), stored, ErrNotInGroup},
-		{"another TLS pin", edit(func(g *GroupFile) { g.Trustees[0].TLSPin = otherKey.TLSPin }), me.Descriptor(), stored, ErrNotInGroup},
-		{"another address", edit(func(g *GroupFile) { g.Trustees[0].Address = "10.0.0.1:7999" }), me.Descriptor(), stored, ErrNotInGroup},
+		{"another identity key", edit(func(g *escrow.GroupFile) { g.Trustees[0].IdentityKey = otherKey.IdentityKey }), me.Descriptor(), stored, ErrNotInGroup},
+		{"another log key", edit(func(g *escrow.GroupFile) { g.Trustees[0].LogKey = otherKey.LogKey }), me.Descriptor(), stored, ErrNotInGroup},
+		{"another TLS pin", edit(func(g *escrow.GroupFile) { g.Trustees[0].TLSPin = otherKey.TLSPin }), me.Descriptor(), stored, ErrNotInGroup},
+		{"another address", edit(func(g *escrow.GroupFile) { g.Trustees[0].Address = "10.0.0.1:7999" }), me.Descriptor(), stored, ErrNotInGroup},
 		{"another group key", parse(otherJSON), me.Descriptor(), stored, ErrGroupCommitment},
 		{"a share of another index", parse(sg.groupJSON), me.Descriptor(), withIndex(stored, 2), ErrGroupCommitment},
 		{"a share it does not hold", parse(sg.groupJSON), me.Descriptor(), stored[:1], ErrGroupShareMissing},
@@ -87,7 +89,7 @@ func TestCheckGroupAgainstShares(t *testing.T) {
 	}
 }
 
-func withIndex(ss []EpochShare, index int) []EpochShare {
+func withIndex(ss []escrow.EpochShare, index int) []escrow.EpochShare {
 	out := slices.Clone(ss)
 	for i := range out {
 		out[i].Index = index

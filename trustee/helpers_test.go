@@ -23,7 +23,7 @@ import (
 var (
 	t0 = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
 
-	testEpochs = []trustee.GroupEpoch{
+	testEpochs = []escrow.GroupEpoch{
 		{Epoch: 1, ValidFrom: t0, ValidUntil: t0.Add(7 * day)},
 		{Epoch: 2, ValidFrom: t0.Add(7 * day), ValidUntil: t0.Add(14 * day)},
 		{Epoch: 3, ValidFrom: t0.Add(14 * day), ValidUntil: t0.Add(28 * day)},
@@ -81,8 +81,8 @@ func newJudge(t testing.TB, name string) judgeKey {
 // epochs, judges, requesters, users and a movable clock that every node
 // built from it reads.
 type world struct {
-	group     *trustee.GroupFile
-	dealt     []trustee.DealtShare
+	group     *escrow.GroupFile
+	dealt     []escrow.DealtShare
 	judge     judgeKey // trusted by the default policy
 	judge2    judgeKey // a second judge, trusted where a test says so
 	rogue     judgeKey // trusted by nobody
@@ -100,7 +100,7 @@ type world struct {
 func newWorld(t testing.TB) *world {
 	t.Helper()
 	names := []string{"trustee-1", "trustee-2", "trustee-3", "trustee-4", "trustee-5"}
-	g, dealt, err := trustee.Deal(names, testThreshold, testEpochs, detRand("deal"))
+	g, dealt, err := escrow.Deal(names, testThreshold, testEpochs, detRand("deal"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -306,13 +306,13 @@ func (w *world) node(t testing.TB, index int, p trustee.Policy, store trustee.Au
 
 // epochShare turns a dealt share into the node's form, with its own copy
 // of the secret (a node overwrites it when it destroys the epoch).
-func (w *world) epochShare(t testing.TB, d trustee.DealtShare) *trustee.EpochShare {
+func (w *world) epochShare(t testing.TB, d escrow.DealtShare) *escrow.EpochShare {
 	t.Helper()
-	return &trustee.EpochShare{Epoch: d.Epoch, Index: d.Trustee.Index, Share: d.Share.Value.Clone(), GroupKey: w.escrowGroup(t, d.Epoch).Key}
+	return &escrow.EpochShare{Epoch: d.Epoch, Index: d.Trustee.Index, Share: d.Share.Value.Clone(), GroupKey: w.escrowGroup(t, d.Epoch).Key}
 }
 
 // dealtShare returns the dealt share of trustee index for epoch.
-func (w *world) dealtShare(t testing.TB, index int, epoch uint32) trustee.DealtShare {
+func (w *world) dealtShare(t testing.TB, index int, epoch uint32) escrow.DealtShare {
 	t.Helper()
 	for _, d := range w.dealt {
 		if d.Trustee.Index == index && d.Epoch == epoch {
@@ -320,7 +320,7 @@ func (w *world) dealtShare(t testing.TB, index int, epoch uint32) trustee.DealtS
 		}
 	}
 	t.Fatalf("no dealt share for trustee %d epoch %d", index, epoch)
-	return trustee.DealtShare{}
+	return escrow.DealtShare{}
 }
 
 // federation builds all five trustees with the same policy.

@@ -60,18 +60,6 @@ type Identity struct {
 	logSignerKey string // PRIVATE+KEY+...: what LogSigner was made from
 }
 
-// LogKeyName is the note key name of a trustee's audit log signer: the
-// trustee's name followed by ".keyquorum", so that a signed tree head says
-// whose log it is ("— trustee-1.keyquorum ...").
-func LogKeyName(trusteeName string) string { return trusteeName + ".keyquorum" }
-
-// ValidTrusteeName reports whether s can name a trustee: a valid escrow
-// name ([escrow.ValidName]) that can also appear in a note signature, so
-// without '+'.
-func ValidTrusteeName(s string) bool {
-	return escrow.ValidName(s) && !strings.Contains(s, "+")
-}
-
 // GenerateIdentity makes a new node identity: an X25519 identity key, an
 // Ed25519 note key for the audit log, and an ECDSA P-256 key with a
 // self-signed certificate valid from now (less an hour, for clock skew)
@@ -79,7 +67,7 @@ func ValidTrusteeName(s string) bool {
 // alternative name. Go's crypto may draw its own randomness for the
 // ECDSA and X25519 keys whatever rand says.
 func GenerateIdentity(name, address string, now time.Time, rand io.Reader) (*Identity, error) {
-	if !ValidTrusteeName(name) {
+	if !escrow.ValidTrusteeName(name) {
 		return nil, fmt.Errorf("trustee: name %q: use 1-%d letters, digits or . _ @ -", name, escrow.MaxNameLen)
 	}
 	host, err := checkAddress(address)
@@ -90,7 +78,7 @@ func GenerateIdentity(name, address string, now time.Time, rand io.Reader) (*Ide
 	if err != nil {
 		return nil, fmt.Errorf("trustee: identity key: %w", err)
 	}
-	skey, vkey, err := note.GenerateKey(rand, LogKeyName(name))
+	skey, vkey, err := note.GenerateKey(rand, escrow.LogKeyName(name))
 	if err != nil {
 		return nil, fmt.Errorf("trustee: log key: %w", err)
 	}
@@ -257,7 +245,7 @@ func parseIdentityRecord(b []byte) (*Identity, error) {
 	if rec.Version != IdentityVersion {
 		return bad("version %q, this build reads %q", rec.Version, IdentityVersion)
 	}
-	if !ValidTrusteeName(rec.Name) {
+	if !escrow.ValidTrusteeName(rec.Name) {
 		return bad("name %q", rec.Name)
 	}
 	if _, err := checkAddress(rec.Address); err != nil {
@@ -275,7 +263,7 @@ func parseIdentityRecord(b []byte) (*Identity, error) {
 	if err != nil {
 		return bad("log verifier key: %v", err)
 	}
-	if signer.Name() != LogKeyName(rec.Name) || verifier.Name() != signer.Name() || verifier.KeyHash() != signer.KeyHash() {
+	if signer.Name() != escrow.LogKeyName(rec.Name) || verifier.Name() != signer.Name() || verifier.KeyHash() != signer.KeyHash() {
 		return bad("log keys do not belong together or to %s", rec.Name)
 	}
 	key, err := x509.ParsePKCS8PrivateKey(rec.TLSKey)

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyquorum/keyquorum/ceremony"
 	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/group"
 	"go.dedis.ch/kyber/v3"
@@ -73,14 +74,6 @@ func (e *RefusalError) Error() string {
 
 func (e *RefusalError) Unwrap() error { return e.Err }
 
-// EpochShare is this trustee's share of one epoch's group key.
-type EpochShare struct {
-	Epoch    uint32
-	Index    int // 1-based x-coordinate
-	Share    kyber.Scalar
-	GroupKey kyber.Point
-}
-
 // Answer is a granted request: one partial decryption per envelope, in
 // request order, and the audit evidence of the decision.
 type Answer struct {
@@ -104,7 +97,7 @@ type Node struct {
 
 	mu        sync.Mutex
 	policy    Policy
-	shares    map[uint32]*EpochShare
+	shares    map[uint32]*escrow.EpochShare
 	destroyed map[uint32]bool
 	// pendingErase holds destroyed epochs whose stored share could not be
 	// erased yet.
@@ -143,7 +136,7 @@ func New(name string, index int, policy Policy, store AuditStore, logSigner note
 	n := &Node{
 		name: name, index: index, policy: policy,
 		clock: time.Now, rand: rand.Reader,
-		shares:       map[uint32]*EpochShare{},
+		shares:       map[uint32]*escrow.EpochShare{},
 		destroyed:    map[uint32]bool{},
 		pendingErase: map[uint32]bool{},
 		public:       map[uint32]kyber.Point{},
@@ -222,7 +215,7 @@ func (n *Node) AuditLog() *AuditLog { return n.log }
 // AddEpochShare installs this trustee's share of an epoch key, after checking
 // it against the trustee's public share from the group's commitment.
 // A node made with index 0 takes the index of its first share.
-func (n *Node) AddEpochShare(s *EpochShare, publicShare kyber.Point) error {
+func (n *Node) AddEpochShare(s *escrow.EpochShare, publicShare kyber.Point) error {
 	if !group.Point().Mul(s.Share, nil).Equal(publicShare) {
 		return fmt.Errorf("trustee: share for epoch %d does not match the group's public share for trustee %d; the dealer or the file is wrong", s.Epoch, s.Index)
 	}
@@ -251,7 +244,7 @@ func (n *Node) AddEpochShare(s *EpochShare, publicShare kyber.Point) error {
 // every share it held: old shares are zeroed and forgotten, and the node
 // takes the index of the new ones (0 if it holds none: it left the group).
 // publicShares gives, by epoch, the new public share each must match.
-func (n *Node) ReplaceShares(shares []*EpochShare, publicShares map[uint32]kyber.Point) error {
+func (n *Node) ReplaceShares(shares []*escrow.EpochShare, publicShares map[uint32]kyber.Point) error {
 	index := 0
 	for _, s := range shares {
 		if index != 0 && s.Index != index {
@@ -280,7 +273,7 @@ func (n *Node) ReplaceShares(shares []*EpochShare, publicShares map[uint32]kyber
 }
 
 // Share returns a copy of the node's share of an epoch, or nil.
-func (n *Node) Share(epoch uint32) *EpochShare {
+func (n *Node) Share(epoch uint32) *escrow.EpochShare {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	s, ok := n.shares[epoch]
@@ -662,10 +655,10 @@ func (n *Node) PublicShares() []EpochPublicKey {
 // exactly what an attacker who breaks into this node's storage would get.
 // The demo hands these to its attacker code to measure what compromising k
 // trustees exposes.
-func (n *Node) StoredShares() []EpochShare {
+func (n *Node) StoredShares() []escrow.EpochShare {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	var out []EpochShare
+	var out []escrow.EpochShare
 	for _, s := range n.shares {
 		c := *s
 		c.Share = s.Share.Clone()
@@ -690,4 +683,23 @@ func logSafe(msg string) string {
 		out = append(out[:1021], "..."...)
 	}
 	return strings.ToValidUTF8(string(out), "?")
+}
+
+// RecordCeremony appends a ceremony event to the node's audit log and
+// returns once it is durable: the [ceremony.CeremonyHostConfig] Record
+// function. It fails, and the event must not take effect, if the log
+// cannot be written.
+func (n *Node) RecordCeremony(ev ceremony.Event) error {
+	rec := AuditRecord{Time: n.clock(), Kind: ev.Kind, Ceremony: &AuditCeremony{
+		ID: ev.Ceremony, Proposal: ev.Proposal, Roster: ev.Roster, Group: ev.Group, Epochs: ev.Epochs, Code: ev.Code,
+	}}
+	if len(ev.Epochs) > 0 {
+		rec.Epoch = uint64(ev.Epochs[len(ev.Epochs)-1])
+	}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, _, _, err := n.log.Append(rec); err != nil {
+		return fmt.Errorf("%w: %w", ErrAuditFailed, err)
+	}
+	return nil
 }

@@ -871,20 +871,20 @@ func TestAddEpochShare(t *testing.T) {
 	g1 := w.escrowGroup(t, 1)
 	tests := []struct {
 		name   string
-		share  func() *trustee.EpochShare
+		share  func() *escrow.EpochShare
 		public func() kyber.Point
 		ok     bool
 	}{
 		{
 			name:   "own share",
-			share:  func() *trustee.EpochShare { return w.epochShare(t, w.dealtShare(t, 1, 1)) },
+			share:  func() *escrow.EpochShare { return w.epochShare(t, w.dealtShare(t, 1, 1)) },
 			public: func() kyber.Point { return g1.PublicShares[1] },
 			ok:     true,
 		},
 		{
 			// Trustee 2's value passed off as trustee 1's.
 			name: "value does not match the public share",
-			share: func() *trustee.EpochShare {
+			share: func() *escrow.EpochShare {
 				s := w.epochShare(t, w.dealtShare(t, 2, 1))
 				s.Index = 1
 				return s
@@ -893,12 +893,12 @@ func TestAddEpochShare(t *testing.T) {
 		},
 		{
 			name:   "share of another trustee",
-			share:  func() *trustee.EpochShare { return w.epochShare(t, w.dealtShare(t, 2, 1)) },
+			share:  func() *escrow.EpochShare { return w.epochShare(t, w.dealtShare(t, 2, 1)) },
 			public: func() kyber.Point { return g1.PublicShares[2] },
 		},
 		{
 			name: "another epoch's share",
-			share: func() *trustee.EpochShare {
+			share: func() *escrow.EpochShare {
 				s := w.epochShare(t, w.dealtShare(t, 1, 2))
 				s.Epoch = 1
 				return s

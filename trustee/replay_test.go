@@ -88,7 +88,7 @@ func TestDestroyWithFailingEraseStopsUsingTheShare(t *testing.T) {
 	}
 	for e := uint32(1); e <= 2; e++ {
 		x := group.Scalar().SetInt64(int64(10 + e))
-		if err := n.AddEpochShare(&EpochShare{Epoch: e, Index: 1, Share: x, GroupKey: group.Base()}, group.Point().Mul(x, nil)); err != nil {
+		if err := n.AddEpochShare(&escrow.EpochShare{Epoch: e, Index: 1, Share: x, GroupKey: group.Base()}, group.Point().Mul(x, nil)); err != nil {
 			t.Fatal(err)
 		}
 	}

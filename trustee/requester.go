@@ -216,7 +216,7 @@ func (o *DecryptOptions) defaults() {
 // a *[QuorumError] (wrapping [ErrInsufficientQuorum]). Other errors (bad
 // input, such as an envelope that does not parse or an epoch the group file
 // lacks) come with a nil result and nothing sent.
-func Decrypt(ctx context.Context, g *GroupFile, clients []*Client, warrant []byte, key *escrow.RequesterKey, envelopes [][]byte, opts DecryptOptions) (*DecryptResult, error) {
+func Decrypt(ctx context.Context, g *escrow.GroupFile, clients []*Client, warrant []byte, key *escrow.RequesterKey, envelopes [][]byte, opts DecryptOptions) (*DecryptResult, error) {
 	opts.defaults()
 	if len(clients) != len(g.Trustees) {
 		return nil, fmt.Errorf("trustee: %d clients for %d trustees in the group file", len(clients), len(g.Trustees))
@@ -244,7 +244,7 @@ func Decrypt(ctx context.Context, g *GroupFile, clients []*Client, warrant []byt
 
 // decryptJob is one request's fixed inputs, parsed once.
 type decryptJob struct {
-	g           *GroupFile
+	g           *escrow.GroupFile
 	opts        DecryptOptions
 	key         *escrow.RequesterKey
 	warrantHash string
@@ -256,7 +256,7 @@ type decryptJob struct {
 	results     []TrusteeResult
 }
 
-func newDecryptJob(g *GroupFile, warrant []byte, key *escrow.RequesterKey, envelopes [][]byte, opts DecryptOptions) (*decryptJob, error) {
+func newDecryptJob(g *escrow.GroupFile, warrant []byte, key *escrow.RequesterKey, envelopes [][]byte, opts DecryptOptions) (*decryptJob, error) {
 	wh := sha256.Sum256(warrant)
 	j := &decryptJob{
 		g: g, opts: opts, key: key,

@@ -144,7 +144,7 @@ func TestClientRefusesInsecureOrWrongTransport(t *testing.T) {
 		// In a request, that trustee counts as unreachable, once, and the
 		// others decrypt.
 		g := *f.group
-		g.Trustees = append([]trustee.GroupMember(nil), f.group.Trustees...)
+		g.Trustees = append([]escrow.GroupMember(nil), f.group.Trustees...)
 		g.Trustees[1] = m
 		var cs []*trustee.Client
 		for _, m := range g.Trustees {
@@ -168,20 +168,20 @@ func TestClientRefusesInsecureOrWrongTransport(t *testing.T) {
 
 	t.Run("plain HTTP to a remote address", func(t *testing.T) {
 		for _, addr := range []string{"192.0.2.7:8443", "trustee.example:443", "[2001:db8::1]:443", "10.0.0.1:80"} {
-			_, err := trustee.NewClient(trustee.GroupMember{Index: 2, Name: "trustee-2", Address: addr})
+			_, err := trustee.NewClient(escrow.GroupMember{Index: 2, Name: "trustee-2", Address: addr})
 			if !errors.Is(err, trustee.ErrInsecureTransport) || !strings.Contains(err.Error(), "trustee-2") {
 				t.Errorf("%s without a pin: %v", addr, err)
 			}
 		}
 		for _, addr := range []string{"127.0.0.1:8443", "127.1.2.3:1", "[::1]:443", "localhost:80"} {
-			if _, err := trustee.NewClient(trustee.GroupMember{Index: 2, Name: "trustee-2", Address: addr}); err != nil {
+			if _, err := trustee.NewClient(escrow.GroupMember{Index: 2, Name: "trustee-2", Address: addr}); err != nil {
 				t.Errorf("%s without a pin: %v", addr, err)
 			}
 		}
 	})
 
 	t.Run("bad group entries", func(t *testing.T) {
-		for _, m := range []trustee.GroupMember{
+		for _, m := range []escrow.GroupMember{
 			{Name: "trustee-2"},
 			{Name: "trustee-2", Address: "no-port"},
 			{Name: "trustee-2", Address: "127.0.0.1:1", TLSPin: "md5/abc"},

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+
+	"github.com/keyquorum/keyquorum/escrow"
 )
 
 // RosterVersion is the version field of a roster file.
@@ -44,7 +46,7 @@ func MarshalRoster(ds []Descriptor) ([]byte, error) {
 
 // ParseRoster decodes a roster file into the roster of a group file:
 // member i (1-based) gets share index i.
-func ParseRoster(b []byte) ([]GroupMember, error) {
+func ParseRoster(b []byte) ([]escrow.GroupMember, error) {
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	var r rosterJSON
@@ -65,14 +67,14 @@ func ParseRoster(b []byte) ([]GroupMember, error) {
 	return ms, nil
 }
 
-func rosterMembers(r *rosterJSON) ([]GroupMember, error) {
+func rosterMembers(r *rosterJSON) ([]escrow.GroupMember, error) {
 	if r.Version != RosterVersion {
 		return nil, fmt.Errorf("%w: version %q, this build reads %q", ErrBadRoster, r.Version, RosterVersion)
 	}
 	if len(r.Trustees) < 2 {
 		return nil, fmt.Errorf("%w: %d trustees; a group needs at least 2", ErrBadRoster, len(r.Trustees))
 	}
-	var out []GroupMember
+	var out []escrow.GroupMember
 	seen := map[string]string{}
 	for i, j := range r.Trustees {
 		if j.Version != DescriptorVersion {

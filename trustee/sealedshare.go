@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/group"
 	"go.dedis.ch/kyber/v3"
 )
@@ -87,7 +88,7 @@ func (s *SealedShare) fields() []byte {
 
 // Marshal encodes s (see [SealedShare]).
 func (s *SealedShare) Marshal() ([]byte, error) {
-	if s.Index < 1 || !ValidTrusteeName(s.Name) || len(s.Ciphertext) == 0 {
+	if s.Index < 1 || !escrow.ValidTrusteeName(s.Name) || len(s.Ciphertext) == 0 {
 		return nil, fmt.Errorf("%w: incomplete sealed share", ErrBadSealedShare)
 	}
 	if _, err := ParseIdentityKey(s.IdentityKey); err != nil {
@@ -204,7 +205,7 @@ func dealtShareInfo(groupSHA256 [sha256.Size]byte) []byte {
 // It does not check the shares against the commitments; the trustee does
 // that when it opens them ([OpenSealedShare]).
 func SealShare(sf *ShareFile, groupJSON []byte) (*SealedShare, error) {
-	g, err := ParseGroupFile(groupJSON)
+	g, err := escrow.ParseGroupFile(groupJSON)
 	if err != nil {
 		return nil, err
 	}
@@ -252,12 +253,12 @@ func SealShare(sf *ShareFile, groupJSON []byte) (*SealedShare, error) {
 //     x_i·G = the public share of this index ([GroupFile.EscrowGroup]).
 //
 // It returns the epoch shares, ready for [Vault.PutEpochShares].
-func OpenSealedShare(sealed, groupJSON []byte, id *Identity) ([]EpochShare, error) {
+func OpenSealedShare(sealed, groupJSON []byte, id *Identity) ([]escrow.EpochShare, error) {
 	s, err := ParseSealedShare(sealed)
 	if err != nil {
 		return nil, err
 	}
-	g, err := ParseGroupFile(groupJSON)
+	g, err := escrow.ParseGroupFile(groupJSON)
 	if err != nil {
 		return nil, err
 	}
@@ -311,7 +312,7 @@ func OpenSealedShare(sealed, groupJSON []byte, id *Identity) ([]EpochShare, erro
 	if sf.Threshold != g.Threshold {
 		return nil, fmt.Errorf("%w: share file says threshold %d, the group file %d", ErrWrongGroupFile, sf.Threshold, g.Threshold)
 	}
-	var out []EpochShare
+	var out []escrow.EpochShare
 	for _, e := range g.Epochs {
 		x, ok := sf.Shares[e.Epoch]
 		if !ok {
@@ -324,7 +325,7 @@ func OpenSealedShare(sealed, groupJSON []byte, id *Identity) ([]EpochShare, erro
 		if !group.Point().Mul(x, nil).Equal(eg.PublicShares[s.Index]) {
 			return nil, fmt.Errorf("%w: epoch %d: %s's share times G is not its public share from the commitment; the dealer or the file is wrong, do not join this group", ErrShareCommitment, e.Epoch, s.Name)
 		}
-		out = append(out, EpochShare{Epoch: e.Epoch, Index: s.Index, Share: x, GroupKey: eg.Key})
+		out = append(out, escrow.EpochShare{Epoch: e.Epoch, Index: s.Index, Share: x, GroupKey: eg.Key})
 	}
 	if len(sf.Shares) != len(g.Epochs) {
 		return nil, fmt.Errorf("%w: the share file holds %d epochs, the group file %d", ErrWrongGroupFile, len(sf.Shares), len(g.Epochs))
@@ -345,7 +346,7 @@ func shortKey(k string) string {
 // identity key. It returns the group file's bytes and one sealed share per
 // trustee, in roster order. The dealer still saw every group secret; see
 // [Deal].
-func DealSealed(descriptors []Descriptor, t int, epochs []GroupEpoch, rand io.Reader) ([]byte, []*SealedShare, error) {
+func DealSealed(descriptors []Descriptor, t int, epochs []escrow.GroupEpoch, rand io.Reader) ([]byte, []*SealedShare, error) {
 	if len(descriptors) == 0 {
 		return nil, nil, fmt.Errorf("%w: no descriptors", ErrBadDescriptor)
 	}
@@ -356,7 +357,7 @@ func DealSealed(descriptors []Descriptor, t int, epochs []GroupEpoch, rand io.Re
 	for i, d := range descriptors {
 		names[i] = d.Name
 	}
-	g, dealt, err := Deal(names, t, epochs, rand)
+	g, dealt, err := escrow.Deal(names, t, epochs, rand)
 	if err != nil {
 		return nil, nil, err
 	}

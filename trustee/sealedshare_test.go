@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/group"
 	"github.com/keyquorum/keyquorum/shares"
 	"go.dedis.ch/kyber/v3"
@@ -16,11 +17,11 @@ import (
 
 var sealedEpochStart = time.Date(2026, 10, 1, 0, 0, 0, 0, time.UTC)
 
-func sealedTestEpochs(n int) []GroupEpoch {
-	var es []GroupEpoch
+func sealedTestEpochs(n int) []escrow.GroupEpoch {
+	var es []escrow.GroupEpoch
 	for i := range n {
 		from := sealedEpochStart.AddDate(0, 0, 30*i)
-		es = append(es, GroupEpoch{Epoch: uint32(i + 1), ValidFrom: from, ValidUntil: from.AddDate(0, 0, 30)})
+		es = append(es, escrow.GroupEpoch{Epoch: uint32(i + 1), ValidFrom: from, ValidUntil: from.AddDate(0, 0, 30)})
 	}
 	return es
 }
@@ -61,7 +62,7 @@ func dealSealedGroup(t testing.TB, threshold, n, epochs int) *sealedGroup {
 // secret from every 3 of the opened shares: the key matches the group file.
 func TestSealedShareDealAndOpen(t *testing.T) {
 	sg := dealSealedGroup(t, 3, 5, 2)
-	g, err := ParseGroupFile(sg.groupJSON)
+	g, err := escrow.ParseGroupFile(sg.groupJSON)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,13 +192,13 @@ func TestOpenSealedShareRefusals(t *testing.T) {
 	good := &ShareFile{Index: 2, Name: me.Name, Threshold: 2, Shares: map[uint32]kyber.Scalar{1: es[0].Share, 2: es[1].Share}}
 	for _, f := range []struct {
 		what string
-		edit func(m *GroupMember)
+		edit func(m *escrow.GroupMember)
 	}{
-		{"log key", func(m *GroupMember) { m.LogKey = impostor.LogKey }},
-		{"TLS pin", func(m *GroupMember) { m.TLSPin = impostor.TLSPin }},
-		{"address", func(m *GroupMember) { m.Address = impostor.Address }},
+		{"log key", func(m *escrow.GroupMember) { m.LogKey = impostor.LogKey }},
+		{"TLS pin", func(m *escrow.GroupMember) { m.TLSPin = impostor.TLSPin }},
+		{"address", func(m *escrow.GroupMember) { m.Address = impostor.Address }},
 	} {
-		g2, _ := ParseGroupFile(sg.groupJSON)
+		g2, _ := escrow.ParseGroupFile(sg.groupJSON)
 		f.edit(&g2.Trustees[1])
 		gj, err := g2.Marshal()
 		if err != nil {
@@ -243,7 +244,7 @@ func TestImportIntoVault(t *testing.T) {
 	if err != nil || len(got) != 3 {
 		t.Fatalf("%d shares, %v", len(got), err)
 	}
-	g, _ := ParseGroupFile(sg.groupJSON)
+	g, _ := escrow.ParseGroupFile(sg.groupJSON)
 	for _, e := range got {
 		eg, _ := g.EscrowGroup(e.Epoch)
 		if !group.Point().Mul(e.Share, nil).Equal(eg.PublicShares[3]) || !e.GroupKey.Equal(eg.Key) {

@@ -2,6 +2,7 @@ package trustee
 
 import (
 	"crypto/tls"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyquorum/keyquorum/ceremony"
 	"github.com/keyquorum/keyquorum/internal/group"
 )
 
@@ -116,8 +118,8 @@ type Server struct {
 	maxBody int64
 	logKey  string
 	routes  map[string]route
-	// ceremonies runs the key-ceremony endpoints; nil: none.
-	ceremonies *CeremonyHost
+	// ceremonyHandler serves the key-ceremony endpoints; nil: none.
+	ceremonyHandler *ceremony.Handler
 	// busy holds a token per decryption request in progress; a full
 	// channel means the node is at capacity and says so with a 503.
 	busy chan struct{}
@@ -199,6 +201,10 @@ type statusWriter struct {
 	bytes  int64
 }
 
+// Unwrap lets http.ResponseController reach the connection (read
+// deadlines).
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
 func (w *statusWriter) WriteHeader(status int) {
 	if w.status == 0 {
 		w.status = status
@@ -256,6 +262,8 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 		slog.String("remote", r.RemoteAddr),
 	)
 }
+
+func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 
 // truncateForLog shortens a client-chosen string for logs and messages;
 // slog and JSON escape what remains.

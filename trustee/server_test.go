@@ -46,7 +46,7 @@ func netRand(seed string) io.Reader { return mrand.NewChaCha8(sha256.Sum256([]by
 // netFed is a federation served over loopback.
 type netFed struct {
 	t         testing.TB
-	group     *trustee.GroupFile
+	group     *escrow.GroupFile
 	nodes     []*trustee.Node
 	stores    []trustee.AuditStore
 	signers   []note.Signer
@@ -81,8 +81,8 @@ func newNetFed(t testing.TB, o netOptions) *netFed {
 	for i := 1; i <= o.n; i++ {
 		names = append(names, fmt.Sprintf("trustee-%d", i))
 	}
-	epochs := []trustee.GroupEpoch{{Epoch: 1, ValidFrom: netT0, ValidUntil: netT0.Add(60 * 24 * time.Hour)}}
-	g, dealt, err := trustee.Deal(names, o.t, epochs, netRand(fmt.Sprintf("deal %d of %d", o.t, o.n)))
+	epochs := []escrow.GroupEpoch{{Epoch: 1, ValidFrom: netT0, ValidUntil: netT0.Add(60 * 24 * time.Hour)}}
+	g, dealt, err := escrow.Deal(names, o.t, epochs, netRand(fmt.Sprintf("deal %d of %d", o.t, o.n)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -132,7 +132,7 @@ func newNetFed(t testing.TB, o netOptions) *netFed {
 		}
 		for _, d := range dealt {
 			if d.Trustee.Index == m.Index {
-				es := &trustee.EpochShare{Epoch: d.Epoch, Index: m.Index, Share: d.Share.Value.Clone(), GroupKey: eg.Key}
+				es := &escrow.EpochShare{Epoch: d.Epoch, Index: m.Index, Share: d.Share.Value.Clone(), GroupKey: eg.Key}
 				if err := node.AddEpochShare(es, eg.PublicShares[m.Index]); err != nil {
 					t.Fatal(err)
 				}

@@ -13,6 +13,7 @@ import (
 	"io"
 	"sync"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/group"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/crypto/argon2"
@@ -350,7 +351,7 @@ const epochShareRecordVersion = 1
 
 func epochKey(epoch uint32) []byte { return binary.BigEndian.AppendUint32(nil, epoch) }
 
-func marshalEpochShare(s EpochShare) ([]byte, error) {
+func marshalEpochShare(s escrow.EpochShare) ([]byte, error) {
 	if s.Index < 1 || s.Index > 0xffff || s.Share == nil || s.GroupKey == nil {
 		return nil, fmt.Errorf("trustee: incomplete share for epoch %d", s.Epoch)
 	}
@@ -360,23 +361,23 @@ func marshalEpochShare(s EpochShare) ([]byte, error) {
 	return append(b, group.PointBytes(s.GroupKey)...), nil
 }
 
-func parseEpochShare(epoch uint32, b []byte) (EpochShare, error) {
+func parseEpochShare(epoch uint32, b []byte) (escrow.EpochShare, error) {
 	if len(b) != 1+2+32+32 || b[0] != epochShareRecordVersion {
-		return EpochShare{}, fmt.Errorf("share record for epoch %d has the wrong length or version", epoch)
+		return escrow.EpochShare{}, fmt.Errorf("share record for epoch %d has the wrong length or version", epoch)
 	}
 	x, err := group.ParseScalar(b[3:35])
 	if err != nil {
-		return EpochShare{}, fmt.Errorf("share for epoch %d: %v", epoch, err)
+		return escrow.EpochShare{}, fmt.Errorf("share for epoch %d: %v", epoch, err)
 	}
 	key, err := group.ParsePoint(b[35:])
 	if err != nil {
-		return EpochShare{}, fmt.Errorf("group key of epoch %d: %v", epoch, err)
+		return escrow.EpochShare{}, fmt.Errorf("group key of epoch %d: %v", epoch, err)
 	}
 	idx := int(binary.BigEndian.Uint16(b[1:3]))
 	if idx < 1 {
-		return EpochShare{}, fmt.Errorf("share for epoch %d has index 0", epoch)
+		return escrow.EpochShare{}, fmt.Errorf("share for epoch %d has index 0", epoch)
 	}
-	return EpochShare{Epoch: epoch, Index: idx, Share: x, GroupKey: key}, nil
+	return escrow.EpochShare{Epoch: epoch, Index: idx, Share: x, GroupKey: key}, nil
 }
 
 // ErrShareExists: the store already holds a different share for the epoch.
@@ -386,7 +387,7 @@ var ErrShareExists = errors.New("trustee: the node already holds a different sha
 // A share identical to the stored one for its epoch is accepted again (so
 // an import can be repeated); a different one is refused with an error
 // wrapping [ErrShareExists].
-func (v *Vault) PutEpochShares(shares []EpochShare) error {
+func (v *Vault) PutEpochShares(shares []escrow.EpochShare) error {
 	if err := v.live(); err != nil {
 		return err
 	}
@@ -427,7 +428,7 @@ func (v *Vault) PutEpochShares(shares []EpochShare) error {
 
 // ReplaceEpochShares erases every stored epoch share and stores shares in
 // their place, in one synced transaction (a reshare).
-func (v *Vault) ReplaceEpochShares(shares []EpochShare) error {
+func (v *Vault) ReplaceEpochShares(shares []escrow.EpochShare) error {
 	if err := v.live(); err != nil {
 		return err
 	}
@@ -461,11 +462,11 @@ func (v *Vault) ReplaceEpochShares(shares []EpochShare) error {
 }
 
 // EpochShares returns every stored epoch share, by ascending epoch.
-func (v *Vault) EpochShares() ([]EpochShare, error) {
+func (v *Vault) EpochShares() ([]escrow.EpochShare, error) {
 	if err := v.live(); err != nil {
 		return nil, err
 	}
-	var out []EpochShare
+	var out []escrow.EpochShare
 	err := v.store.view("reading epoch shares", func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketShares).ForEach(func(k, _ []byte) error {
 			if len(k) != 4 {

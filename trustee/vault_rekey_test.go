@@ -4,6 +4,8 @@ import (
 	"crypto/rand"
 	"errors"
 	"testing"
+
+	"github.com/keyquorum/keyquorum/escrow"
 )
 
 func TestVaultChangePassphrase(t *testing.T) {
@@ -14,7 +16,7 @@ func TestVaultChangePassphrase(t *testing.T) {
 		t.Fatal(err)
 	}
 	share := testEpochShare(t, 1, 2)
-	if err := v.PutEpochShares([]EpochShare{share}); err != nil {
+	if err := v.PutEpochShares([]escrow.EpochShare{share}); err != nil {
 		t.Fatal(err)
 	}
 	if err := v.ChangePassphrase(nil, testKDF, rand.Reader); err == nil {

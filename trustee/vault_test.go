@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/group"
 	bolt "go.etcd.io/bbolt"
 )
@@ -27,17 +28,17 @@ func mustVault(t testing.TB, s *Store) *Vault {
 	return v
 }
 
-func testEpochShare(t testing.TB, epoch uint32, index int) EpochShare {
+func testEpochShare(t testing.TB, epoch uint32, index int) escrow.EpochShare {
 	t.Helper()
 	x, err := group.RandomScalar(rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
 	key := group.Point().Mul(x, nil) // any point of the group
-	return EpochShare{Epoch: epoch, Index: index, Share: x, GroupKey: key}
+	return escrow.EpochShare{Epoch: epoch, Index: index, Share: x, GroupKey: key}
 }
 
-func sharesEqual(a, b EpochShare) bool {
+func sharesEqual(a, b escrow.EpochShare) bool {
 	return a.Epoch == b.Epoch && a.Index == b.Index && a.Share.Equal(b.Share) && a.GroupKey.Equal(b.GroupKey)
 }
 
@@ -51,7 +52,7 @@ func TestVaultRoundTrip(t *testing.T) {
 	if err := v.SaveIdentity(id); err == nil || !strings.Contains(err.Error(), "already holds a node identity") {
 		t.Fatalf("second SaveIdentity: err = %v", err)
 	}
-	put := []EpochShare{testEpochShare(t, 2, 3), testEpochShare(t, 1, 3), testEpochShare(t, 300, 3)}
+	put := []escrow.EpochShare{testEpochShare(t, 2, 3), testEpochShare(t, 1, 3), testEpochShare(t, 300, 3)}
 	if err := v.PutEpochShares(put); err != nil {
 		t.Fatal(err)
 	}
@@ -77,7 +78,7 @@ func TestVaultRoundTrip(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := []EpochShare{put[1], put[0], put[2]} // by epoch
+	want := []escrow.EpochShare{put[1], put[0], put[2]} // by epoch
 	if len(shares) != len(want) {
 		t.Fatalf("%d shares, want %d", len(shares), len(want))
 	}
@@ -93,7 +94,7 @@ func TestVaultRoundTrip(t *testing.T) {
 		t.Fatalf("repeating an import: %v", err)
 	}
 	other := testEpochShare(t, 2, 3)
-	if err := v.PutEpochShares([]EpochShare{testEpochShare(t, 7, 3), other}); !errors.Is(err, ErrShareExists) {
+	if err := v.PutEpochShares([]escrow.EpochShare{testEpochShare(t, 7, 3), other}); !errors.Is(err, ErrShareExists) {
 		t.Fatalf("different share for epoch 2: err = %v", err)
 	}
 	if shares, _ := v.EpochShares(); len(shares) != 3 {
@@ -179,7 +180,7 @@ func TestVaultKDFRecordBound(t *testing.T) {
 func TestVaultValueBoundToKey(t *testing.T) {
 	s, path := newBoltStore(t)
 	v := mustVault(t, s)
-	if err := v.PutEpochShares([]EpochShare{testEpochShare(t, 1, 1)}); err != nil {
+	if err := v.PutEpochShares([]escrow.EpochShare{testEpochShare(t, 1, 1)}); err != nil {
 		t.Fatal(err)
 	}
 	v.Close()
@@ -209,7 +210,7 @@ func TestVaultCloseZeroesKey(t *testing.T) {
 	if _, err := v.LoadIdentity(); err == nil || !strings.Contains(err.Error(), "closed") {
 		t.Fatalf("LoadIdentity after Close: err = %v", err)
 	}
-	if err := v.PutEpochShares([]EpochShare{testEpochShare(t, 1, 1)}); err == nil {
+	if err := v.PutEpochShares([]escrow.EpochShare{testEpochShare(t, 1, 1)}); err == nil {
 		t.Fatal("PutEpochShares after Close succeeded")
 	}
 }

@@ -241,6 +241,19 @@ func printTransparencyReport(w io.Writer, rep *trustee.TransparencyReport) {
 			}
 			fmt.Fprintf(w, "  epoch shares destroyed: %s\n", strings.Join(es, ", "))
 		}
+		if len(t.Ceremonies) > 0 {
+			fmt.Fprintf(w, "  key ceremonies:\n")
+			for _, e := range t.Ceremonies {
+				line := fmt.Sprintf("    %s %s ceremony %s", e.Time.Format(time.RFC3339), e.Kind, e.Ceremony)
+				if len(e.Epochs) > 0 {
+					line += fmt.Sprintf(" epochs %v", e.Epochs)
+				}
+				if e.Code != "" {
+					line += " (" + e.Code + ")"
+				}
+				fmt.Fprintln(w, line)
+			}
+		}
 		for _, table := range []struct {
 			title string
 			rows  map[string]*trustee.DecisionCounts

@@ -10,6 +10,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/keyquorum/keyquorum/ceremony"
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/trustee"
 	"github.com/urfave/cli/v2"
 )
@@ -34,44 +36,41 @@ func ceremonyCommand() *cli.Command {
 				},
 				Action: ceremonyRoster,
 			},
+			proposeCommand(),
 			{
 				Name:      "dkg",
-				Usage:     "make a group's first epoch key by a distributed key generation among its trustees",
+				Usage:     "run an approved first-DKG proposal: make a group's first epoch key among its trustees",
 				ArgsUsage: " ",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "roster", Required: true, Usage: "roster `FILE` (keyquorum ceremony roster)", EnvVars: envVar("roster")},
-					&cli.IntFlag{Name: "threshold", Aliases: []string{"t"}, Required: true, Usage: "trustees needed to decrypt (at least 2)", EnvVars: envVar("threshold")},
+					proposalFlag(),
 					&cli.StringFlag{Name: "out", Required: true, Usage: "write the signed group file to `FILE` (must not exist)", EnvVars: envVar("out")},
-					&cli.StringFlag{Name: "start", Usage: "the epoch's start (YYYY-MM-DD, today, or days from today like -30d; default today, UTC)", EnvVars: envVar("start")},
-					&cli.IntFlag{Name: "epoch-days", Value: 30, Usage: "length of the epoch in days", EnvVars: envVar("epoch-days")},
 					timeout(),
 				},
-				Action: ceremonyDKG,
+				Action: func(c *cli.Context) error { return ceremonyRun(c, ceremony.ProposeDKG) },
 			},
 			{
 				Name:      "rotate",
-				Usage:     "make the next epoch's key by a new DKG among the group's trustees",
+				Usage:     "run an approved rotation proposal: make the next epoch's key among the group's trustees",
 				ArgsUsage: " ",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "group", Required: true, Usage: "the current signed group `FILE`", EnvVars: envVar("group")},
+					proposalFlag(),
+					&cli.StringFlag{Name: "group", Required: true, Usage: "the current signed group `FILE` (the one the proposal names)", EnvVars: envVar("group")},
 					&cli.StringFlag{Name: "out", Required: true, Usage: "write the new signed group file to `FILE` (may be the --group file)", EnvVars: envVar("out")},
-					&cli.IntFlag{Name: "epoch-days", Usage: "length of the new epoch in days (default: as long as the last one)", EnvVars: envVar("epoch-days")},
 					timeout(),
 				},
-				Action: ceremonyRotate,
+				Action: func(c *cli.Context) error { return ceremonyRun(c, ceremony.ProposeRotate) },
 			},
 			{
 				Name:      "reshare",
-				Usage:     "move every epoch's key of the group to a new roster and threshold (the key stays the same)",
+				Usage:     "run an approved reshare proposal: move every epoch's key to a new roster and threshold",
 				ArgsUsage: " ",
 				Flags: []cli.Flag{
-					&cli.StringFlag{Name: "group", Required: true, Usage: "the current signed group `FILE`", EnvVars: envVar("group")},
-					&cli.StringFlag{Name: "roster", Required: true, Usage: "the new roster `FILE` (keyquorum ceremony roster)", EnvVars: envVar("roster")},
-					&cli.IntFlag{Name: "threshold", Aliases: []string{"t"}, Required: true, Usage: "the new threshold (at least 2)", EnvVars: envVar("threshold")},
+					proposalFlag(),
+					&cli.StringFlag{Name: "group", Required: true, Usage: "the current signed group `FILE` (the one the proposal names)", EnvVars: envVar("group")},
 					&cli.StringFlag{Name: "out", Required: true, Usage: "write the new signed group file to `FILE` (may be the --group file)", EnvVars: envVar("out")},
 					timeout(),
 				},
-				Action: ceremonyReshare,
+				Action: func(c *cli.Context) error { return ceremonyRun(c, ceremony.ProposeReshare) },
 			},
 		},
 	}
@@ -108,8 +107,9 @@ func ceremonyContext() (context.Context, context.CancelFunc) {
 	return signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 }
 
-func runCeremony(c *cli.Context, opts trustee.DKGOptions, out string, replace bool) error {
+func runCeremony(c *cli.Context, opts ceremony.DKGOptions, p *ceremony.Proposal, out string, replace bool) error {
 	opts.PhaseTimeout = c.Duration("phase-timeout")
+	opts.Dial = trustee.CeremonyDialer()
 	opts.Progress = func(line string) { fmt.Fprintln(c.App.ErrWriter, line) }
 	if !replace {
 		if _, err := os.Lstat(out); err == nil {
@@ -118,9 +118,9 @@ func runCeremony(c *cli.Context, opts trustee.DKGOptions, out string, replace bo
 	}
 	ctx, cancel := ceremonyContext()
 	defer cancel()
-	rep, err := trustee.RunDKG(ctx, opts)
+	rep, err := ceremony.RunDKG(ctx, opts)
 	if err != nil {
-		if errors.Is(err, trustee.ErrCeremonyFailed) {
+		if errors.Is(err, ceremony.ErrCeremonyFailed) {
 			return cli.Exit(err.Error()+"\nno key was made; every trustee was told to forget the ceremony", 1)
 		}
 		return err
@@ -133,7 +133,7 @@ func runCeremony(c *cli.Context, opts trustee.DKGOptions, out string, replace bo
 		return err
 	}
 	w := c.App.Writer
-	if opts.Reshare {
+	if p.Kind == ceremony.ProposeReshare {
 		fmt.Fprintf(w, "ceremony %s: %d epoch key(s) moved unchanged to a %d-of-%d roster\n", rep.CeremonyID, len(rep.Group.Epochs), rep.Group.Threshold, len(rep.Group.Trustees))
 		fmt.Fprintf(w, "old shares no longer combine with new ones; trustees that left erased theirs (they could have kept a copy: old shares stay valid among themselves)\n")
 	} else {
@@ -143,7 +143,7 @@ func runCeremony(c *cli.Context, opts trustee.DKGOptions, out string, replace bo
 	}
 	fmt.Fprintf(w, "no machine held the key: each of %d trustees holds a share, and all of them signed %s\n", len(rep.Holders), out)
 	for _, name := range rep.Excluded {
-		fmt.Fprintf(w, "left out (did not answer at the start): %s\n", name)
+		fmt.Fprintf(w, "took no part (down, or its operator did not approve), holds no share: %s\n", name)
 	}
 	for _, d := range rep.Disqualified {
 		fmt.Fprintf(w, "disqualified: trustee %d (%s): %s\n", d.Participant, d.Name, d.Reason)
@@ -155,69 +155,38 @@ func runCeremony(c *cli.Context, opts trustee.DKGOptions, out string, replace bo
 	return nil
 }
 
-func ceremonyDKG(c *cli.Context) error {
+func proposalFlag() cli.Flag {
+	return &cli.StringFlag{Name: "proposal", Required: true, Usage: "the signed proposal `FILE` (keyquorum ceremony propose), approved by each trustee's operator", EnvVars: envVar("proposal")}
+}
+
+// ceremonyRun runs an approved proposal of the given kind.
+func ceremonyRun(c *cli.Context, kind string) error {
 	if c.NArg() > 0 {
 		return cli.Exit("unexpected arguments "+strings.Join(c.Args().Slice(), " ")+"; flags go before arguments", 2)
 	}
-	roster, t, err := rosterAndThreshold(c)
+	pb, err := os.ReadFile(c.String("proposal"))
 	if err != nil {
-		return err
+		return cli.Exit(err.Error(), 2)
 	}
-	if c.Int("epoch-days") < 1 {
-		return cli.Exit("--epoch-days must be at least 1", 2)
-	}
-	start := time.Now().UTC().Truncate(24 * time.Hour)
-	if s := c.String("start"); s != "" {
-		if start, err = parseTimeFlag("start", s); err != nil {
+	var gb []byte
+	if kind != ceremony.ProposeDKG {
+		if gb, err = os.ReadFile(c.String("group")); err != nil {
 			return cli.Exit(err.Error(), 2)
 		}
 	}
-	opts := trustee.DKGOptions{
-		Roster: roster, Threshold: t, Epoch: 1,
-		ValidFrom: start, ValidUntil: start.AddDate(0, 0, c.Int("epoch-days")),
-	}
-	return runCeremony(c, opts, c.String("out"), false)
-}
-
-func ceremonyRotate(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return cli.Exit("unexpected arguments "+strings.Join(c.Args().Slice(), " ")+"; flags go before arguments", 2)
-	}
-	gb, err := os.ReadFile(c.String("group"))
+	p, _, err := ceremony.OpenProposal(pb, gb)
 	if err != nil {
-		return cli.Exit(err.Error(), 2)
+		return cli.Exit(fmt.Sprintf("%s: %v", c.String("proposal"), err), 2)
 	}
-	if c.IsSet("epoch-days") && c.Int("epoch-days") < 1 {
-		return cli.Exit("--epoch-days must be at least 1", 2)
+	if p.Kind != kind {
+		return cli.Exit(fmt.Sprintf("%s is a %s proposal; run it with keyquorum ceremony %s", c.String("proposal"), p.Kind, p.Kind), 2)
 	}
-	opts, err := trustee.NextEpochOptions(gb, time.Now(), time.Duration(c.Int("epoch-days"))*24*time.Hour)
-	if err != nil {
-		return cli.Exit(fmt.Sprintf("%s: %v", c.String("group"), err), 2)
-	}
-	return runCeremony(c, opts, c.String("out"), c.String("out") == c.String("group"))
-}
-
-func ceremonyReshare(c *cli.Context) error {
-	if c.NArg() > 0 {
-		return cli.Exit("unexpected arguments "+strings.Join(c.Args().Slice(), " ")+"; flags go before arguments", 2)
-	}
-	gb, err := os.ReadFile(c.String("group"))
-	if err != nil {
-		return cli.Exit(err.Error(), 2)
-	}
-	if _, _, err := trustee.VerifyGroupFile(gb, true); err != nil {
-		return cli.Exit(fmt.Sprintf("%s: %v", c.String("group"), err), 2)
-	}
-	roster, t, err := rosterAndThreshold(c)
-	if err != nil {
-		return err
-	}
-	opts := trustee.DKGOptions{Roster: roster, Threshold: t, Group: gb, Reshare: true}
-	return runCeremony(c, opts, c.String("out"), c.String("out") == c.String("group"))
+	opts := ceremony.DKGOptions{Proposal: pb, Group: gb}
+	return runCeremony(c, opts, p, c.String("out"), gb != nil && c.String("out") == c.String("group"))
 }
 
 // rosterAndThreshold reads --roster and checks -t against it.
-func rosterAndThreshold(c *cli.Context) ([]trustee.GroupMember, int, error) {
+func rosterAndThreshold(c *cli.Context) ([]escrow.GroupMember, int, error) {
 	rb, err := os.ReadFile(c.String("roster"))
 	if err != nil {
 		return nil, 0, cli.Exit(err.Error(), 2)

@@ -68,7 +68,7 @@ const notSent = "; no trustee was contacted"
 // checkDecryptLocally runs the checks that need no trustee: the warrant's
 // validity dates (and its judges' signatures when --judge or --judges names
 // them) at now, and that the capture was escrowed to this group.
-func checkDecryptLocally(c *cli.Context, g *trustee.GroupFile, signed []byte, w *escrow.Warrant, capture *sim.Capture, now time.Time) error {
+func checkDecryptLocally(c *cli.Context, g *escrow.GroupFile, signed []byte, w *escrow.Warrant, capture *sim.Capture, now time.Time) error {
 	judges, err := judgesFromFlags(c)
 	if err != nil {
 		return decryptBadInput("%v", err)
@@ -90,7 +90,7 @@ func checkDecryptLocally(c *cli.Context, g *trustee.GroupFile, signed []byte, w 
 
 // checkCaptureGroup refuses a capture none of whose sessions was escrowed
 // under a key of g: it comes from another federation.
-func checkCaptureGroup(g *trustee.GroupFile, capture *sim.Capture, groupPath, capturePath string) error {
+func checkCaptureGroup(g *escrow.GroupFile, capture *sim.Capture, groupPath, capturePath string) error {
 	ours := map[escrow.KeyID]bool{}
 	var ourIDs []string
 	for _, e := range g.Epochs {

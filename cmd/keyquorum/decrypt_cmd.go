@@ -72,26 +72,26 @@ func decryptBadInput(format string, args ...any) error {
 
 // loadSignedGroup reads the group file a client (sender, requester or
 // auditor) acts on and accepts it only signed by every trustee that holds
-// a share of its newest epoch ([trustee.VerifyGroupFile]): an unsigned
+// a share of its newest epoch ([escrow.VerifyGroupFile]): an unsigned
 // file, a missing signature or a bad one is refused, naming the trustee
 // and the fix.
-func loadSignedGroup(path string) (*trustee.GroupFile, error) {
+func loadSignedGroup(path string) (*escrow.GroupFile, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	g, _, err := trustee.VerifyGroupFile(b, true)
+	g, _, err := escrow.VerifyGroupFile(b, true)
 	switch {
 	case err == nil:
 		return g, nil
-	case errors.Is(err, trustee.ErrGroupUnsigned):
+	case errors.Is(err, escrow.ErrGroupUnsigned):
 		// A roster without log keys (group deal without descriptors)
 		// can never be signed: say so rather than ask for signatures.
-		if _, rerr := trustee.ReadGroupFile(b); rerr != nil {
+		if _, rerr := escrow.ReadGroupFile(b); rerr != nil {
 			return nil, fmt.Errorf("group file %s: %w; no trustee can sign it, so clients cannot use it: give the group file the trustees signed, which keyquorum ceremony dkg --roster ROSTER --out FILE makes (a roster is not a group file); in dealer mode, deal to the trustees' descriptors (keyquorum group deal --descriptor) and have each sign the result", path, rerr)
 		}
 		return nil, fmt.Errorf("group file %s: %w (keyquorum trustee sign-group --dir DIR --group %s --out %s, one trustee after another), then use the file they signed", path, err, path, path)
-	case errors.Is(err, trustee.ErrGroupSignature):
+	case errors.Is(err, escrow.ErrGroupSignature):
 		return nil, fmt.Errorf("group file %s: %w", path, err)
 	default:
 		return nil, fmt.Errorf("%s: %w", path, err)
@@ -99,7 +99,7 @@ func loadSignedGroup(path string) (*trustee.GroupFile, error) {
 }
 
 // clientsForGroup makes a pinned client for every trustee of g.
-func clientsForGroup(g *trustee.GroupFile, groupPath string) ([]*trustee.Client, error) {
+func clientsForGroup(g *escrow.GroupFile, groupPath string) ([]*trustee.Client, error) {
 	var cs []*trustee.Client
 	for _, m := range g.Trustees {
 		c, err := trustee.NewClient(m)
@@ -137,7 +137,7 @@ type decryptSelection struct {
 // verifies under the group's key for its epoch, in capture order, up to
 // the warrant's cap. A trustee refuses a whole request for one bad
 // envelope, so they are left out here and counted.
-func selectWarrantedSessions(c *sim.Capture, w *escrow.Warrant, g *trustee.GroupFile) *decryptSelection {
+func selectWarrantedSessions(c *sim.Capture, w *escrow.Warrant, g *escrow.GroupFile) *decryptSelection {
 	sel := &decryptSelection{}
 	var cand []*sim.CaptureSession
 	for i := range c.Sessions {
@@ -187,7 +187,7 @@ func selectWarrantedSessions(c *sim.Capture, w *escrow.Warrant, g *trustee.Group
 
 // intactEnvelope returns the session's envelope if it parses, carries the
 // session's own context and verifies under the group key of its epoch.
-func intactEnvelope(s *sim.CaptureSession, g *trustee.GroupFile) *escrow.Envelope {
+func intactEnvelope(s *sim.CaptureSession, g *escrow.GroupFile) *escrow.Envelope {
 	env, err := escrow.ParseEnvelope(s.Envelope)
 	if err != nil || !bytes.Equal(env.ContextBytes(), s.Context) {
 		return nil

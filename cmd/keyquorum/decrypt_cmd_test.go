@@ -35,7 +35,7 @@ import (
 // and an auditor use: group file, signed warrant, requester key, capture.
 type cliFed struct {
 	dir      string
-	group    *trustee.GroupFile
+	group    *escrow.GroupFile
 	servers  []*httptest.Server
 	certs    []tls.Certificate
 	signers  []note.Signer
@@ -57,7 +57,7 @@ func newCLIFed(t *testing.T) *cliFed {
 	t0 := now.Truncate(24*time.Hour).AddDate(0, 0, -6)
 	f := &cliFed{dir: t.TempDir(), now: now, paths: map[string]string{}, windowT0: t0}
 	names := []string{"trustee-1", "trustee-2", "trustee-3", "trustee-4", "trustee-5"}
-	g, dealt, err := trustee.Deal(names, 3, []trustee.GroupEpoch{{Epoch: 1, ValidFrom: t0, ValidUntil: t0.Add(30 * 24 * time.Hour)}}, rand.Reader)
+	g, dealt, err := escrow.Deal(names, 3, []escrow.GroupEpoch{{Epoch: 1, ValidFrom: t0, ValidUntil: t0.Add(30 * 24 * time.Hour)}}, rand.Reader)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func newCLIFed(t *testing.T) *cliFed {
 		node := f.node(t, m.Name, m.Index, signer)
 		for _, d := range dealt {
 			if d.Trustee.Index == m.Index {
-				if err := node.AddEpochShare(&trustee.EpochShare{Epoch: 1, Index: m.Index, Share: d.Share.Value, GroupKey: eg.Key}, eg.PublicShares[m.Index]); err != nil {
+				if err := node.AddEpochShare(&escrow.EpochShare{Epoch: 1, Index: m.Index, Share: d.Share.Value, GroupKey: eg.Key}, eg.PublicShares[m.Index]); err != nil {
 					t.Fatal(err)
 				}
 			}
@@ -158,7 +158,7 @@ func (f *cliFed) warrant(t *testing.T, edit func(*escrow.Warrant)) []byte {
 	return signed
 }
 
-func mustMarshalGroup(t *testing.T, g *trustee.GroupFile) []byte {
+func mustMarshalGroup(t *testing.T, g *escrow.GroupFile) []byte {
 	t.Helper()
 	b, err := g.Marshal()
 	if err != nil {
@@ -168,12 +168,12 @@ func mustMarshalGroup(t *testing.T, g *trustee.GroupFile) []byte {
 }
 
 // signedGroup is g signed by every trustee's log key, as clients need it.
-func (f *cliFed) signedGroup(t *testing.T, g *trustee.GroupFile) []byte {
+func (f *cliFed) signedGroup(t *testing.T, g *escrow.GroupFile) []byte {
 	t.Helper()
 	b := mustMarshalGroup(t, g)
 	for _, s := range f.signers {
 		var err error
-		if b, err = trustee.SignGroupFile(b, s); err != nil {
+		if b, err = escrow.SignGroupFile(b, s); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -32,6 +32,8 @@ func demoCommand() *cli.Command {
 			&cli.BoolFlag{Name: "json", Usage: "print one JSON object instead of the report", EnvVars: envVar("json")},
 			&cli.BoolFlag{Name: "in-process", Usage: "run the trustees inside this process on a simulated clock instead of as separate processes over TLS", EnvVars: envVar("in-process")},
 			&cli.BoolFlag{Name: "dealer", Usage: "have a dealer make the keys (it sees them whole), for comparison with the default dealerless key ceremonies", EnvVars: envVar("dealer")},
+			&cli.BoolFlag{Name: "web", Usage: "keep the trustees running and serve an explorable page on them; the first line printed is its URL", EnvVars: envVar("web")},
+			&cli.StringFlag{Name: "listen", Value: "127.0.0.1:0", Usage: "address the --web page listens on (port 0: one the OS picks)", EnvVars: envVar("listen")},
 		},
 		Action: func(c *cli.Context) error {
 			cfg := def
@@ -55,6 +57,9 @@ func demoCommand() *cli.Command {
 				}
 				defer os.RemoveAll(dir)
 				cfg.Processes, cfg.Binary, cfg.WorkDir = true, bin, dir
+			}
+			if c.Bool("web") {
+				return serveDemo(c, cfg, c.String("listen"))
 			}
 			began := time.Now()
 			rep, err := demo.Run(cfg)
@@ -90,6 +95,7 @@ func printReport(out io.Writer, r *demo.Report, took time.Duration) {
 			len(r.Ceremonies), len(r.Ceremonies)-1, strings.Join(took, ", "))
 		if r.Mode == "processes" {
 			p("  The trustee processes ran them over TLS; the demo only relayed: no machine ever held a key.")
+			p("  The demo played every operator: it wrote each proposal and approved it on each node.")
 		} else {
 			p("  In-process, every participant ran inside this process, which saw every share; without")
 			p("  --in-process the trustee processes run the ceremonies and no machine holds a key.")

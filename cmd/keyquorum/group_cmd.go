@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/trustee"
 	"github.com/urfave/cli/v2"
 	"go.dedis.ch/kyber/v3"
@@ -66,10 +67,10 @@ func groupDeal(c *cli.Context) error {
 			return cli.Exit(err.Error(), 2)
 		}
 	}
-	var epochs []trustee.GroupEpoch
+	var epochs []escrow.GroupEpoch
 	for i := 0; i < c.Int("epochs"); i++ {
 		from := start.AddDate(0, 0, i*c.Int("epoch-days"))
-		epochs = append(epochs, trustee.GroupEpoch{Epoch: uint32(i + 1), ValidFrom: from, ValidUntil: from.AddDate(0, 0, c.Int("epoch-days"))})
+		epochs = append(epochs, escrow.GroupEpoch{Epoch: uint32(i + 1), ValidFrom: from, ValidUntil: from.AddDate(0, 0, c.Int("epoch-days"))})
 	}
 	if len(descPaths) > 0 {
 		return groupDealSealed(c, descPaths, t, epochs)
@@ -78,7 +79,7 @@ func groupDeal(c *cli.Context) error {
 	for i := 1; i <= n; i++ {
 		names = append(names, fmt.Sprintf("trustee-%d", i))
 	}
-	g, dealt, err := trustee.Deal(names, t, epochs, rand.Reader)
+	g, dealt, err := escrow.Deal(names, t, epochs, rand.Reader)
 	if err != nil {
 		return err
 	}
@@ -136,7 +137,7 @@ func dealerWarning(out io.Writer) {
 
 // groupDealSealed deals to trustees that ran trustee init: the roster comes
 // from their descriptors and each share is sealed to its trustee.
-func groupDealSealed(c *cli.Context, descPaths []string, t int, epochs []trustee.GroupEpoch) error {
+func groupDealSealed(c *cli.Context, descPaths []string, t int, epochs []escrow.GroupEpoch) error {
 	var ds []trustee.Descriptor
 	for _, p := range descPaths {
 		b, err := os.ReadFile(p)

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/keyquorum/keyquorum/ceremony"
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/trustee"
 	"github.com/urfave/cli/v2"
 	"go.dedis.ch/kyber/v3"
@@ -99,7 +101,7 @@ func trusteeServe(c *cli.Context) error {
 	}
 	index := 0
 	if gb != nil {
-		g, err := trustee.ReadGroupFile(gb)
+		g, err := escrow.ReadGroupFile(gb)
 		if err != nil {
 			return cli.Exit(fmt.Sprintf("%s: %v", groupPath, err), 2)
 		}
@@ -150,13 +152,13 @@ func trusteeServe(c *cli.Context) error {
 	} else {
 		logger.Info("no group file yet: this node waits for a key ceremony (keyquorum ceremony dkg)")
 	}
-	host, err := trustee.NewCeremonyHost(trustee.CeremonyHostConfig{
-		Name: id.Name, LogSigner: id.LogSigner, Store: vault,
+	host, err := ceremony.NewCeremonyHost(ceremony.CeremonyHostConfig{
+		Name: id.Name, LogSigner: id.LogSigner, Store: vault, Record: node.RecordCeremony,
 		Group: func() []byte { b, _ := cur.get(); return b },
 		Share: node.Share,
-		Install: func(signed []byte, g *trustee.GroupFile, ss []*trustee.EpochShare, replace bool) error {
+		Install: func(signed []byte, g *escrow.GroupFile, ss []*escrow.EpochShare, replace bool) error {
 			pub := map[uint32]kyber.Point{}
-			var plain []trustee.EpochShare
+			var plain []escrow.EpochShare
 			for _, s := range ss {
 				p, err := g.PublicShare(s.Epoch, s.Index)
 				if err != nil {
@@ -222,6 +224,20 @@ func trusteeServe(c *cli.Context) error {
 		srv.TLSConfig = trustee.ServerTLSConfig(id.TLS)
 	}
 
+	// The control socket: the operator's channel (approvals, status),
+	// which the public listener does not serve.
+	cl, err := trustee.ListenControl(dir)
+	if err != nil {
+		ln.Close()
+		return cli.Exit(err.Error(), 1)
+	}
+	control := &http.Server{Handler: trustee.ControlHandler(trustee.ControlConfig{
+		Host: host, LogSigner: id.LogSigner,
+		Status: func() (any, error) { _, g := cur.get(); return node.Status(g, host) },
+	}), ReadHeaderTimeout: 10 * time.Second}
+	go control.Serve(cl)
+	defer func() { control.Close(); os.Remove(filepath.Join(dir, trustee.ControlSocketName)) }()
+
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	hup := make(chan os.Signal, 1)
@@ -277,16 +293,16 @@ func trusteeServe(c *cli.Context) error {
 type servedGroup struct {
 	mu sync.Mutex
 	b  []byte
-	g  *trustee.GroupFile
+	g  *escrow.GroupFile
 }
 
-func (s *servedGroup) get() ([]byte, *trustee.GroupFile) {
+func (s *servedGroup) get() ([]byte, *escrow.GroupFile) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b, s.g
 }
 
-func (s *servedGroup) set(b []byte, g *trustee.GroupFile) {
+func (s *servedGroup) set(b []byte, g *escrow.GroupFile) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.b, s.g = b, g
@@ -296,7 +312,7 @@ func (s *servedGroup) set(b []byte, g *trustee.GroupFile) {
 // retention window, counted back from the current epoch: the latest one
 // that has started (so a gap between epochs, or time past the last one,
 // still counts from the latest started epoch, plus one once it has ended).
-func applyRetention(node *trustee.Node, g *trustee.GroupFile, logger *slog.Logger) error {
+func applyRetention(node *trustee.Node, g *escrow.GroupFile, logger *slog.Logger) error {
 	cur, ok := currentEpoch(g, time.Now())
 	if !ok {
 		return nil // before the first epoch: nothing is old yet
@@ -310,7 +326,7 @@ func applyRetention(node *trustee.Node, g *trustee.GroupFile, logger *slog.Logge
 
 // currentEpoch is the number of the latest epoch that started at or
 // before now, plus one if that epoch has also ended.
-func currentEpoch(g *trustee.GroupFile, now time.Time) (uint32, bool) {
+func currentEpoch(g *escrow.GroupFile, now time.Time) (uint32, bool) {
 	var cur uint32
 	found := false
 	for _, e := range g.Epochs {

@@ -4,12 +4,12 @@ import (
 	"testing"
 	"time"
 
-	"github.com/keyquorum/keyquorum/trustee"
+	"github.com/keyquorum/keyquorum/escrow"
 )
 
 func TestCurrentEpoch(t *testing.T) {
 	d := func(day int) time.Time { return time.Date(2026, 1, day, 0, 0, 0, 0, time.UTC) }
-	g := &trustee.GroupFile{Epochs: []trustee.GroupEpoch{
+	g := &escrow.GroupFile{Epochs: []escrow.GroupEpoch{
 		{Epoch: 1, ValidFrom: d(1), ValidUntil: d(8)},
 		{Epoch: 2, ValidFrom: d(8), ValidUntil: d(15)},
 		{Epoch: 5, ValidFrom: d(20), ValidUntil: d(27)}, // after a gap

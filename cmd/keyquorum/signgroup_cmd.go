@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/trustee"
 	"github.com/urfave/cli/v2"
 )
@@ -38,7 +39,7 @@ func trusteeSignGroup(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
-	g, err := trustee.ReadGroupFile(b)
+	g, err := escrow.ReadGroupFile(b)
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("%s: %v", in, err), 2)
 	}
@@ -54,7 +55,7 @@ func trusteeSignGroup(c *cli.Context) error {
 	if err := trustee.CheckGroupAgainstShares(g, node.id.Descriptor(), stored); err != nil {
 		return cli.Exit(fmt.Sprintf("%s: %v", in, err), 2)
 	}
-	signed, err := trustee.SignGroupFile(b, node.id.LogSigner)
+	signed, err := escrow.SignGroupFile(b, node.id.LogSigner)
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("%s: %v", in, err), 2)
 	}
@@ -63,11 +64,11 @@ func trusteeSignGroup(c *cli.Context) error {
 	}
 	w := c.App.Writer
 	fmt.Fprintf(w, "%s signed %s; wrote %s\n", node.id.Name, in, out)
-	_, _, err = trustee.VerifyGroupFile(signed, true)
+	_, _, err = escrow.VerifyGroupFile(signed, true)
 	switch {
 	case err == nil:
 		fmt.Fprintf(w, "every trustee has signed: clients (simulate, decrypt, audit) accept %s now\n", out)
-	case errors.Is(err, trustee.ErrGroupUnsigned):
+	case errors.Is(err, escrow.ErrGroupUnsigned):
 		fmt.Fprintf(w, "clients refuse %s until the others sign it: %v\n", out, err)
 		fmt.Fprintf(w, "pass it on: each of them runs keyquorum trustee sign-group --dir DIR --group %s --out %s\n", out, out)
 	default:

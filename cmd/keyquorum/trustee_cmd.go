@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/trustee"
 	"github.com/urfave/cli/v2"
 )
@@ -37,6 +38,8 @@ func trusteeCommand() *cli.Command {
 			trusteeSignGroupCommand(),
 			trusteePolicyCommand(),
 			trusteeServeCommand(),
+			trusteeApproveCommand(),
+			trusteeStatusCommand(),
 			trusteePassphraseCommand(),
 		},
 	}
@@ -84,7 +87,7 @@ func trusteeInit(c *cli.Context) error {
 		return err
 	}
 	dir, name := c.String("dir"), c.String("name")
-	if !trustee.ValidTrusteeName(name) {
+	if !escrow.ValidTrusteeName(name) {
 		return cli.Exit(fmt.Sprintf("trustee name %q: use 1-64 letters, digits or . _ @ -", name), 2)
 	}
 	storePath := filepath.Join(dir, nodeStoreFile)
@@ -164,7 +167,8 @@ func trusteeInit(c *cli.Context) error {
 		fmt.Fprintf(e, "next: review %s and check it (keyquorum trustee policy check --dir %s),\n", paths[1], dir)
 	}
 	fmt.Fprintf(e, "      start the node (keyquorum trustee serve --dir %s) and give %s to whoever\n", dir, paths[2])
-	fmt.Fprintf(e, "      runs the key ceremony (keyquorum ceremony roster, then ceremony dkg).\n")
+	fmt.Fprintf(e, "      runs the key ceremony (keyquorum ceremony roster, then ceremony propose dkg);\n")
+	fmt.Fprintf(e, "      approve the proposal you are sent with keyquorum trustee approve --dir %s.\n", dir)
 	fmt.Fprintf(e, "      (Dealer mode instead: the dealer seals a share to %s; import it with\n", paths[2])
 	fmt.Fprintf(e, "      keyquorum trustee import-share and sign the group file with keyquorum trustee sign-group.)\n")
 	return nil
@@ -196,7 +200,7 @@ func trusteeImportShare(c *cli.Context) error {
 	// The dealer's file is unsigned: the trustees sign it only once each
 	// has imported its share (keyquorum trustee sign-group). The share
 	// was sealed to the canonical group.json, which the node keeps.
-	g, err := trustee.ReadGroupFile(gb)
+	g, err := escrow.ReadGroupFile(gb)
 	if err != nil {
 		return fmt.Errorf("%s: %w", groupPath, err)
 	}
@@ -255,7 +259,7 @@ func trusteeImportShare(c *cli.Context) error {
 // canonicalGroup returns the group.json inside a group file, signed or
 // not, or nil if it does not parse.
 func canonicalGroup(b []byte) []byte {
-	g, err := trustee.ReadGroupFile(b)
+	g, err := escrow.ReadGroupFile(b)
 	if err != nil {
 		return nil
 	}

@@ -67,7 +67,7 @@ func Decrypt(ctx context.Context, cfg DecryptConfig) (*DecryptResult, error) {
 	for i := 1; i <= cfg.Trustees; i++ {
 		names = append(names, fmt.Sprintf("trustee-%d", i))
 	}
-	epoch := trustee.GroupEpoch{Epoch: 1, ValidFrom: now.AddDate(0, 0, -1), ValidUntil: now.AddDate(0, 0, 30)}
+	epoch := escrow.GroupEpoch{Epoch: 1, ValidFrom: now.AddDate(0, 0, -1), ValidUntil: now.AddDate(0, 0, 30)}
 	// The key is made by a DKG among the trustees; a 1-of-n group, which
 	// a DKG cannot make, is dealt.
 	fo := fedrun.Options{
@@ -75,7 +75,7 @@ func Decrypt(ctx context.Context, cfg DecryptConfig) (*DecryptResult, error) {
 		Judges: []string{vkey}, Passphrase: "bench",
 	}
 	if cfg.Threshold < 2 {
-		fo.KeyGeneration, fo.Epochs, fo.Dealer = fedrun.KeyGenerationDealer, []trustee.GroupEpoch{epoch}, rand.Reader
+		fo.KeyGeneration, fo.Epochs, fo.Dealer = fedrun.KeyGenerationDealer, []escrow.GroupEpoch{epoch}, rand.Reader
 	}
 	f, err := fedrun.Setup(ctx, fo)
 	if err != nil {

@@ -10,7 +10,6 @@ import (
 
 	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/fedrun"
-	"github.com/keyquorum/keyquorum/trustee"
 )
 
 // DKGConfig says what to measure.
@@ -38,7 +37,7 @@ type DKGResult struct {
 	NetworkPhases []fedrun.PhaseTime `json:"network_phases"`
 	Holders       int                `json:"holders"`
 	// Sequential and Parallel are the same DKG (same n and t, every
-	// participant a trustee.Ceremony) in this process with messages
+	// participant a ceremony.Ceremony) in this process with messages
 	// handed over in memory: one participant after another on one core,
 	// and the participants of each round spread over every core.
 	Sequential       time.Duration      `json:"in_process_sequential_ns"`
@@ -82,7 +81,7 @@ func DKG(ctx context.Context, cfg DKGConfig) (*DKGResult, error) {
 	res.Setup = time.Since(began)
 
 	now := time.Now().UTC().Truncate(time.Second)
-	epoch := trustee.GroupEpoch{Epoch: 1, ValidFrom: now, ValidUntil: now.AddDate(0, 0, 30)}
+	epoch := escrow.GroupEpoch{Epoch: 1, ValidFrom: now, ValidUntil: now.AddDate(0, 0, 30)}
 	t0 := time.Now()
 	mark := t0
 	rep, err := f.RunDKG(ctx, epoch, fedrun.CeremonyOptions{AfterPhase: func(phase string) {

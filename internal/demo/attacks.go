@@ -3,6 +3,7 @@ package demo
 import (
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 
 	"github.com/keyquorum/keyquorum/escrow"
@@ -148,7 +149,11 @@ func forgeEnvelopes(w *world) (Forgery, error) {
 
 // forgeClipper runs Blaze's brute force against the Clipper LEAF model.
 func forgeClipper(w *world) (int, error) {
-	rand := sim.NewRand(w.cfg.Seed, "clipper")
+	return forgeClipperFrom(sim.NewRand(w.cfg.Seed, "clipper"))
+}
+
+// forgeClipperFrom draws a chip's keys and the forger's tries from rand.
+func forgeClipperFrom(rand io.Reader) (int, error) {
 	var key, iv [16]byte
 	var family [16]byte
 	for _, b := range [][]byte{key[:], iv[:], family[:]} {

@@ -22,7 +22,7 @@
 // # Where the keys come from
 //
 // By default every epoch's key is made by a dealerless DKG (Pedersen's,
-// see [trustee.Ceremony]): with trustee processes, a first ceremony and
+// see [ceremony.Ceremony]): with trustee processes, a first ceremony and
 // then one rotation per further epoch, run among the processes over TLS
 // by [fedrun.Federation.RunDKG] and [fedrun.Federation.Rotate], so that no
 // machine ever holds a key; in-process, the same ceremony with all its
@@ -70,7 +70,6 @@ import (
 	"github.com/keyquorum/keyquorum/internal/fedrun"
 	"github.com/keyquorum/keyquorum/internal/sim"
 	"github.com/keyquorum/keyquorum/shares"
-	"github.com/keyquorum/keyquorum/trustee"
 	"go.dedis.ch/kyber/v3"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -217,8 +216,8 @@ type Design struct {
 type world struct {
 	cfg          Config
 	now          time.Time
-	group        *trustee.GroupFile
-	held         []trustee.DealtShare // every trustee's share of every epoch, as the measurements see them
+	group        *escrow.GroupFile
+	held         []escrow.DealtShare // every trustee's share of every epoch, as the measurements see them
 	ceremonies   []Ceremony
 	procs        *fedrun.Federation // the trustee processes that made the keys by DKG; nil otherwise
 	requester    *escrow.RequesterKey
@@ -239,12 +238,22 @@ type world struct {
 }
 
 // Run runs the demo.
-func Run(cfg Config) (*Report, error) {
+func Run(cfg Config) (*Report, error) { return run(cfg, nil) }
+
+// run runs the demo. If keep is set and the run succeeds, the world is
+// handed to keep, still running, instead of being closed ([Open]).
+func run(cfg Config, keep func(*world)) (_ *Report, err error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
 	w := &world{cfg: cfg, feds: map[string]*federation{}, groups: map[uint32]*escrow.Group{}, envs: map[escrow.SessionID]*escrow.Envelope{}}
-	defer w.close()
+	defer func() {
+		if keep != nil && err == nil {
+			keep(w)
+			return
+		}
+		w.close()
+	}()
 	if err := w.build(); err != nil {
 		return nil, err
 	}
@@ -325,7 +334,7 @@ func keyGenerationNote(cfg Config) string {
 	case cfg.KeyGeneration == "dealer":
 		return "a dealer made every epoch key and saw it whole, then split it among the trustees"
 	case cfg.Processes:
-		return "dealerless: every epoch key was made by a DKG among the trustee processes over TLS; the demo only relayed their messages, and no machine ever held a key"
+		return "dealerless: every epoch key was made by a DKG among the trustee processes over TLS; the demo only relayed their messages, and no machine ever held a key; the demo played every trustee's operator, writing each ceremony's proposal and approving it on each node"
 	}
 	return "dealerless DKG, but in-process: every participant ran inside the demo's process, which saw every share; run with trustee processes for ceremonies in which no machine holds the key"
 }
@@ -356,10 +365,10 @@ func (w *world) build() error {
 	}
 
 	// Epochs cover the simulated days and now.
-	var epochs []trustee.GroupEpoch
+	var epochs []escrow.GroupEpoch
 	for i := 0; i*cfg.EpochDays <= cfg.Days; i++ {
 		from := start.AddDate(0, 0, i*cfg.EpochDays)
-		epochs = append(epochs, trustee.GroupEpoch{Epoch: uint32(i + 1), ValidFrom: from, ValidUntil: from.AddDate(0, 0, cfg.EpochDays)})
+		epochs = append(epochs, escrow.GroupEpoch{Epoch: uint32(i + 1), ValidFrom: from, ValidUntil: from.AddDate(0, 0, cfg.EpochDays)})
 	}
 	skey, vkey, err := escrow.NewJudgeKey("judge-hale", setup)
 	if err != nil {
@@ -489,7 +498,7 @@ func (w *world) startFederations() error {
 		}
 		for e, ss := range stolen {
 			for _, s := range ss {
-				w.held = append(w.held, trustee.DealtShare{Trustee: w.group.Trustees[s.Index-1], Epoch: e, Share: s})
+				w.held = append(w.held, escrow.DealtShare{Trustee: w.group.Trustees[s.Index-1], Epoch: e, Share: s})
 			}
 		}
 	}
@@ -560,8 +569,14 @@ func readSession(w *world, c *sim.Captured, K []byte) ([]string, bool) {
 // openWithSecrets is the attacker's code for anyone holding epoch secrets
 // (or guesses of them): try every session and count those it reads.
 func openWithSecrets(w *world, sessions []*sim.Captured, secrets map[uint32]kyber.Scalar) int {
-	n := 0
-	for _, c := range sessions {
+	return len(openedWithSecrets(w, sessions, secrets))
+}
+
+// openedWithSecrets is openWithSecrets naming what it opened: the
+// positions in sessions of the sessions it read.
+func openedWithSecrets(w *world, sessions []*sim.Captured, secrets map[uint32]kyber.Scalar) []int {
+	var opened []int
+	for i, c := range sessions {
 		x, ok := secrets[c.Context.Epoch]
 		if !ok || len(c.Session.Envelope) == 0 {
 			continue
@@ -575,10 +590,10 @@ func openWithSecrets(w *world, sessions []*sim.Captured, secrets map[uint32]kybe
 			continue
 		}
 		if _, ok := readSession(w, c, K); ok {
-			n++
+			opened = append(opened, i)
 		}
 	}
-	return n
+	return opened
 }
 
 // interpolate is what an attacker holding some shares does: Lagrange at 0

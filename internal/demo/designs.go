@@ -19,14 +19,7 @@ func measureDesigns(w *world) ([]Design, error) {
 	detected := rogueDetected(w)
 
 	// no-escrow: the same sessions without an escrow field.
-	var plain []*sim.Captured
-	for _, c := range w.honest {
-		cp := *c
-		s := *c.Session
-		s.Envelope = nil
-		cp.Session = &s
-		plain = append(plain, &cp)
-	}
+	plain := withoutEscrow(w.honest)
 	plainScope := plain[:0:0]
 	for _, c := range plain {
 		if w.w.Covers(c.Context) == nil {
@@ -113,6 +106,19 @@ func measureDesigns(w *world) ([]Design, error) {
 		designs = append(designs, d)
 	}
 	return designs, nil
+}
+
+// withoutEscrow returns copies of sessions without their escrow field.
+func withoutEscrow(sessions []*sim.Captured) []*sim.Captured {
+	var plain []*sim.Captured
+	for _, c := range sessions {
+		cp := *c
+		s := *c.Session
+		s.Envelope = nil
+		cp.Session = &s
+		plain = append(plain, &cp)
+	}
+	return plain
 }
 
 // rogueDetected reports whether honest recipients rejected every session

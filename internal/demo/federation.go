@@ -23,7 +23,7 @@ type member interface {
 	decide(ctx context.Context, req []byte) (*trustee.Answer, error)
 	// storedShares is what an attacker who breaks into this trustee's
 	// storage gets.
-	storedShares() ([]trustee.EpochShare, error)
+	storedShares() ([]escrow.EpochShare, error)
 	logKey() note.Verifier
 }
 
@@ -31,8 +31,8 @@ type member interface {
 type federation struct {
 	members []member
 	rand    io.Reader
-	procs   *fedrun.Federation           // nil in-process
-	stolen  map[int][]trustee.EpochShare // stored shares already read, by index
+	procs   *fedrun.Federation          // nil in-process
+	stolen  map[int][]escrow.EpochShare // stored shares already read, by index
 	// enter, if set, puts the trustees in the state this federation's
 	// design needs before its first use ([world.federation]).
 	enter func() error
@@ -43,10 +43,10 @@ type nodeMember struct {
 	key note.Verifier
 }
 
-func (m nodeMember) name() string                                { return m.n.Name() }
-func (m nodeMember) index() int                                  { return m.n.Index() }
-func (m nodeMember) logKey() note.Verifier                       { return m.key }
-func (m nodeMember) storedShares() ([]trustee.EpochShare, error) { return m.n.StoredShares(), nil }
+func (m nodeMember) name() string                               { return m.n.Name() }
+func (m nodeMember) index() int                                 { return m.n.Index() }
+func (m nodeMember) logKey() note.Verifier                      { return m.key }
+func (m nodeMember) storedShares() ([]escrow.EpochShare, error) { return m.n.StoredShares(), nil }
 func (m nodeMember) decide(_ context.Context, req []byte) (*trustee.Answer, error) {
 	return m.n.Decide(req)
 }
@@ -57,10 +57,10 @@ type procMember struct {
 	pass string
 }
 
-func (m procMember) name() string                                { return m.t.Name }
-func (m procMember) index() int                                  { return m.t.Index }
-func (m procMember) logKey() note.Verifier                       { return m.key }
-func (m procMember) storedShares() ([]trustee.EpochShare, error) { return m.t.StoredShares(m.pass) }
+func (m procMember) name() string                               { return m.t.Name }
+func (m procMember) index() int                                 { return m.t.Index }
+func (m procMember) logKey() note.Verifier                      { return m.key }
+func (m procMember) storedShares() ([]escrow.EpochShare, error) { return m.t.StoredShares(m.pass) }
 func (m procMember) decide(ctx context.Context, req []byte) (*trustee.Answer, error) {
 	return m.t.Client.Decrypt(ctx, req)
 }
@@ -93,7 +93,7 @@ func newFederation(w *world, retention int, rand io.Reader) (*federation, error)
 				continue
 			}
 			g := w.groups[d.Epoch]
-			es := &trustee.EpochShare{Epoch: d.Epoch, Index: m.Index, Share: d.Share.Value.Clone(), GroupKey: g.Key}
+			es := &escrow.EpochShare{Epoch: d.Epoch, Index: m.Index, Share: d.Share.Value.Clone(), GroupKey: g.Key}
 			if err := node.AddEpochShare(es, g.PublicShares[m.Index]); err != nil {
 				return nil, err
 			}
@@ -172,6 +172,15 @@ type decryption struct {
 	partials map[escrow.SessionID][]*escrow.PartialDecryption
 	keys     map[escrow.SessionID][]byte
 	refusals []error
+	answers  []memberAnswer // every trustee asked, in roster order
+}
+
+// memberAnswer is one trustee's answer to a request: err is nil when it
+// granted.
+type memberAnswer struct {
+	name  string
+	index int
+	err   error
 }
 
 // decrypt runs one warranted request from the requester in w against the
@@ -195,6 +204,7 @@ func (f *federation) request(w *world, warrant []byte, req *escrow.RequesterKey,
 		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 		ans, err := n.decide(ctx, wire)
 		cancel()
+		d.answers = append(d.answers, memberAnswer{name: n.name(), index: n.index(), err: err})
 		if err != nil {
 			d.refusals = append(d.refusals, err)
 			continue
@@ -270,7 +280,7 @@ func (f *federation) storedShares(take func(index int) bool) (map[uint32][]share
 			continue
 		}
 		if f.stolen == nil {
-			f.stolen = map[int][]trustee.EpochShare{}
+			f.stolen = map[int][]escrow.EpochShare{}
 		}
 		stolen, ok := f.stolen[n.index()]
 		if !ok {

@@ -5,16 +5,16 @@ import (
 	"fmt"
 	"path/filepath"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/fedrun"
 	"github.com/keyquorum/keyquorum/internal/sim"
 	"github.com/keyquorum/keyquorum/shares"
-	"github.com/keyquorum/keyquorum/trustee"
 )
 
 // makeKeys makes the epoch keys the senders will use: dealt, made by
 // ceremonies in this process, or made by ceremonies among trustee
 // processes (which it sets up and starts).
-func (w *world) makeKeys(epochs []trustee.GroupEpoch) error {
+func (w *world) makeKeys(epochs []escrow.GroupEpoch) error {
 	cfg := w.cfg
 	var names []string
 	for i := 1; i <= cfg.Trustees; i++ {
@@ -23,7 +23,7 @@ func (w *world) makeKeys(epochs []trustee.GroupEpoch) error {
 	switch {
 	case cfg.KeyGeneration == "dealer":
 		var err error
-		w.group, w.held, err = trustee.Deal(names, cfg.Threshold, epochs, sim.NewRand(cfg.Seed, "dealer"))
+		w.group, w.held, err = escrow.Deal(names, cfg.Threshold, epochs, sim.NewRand(cfg.Seed, "dealer"))
 		return err
 	case cfg.Processes:
 		return w.processCeremonies(names, epochs)
@@ -40,10 +40,10 @@ func ceremonyKind(i int) string {
 
 // localCeremonies makes each epoch's key by a DKG whose participants all
 // run in this process ([fedrun.LocalDKG]), from the demo's seed.
-func (w *world) localCeremonies(names []string, epochs []trustee.GroupEpoch) error {
-	g := &trustee.GroupFile{Version: trustee.GroupFileVersion, KeyGeneration: "dkg", Threshold: w.cfg.Threshold}
+func (w *world) localCeremonies(names []string, epochs []escrow.GroupEpoch) error {
+	g := &escrow.GroupFile{Version: escrow.GroupFileVersion, KeyGeneration: "dkg", Threshold: w.cfg.Threshold}
 	for i, name := range names {
-		g.Trustees = append(g.Trustees, trustee.GroupMember{Index: i + 1, Name: name})
+		g.Trustees = append(g.Trustees, escrow.GroupMember{Index: i + 1, Name: name})
 	}
 	for i, e := range epochs {
 		r, err := fedrun.LocalDKG(fedrun.LocalDKGConfig{
@@ -55,7 +55,7 @@ func (w *world) localCeremonies(names []string, epochs []trustee.GroupEpoch) err
 		}
 		g.Epochs = append(g.Epochs, r.Results[0].GroupEpoch(e))
 		for k, res := range r.Results {
-			w.held = append(w.held, trustee.DealtShare{Trustee: g.Trustees[k], Epoch: e.Epoch, Share: shares.Share{Index: res.Share.Index, Value: res.Share.Share}})
+			w.held = append(w.held, escrow.DealtShare{Trustee: g.Trustees[k], Epoch: e.Epoch, Share: shares.Share{Index: res.Share.Index, Value: res.Share.Share}})
 		}
 		w.ceremonies = append(w.ceremonies, Ceremony{Epoch: e.Epoch, Kind: ceremonyKind(i), Took: r.Took, Holders: len(r.Results)})
 	}
@@ -69,7 +69,7 @@ func (w *world) localCeremonies(names []string, epochs []trustee.GroupEpoch) err
 // processCeremonies sets up and starts the trustee processes, which have
 // no key yet, and makes each epoch's key by a ceremony among them: a first
 // DKG, then one rotation per further epoch. This process only relays.
-func (w *world) processCeremonies(names []string, epochs []trustee.GroupEpoch) error {
+func (w *world) processCeremonies(names []string, epochs []escrow.GroupEpoch) error {
 	ctx := context.Background()
 	fr, err := fedrun.Setup(ctx, fedrun.Options{
 		Binary: w.cfg.Binary, Dir: filepath.Join(w.cfg.WorkDir, "federation"), Names: names,

@@ -2,18 +2,22 @@ package fedrun
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"os"
+	"slices"
 	"time"
 
+	"github.com/keyquorum/keyquorum/ceremony"
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/trustee"
 )
 
 // CeremonyOptions are the knobs of one key ceremony run by a federation.
 type CeremonyOptions struct {
 	// PhaseTimeout is how long the coordinator keeps trying a trustee in
-	// one phase before counting it out (default: trustee.RunDKG's, 20 s).
+	// one phase before counting it out (default: ceremony.RunDKG's, 20 s).
 	PhaseTimeout time.Duration
 	// Progress, if set, receives the coordinator's progress lines.
 	Progress func(line string)
@@ -21,6 +25,11 @@ type CeremonyOptions struct {
 	// "round N", "finish") and before the next (tests kill and restart
 	// trustees there).
 	AfterPhase func(phase string)
+	// Approvers names the trustees whose operators approve the proposal
+	// (nil: every trustee that answers on its control socket). The
+	// federation plays every operator: it writes the proposal through
+	// the first trustee's control socket and approves it on each.
+	Approvers []string
 }
 
 // RunDKG makes the group's first epoch key by a dealerless ceremony among
@@ -31,7 +40,7 @@ type CeremonyOptions struct {
 // number (0: 1) and window. On success the signed group file is written to
 // GroupPath and Group, Members and every trustee's Member, Index and
 // Client follow it.
-func (f *Federation) RunDKG(ctx context.Context, e trustee.GroupEpoch, o CeremonyOptions) (*trustee.DKGReport, error) {
+func (f *Federation) RunDKG(ctx context.Context, e escrow.GroupEpoch, o CeremonyOptions) (*ceremony.DKGReport, error) {
 	if err := f.dkgMode(); err != nil {
 		return nil, err
 	}
@@ -41,47 +50,48 @@ func (f *Federation) RunDKG(ctx context.Context, e trustee.GroupEpoch, o Ceremon
 	if e.Epoch == 0 {
 		e.Epoch = 1
 	}
-	var roster []trustee.GroupMember
+	var roster []escrow.GroupMember
 	for i, t := range f.Trustees {
 		roster = append(roster, t.Descriptor.Member(i+1))
 	}
-	return f.ceremony(ctx, trustee.DKGOptions{
-		Roster: roster, Threshold: f.opts.Threshold, Epoch: e.Epoch,
-		ValidFrom: e.ValidFrom, ValidUntil: e.ValidUntil,
-	}, o)
+	p, err := ceremony.DKGProposal(roster, f.opts.Threshold, e, time.Now().Add(30*time.Minute), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("fedrun: %w", err)
+	}
+	return f.ceremony(ctx, p, nil, o)
 }
 
 // Rotate makes the next epoch's key by a new ceremony among the group's
 // roster, as `keyquorum ceremony rotate` does. Epoch e gives the window;
-// a zero ValidFrom takes [trustee.NextEpochOptions]' (from the end of the
+// a zero ValidFrom takes [ceremony.NextEpochOptions]' (from the end of the
 // last epoch, or now if that is past, for as long as the last one). A
 // window in the past is allowed as long as it starts no earlier than the
 // last epoch ends. e.Epoch, if set, must be the next epoch's number.
-func (f *Federation) Rotate(ctx context.Context, e trustee.GroupEpoch, o CeremonyOptions) (*trustee.DKGReport, error) {
+func (f *Federation) Rotate(ctx context.Context, e escrow.GroupEpoch, o CeremonyOptions) (*ceremony.DKGReport, error) {
 	if err := f.dkgMode(); err != nil {
 		return nil, err
 	}
 	if f.Group == nil {
 		return nil, errors.New("fedrun: the federation has no group yet; make the first epoch with RunDKG")
 	}
-	opts, err := trustee.NextEpochOptions(f.signed, time.Now(), 0)
+	p, err := ceremony.RotationProposal(f.signed, time.Now(), 0, time.Now().Add(30*time.Minute), rand.Reader)
 	if err != nil {
 		return nil, err
 	}
-	if e.Epoch != 0 && e.Epoch != opts.Epoch {
-		return nil, fmt.Errorf("fedrun: the next epoch is %d, not %d", opts.Epoch, e.Epoch)
+	if e.Epoch != 0 && e.Epoch != p.Epoch {
+		return nil, fmt.Errorf("fedrun: the next epoch is %d, not %d", p.Epoch, e.Epoch)
 	}
 	if !e.ValidFrom.IsZero() {
-		opts.ValidFrom, opts.ValidUntil = e.ValidFrom, e.ValidUntil
+		p.ValidFrom, p.ValidUntil = e.ValidFrom.UTC().Truncate(time.Second), e.ValidUntil.UTC().Truncate(time.Second)
 	}
-	return f.ceremony(ctx, opts, o)
+	return f.ceremony(ctx, p, f.signed, o)
 }
 
 // MakeEpochs makes each of epochs by a ceremony, in order: RunDKG for the
 // first if the federation has no group yet, Rotate for the others. It
 // returns the reports of the ceremonies that succeeded.
-func (f *Federation) MakeEpochs(ctx context.Context, epochs []trustee.GroupEpoch, o CeremonyOptions) ([]*trustee.DKGReport, error) {
-	var reps []*trustee.DKGReport
+func (f *Federation) MakeEpochs(ctx context.Context, epochs []escrow.GroupEpoch, o CeremonyOptions) ([]*ceremony.DKGReport, error) {
+	var reps []*ceremony.DKGReport
 	for _, e := range epochs {
 		run := f.Rotate
 		if f.Group == nil {
@@ -103,10 +113,58 @@ func (f *Federation) dkgMode() error {
 	return nil
 }
 
-// ceremony runs one ceremony and adopts its group file.
-func (f *Federation) ceremony(ctx context.Context, opts trustee.DKGOptions, o CeremonyOptions) (*trustee.DKGReport, error) {
+// Propose has the first running trustee's node sign the proposal, as
+// `keyquorum ceremony propose` does, and returns it signed.
+func (f *Federation) Propose(p *ceremony.Proposal) ([]byte, error) {
+	var errs []error
+	for _, t := range f.Trustees {
+		signed, err := trustee.NewControlClient(t.Dir).SignProposal(p)
+		if err == nil {
+			return signed, nil
+		}
+		errs = append(errs, err)
+	}
+	return nil, fmt.Errorf("fedrun: no trustee signed the proposal: %w", errors.Join(errs...))
+}
+
+// Approve approves a signed proposal on the named trustees (nil: every
+// trustee), as each operator would with `keyquorum trustee approve
+// --yes`. group is the current group file, for trustees that join by a
+// reshare. Trustees that are down are skipped; other refusals are errors.
+func (f *Federation) Approve(signed, group []byte, names []string) error {
+	for _, t := range f.Trustees {
+		if names != nil && !slices.Contains(names, t.Name) {
+			continue
+		}
+		if _, err := trustee.NewControlClient(t.Dir).Approve(signed, group); err != nil {
+			if errors.Is(err, trustee.ErrControl) {
+				continue // down: it takes no part
+			}
+			return fmt.Errorf("fedrun: %s did not approve: %w", t.Name, err)
+		}
+	}
+	return nil
+}
+
+// ceremony proposes p, approves it on every operator's behalf, runs it
+// and adopts its group file.
+func (f *Federation) ceremony(ctx context.Context, p *ceremony.Proposal, group []byte, o CeremonyOptions) (*ceremony.DKGReport, error) {
+	signed, err := f.Propose(p)
+	if err != nil {
+		return nil, err
+	}
+	if err := f.Approve(signed, group, o.Approvers); err != nil {
+		return nil, err
+	}
+	return f.RunProposal(ctx, signed, group, o)
+}
+
+// RunProposal runs an approved proposal and adopts its group file.
+func (f *Federation) RunProposal(ctx context.Context, signed, group []byte, o CeremonyOptions) (*ceremony.DKGReport, error) {
+	opts := ceremony.DKGOptions{Proposal: signed, Group: group}
 	opts.PhaseTimeout, opts.Progress, opts.AfterPhase = o.PhaseTimeout, o.Progress, o.AfterPhase
-	rep, err := trustee.RunDKG(ctx, opts)
+	opts.Dial = trustee.CeremonyDialer()
+	rep, err := ceremony.RunDKG(ctx, opts)
 	if err != nil {
 		return nil, fmt.Errorf("fedrun: %w", err)
 	}
@@ -120,7 +178,7 @@ func (f *Federation) ceremony(ctx context.Context, opts trustee.DKGOptions, o Ce
 // clients verify it, written to GroupPath, and every trustee's entry and
 // client follow its roster.
 func (f *Federation) adopt(signed []byte) error {
-	g, _, err := trustee.VerifyGroupFile(signed, true)
+	g, _, err := escrow.VerifyGroupFile(signed, true)
 	if err != nil {
 		return fmt.Errorf("fedrun: the ceremony's group file: %w", err)
 	}

@@ -11,7 +11,7 @@
 // By default ([KeyGenerationDKG]) the group's keys are made dealerlessly:
 // [Setup] only initialises the trustees, [Federation.StartAll] starts them
 // without a group, and [Federation.RunDKG] (the first epoch) and
-// [Federation.Rotate] (each next one) run [trustee.RunDKG] in this process
+// [Federation.Rotate] (each next one) run [ceremony.RunDKG] in this process
 // as the ceremony's coordinator. The coordinator only relays; the
 // trustees are the real processes, reached over TLS, and each installs its
 // share and the signed group file itself. No process ever holds a key.
@@ -41,6 +41,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/trustee"
 	"go.dedis.ch/kyber/v3"
 )
@@ -70,15 +71,15 @@ type Options struct {
 	// [KeyGenerationDealer]. The fields below are for dealer mode only.
 	KeyGeneration string
 
-	Epochs []trustee.GroupEpoch // epochs to deal
-	Dealer io.Reader            // the dealer's randomness
+	Epochs []escrow.GroupEpoch // epochs to deal
+	Dealer io.Reader           // the dealer's randomness
 
-	// Dealt, if set, is a group already dealt (by [trustee.Deal] with
+	// Dealt, if set, is a group already dealt (by [escrow.Deal] with
 	// these Names), whose epochs and shares are handed to this federation
 	// instead of dealing a new key: two federations can then hold the same
 	// group key under different policies.
-	Dealt       *trustee.GroupFile
-	DealtShares []trustee.DealtShare
+	Dealt       *escrow.GroupFile
+	DealtShares []escrow.DealtShare
 }
 
 // Federation is a set-up federation.
@@ -87,10 +88,10 @@ type Federation struct {
 	// GroupPath is the group file clients use, signed by every trustee
 	// that holds a share: in dealer mode the dealer's group.json, in DKG
 	// mode the result of the last ceremony. Group is what it holds, as
-	// clients verify it ([trustee.VerifyGroupFile]); nil in DKG mode until
+	// clients verify it ([escrow.VerifyGroupFile]); nil in DKG mode until
 	// the first ceremony.
 	GroupPath string
-	Group     *trustee.GroupFile
+	Group     *escrow.GroupFile
 	// Trustees are every trustee process, in the order of Options.Names.
 	// A trustee left out of the group's roster (down during the first
 	// ceremony) has Index 0; see [Federation.Members].
@@ -108,7 +109,7 @@ type Trustee struct {
 	Addr  string
 	// Member is the trustee's entry in the group file (before the first
 	// ceremony, the one its descriptor gives), and Client talks to it.
-	Member     trustee.GroupMember
+	Member     escrow.GroupMember
 	Client     *trustee.Client
 	Descriptor trustee.Descriptor
 
@@ -212,7 +213,7 @@ func Setup(ctx context.Context, o Options) (*Federation, error) {
 	if err := os.WriteFile(dealtPath, groupJSON, 0o644); err != nil {
 		return nil, err
 	}
-	dealt, err := trustee.ParseGroupFile(groupJSON)
+	dealt, err := escrow.ParseGroupFile(groupJSON)
 	if err != nil {
 		return nil, err
 	}
@@ -250,7 +251,7 @@ func Setup(ctx context.Context, o Options) (*Federation, error) {
 	if err != nil {
 		return nil, err
 	}
-	if f.Group, _, err = trustee.VerifyGroupFile(signed, true); err != nil {
+	if f.Group, _, err = escrow.VerifyGroupFile(signed, true); err != nil {
 		return nil, fmt.Errorf("fedrun: %s: %w", f.GroupPath, err)
 	}
 	f.signed = signed
@@ -467,7 +468,7 @@ func (t *Trustee) logTail() string {
 // StoredShares is what an attacker who copies this trustee's disk and
 // learns its passphrase gets: it copies node.db (the running process keeps
 // its lock on the original), unlocks the copy and reads the epoch shares.
-func (t *Trustee) StoredShares(passphrase string) ([]trustee.EpochShare, error) {
+func (t *Trustee) StoredShares(passphrase string) ([]escrow.EpochShare, error) {
 	b, err := os.ReadFile(filepath.Join(t.Dir, "node.db"))
 	if err != nil {
 		return nil, err
@@ -555,7 +556,7 @@ func limited(n, limit int, fn func(i int) error) error {
 
 // reseal puts the descriptors in the roster of an already dealt group and
 // seals each trustee's shares to its identity key.
-func reseal(descs []trustee.Descriptor, dealt *trustee.GroupFile, shares []trustee.DealtShare) ([]byte, []*trustee.SealedShare, error) {
+func reseal(descs []trustee.Descriptor, dealt *escrow.GroupFile, shares []escrow.DealtShare) ([]byte, []*trustee.SealedShare, error) {
 	if len(descs) != len(dealt.Trustees) {
 		return nil, nil, fmt.Errorf("fedrun: %d descriptors for a group of %d", len(descs), len(dealt.Trustees))
 	}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyquorum/keyquorum/ceremony"
 	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/fedrun"
 	"github.com/keyquorum/keyquorum/internal/sim"
@@ -82,8 +83,8 @@ type fixtureConfig struct {
 type fixture struct {
 	fed       *fedrun.Federation
 	now       time.Time
-	group     *escrow.Group        // epoch 1
-	reports   []*trustee.DKGReport // the ceremonies, with dkg
+	group     *escrow.Group         // epoch 1
+	reports   []*ceremony.DKGReport // the ceremonies, with dkg
 	judge     note.Signer
 	requester *escrow.RequesterKey
 	pubs      map[string]*escrow.UserPublic
@@ -128,12 +129,12 @@ func newFixture(t *testing.T, cfg fixtureConfig) *fixture {
 	// more epochs, the last one holding now.
 	now := time.Now().UTC().Truncate(time.Second)
 	today := now.Truncate(24 * time.Hour)
-	epochs := []trustee.GroupEpoch{{Epoch: 1, ValidFrom: now.Add(-30 * 24 * time.Hour), ValidUntil: now.Add(30 * 24 * time.Hour)}}
+	epochs := []escrow.GroupEpoch{{Epoch: 1, ValidFrom: now.Add(-30 * 24 * time.Hour), ValidUntil: now.Add(30 * 24 * time.Hour)}}
 	if cfg.epochs > 1 {
 		epochs = nil
 		for i := 1; i <= cfg.epochs; i++ {
 			from := today.AddDate(0, 0, (i-cfg.epochs)*cfg.epochDays-cfg.epochDays/2)
-			epochs = append(epochs, trustee.GroupEpoch{Epoch: uint32(i), ValidFrom: from, ValidUntil: from.AddDate(0, 0, cfg.epochDays)})
+			epochs = append(epochs, escrow.GroupEpoch{Epoch: uint32(i), ValidFrom: from, ValidUntil: from.AddDate(0, 0, cfg.epochDays)})
 		}
 		cfg.days = int(today.Sub(epochs[0].ValidFrom) / (24 * time.Hour))
 	}
@@ -185,7 +186,7 @@ func newFixture(t *testing.T, cfg fixtureConfig) *fixture {
 			if i == 0 && cfg.hook != nil {
 				o.AfterPhase = func(phase string) { cfg.hook(fed, phase) }
 			}
-			reps, err := fed.MakeEpochs(ctx, []trustee.GroupEpoch{e}, o)
+			reps, err := fed.MakeEpochs(ctx, []escrow.GroupEpoch{e}, o)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -307,7 +308,7 @@ func (fx *fixture) newRequest(cs []*sim.Captured) ([]byte, error) {
 
 // decrypt runs the requester (trustee.Decrypt) over TLS against clients,
 // with short retries so that unreachable trustees are given up quickly.
-func (fx *fixture) decrypt(ctx context.Context, g *trustee.GroupFile, clients []*trustee.Client, cs []*sim.Captured) (*trustee.DecryptResult, error) {
+func (fx *fixture) decrypt(ctx context.Context, g *escrow.GroupFile, clients []*trustee.Client, cs []*sim.Captured) (*trustee.DecryptResult, error) {
 	return trustee.Decrypt(ctx, g, clients, fx.warrant, fx.requester, envelopes(cs), trustee.DecryptOptions{
 		Timeout: 30 * time.Second, Attempts: 2, Backoff: 50 * time.Millisecond, Grace: 2 * time.Second,
 	})

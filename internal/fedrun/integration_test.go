@@ -27,6 +27,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/fedrun"
 	"github.com/keyquorum/keyquorum/trustee"
 	"golang.org/x/mod/sumdb/note"
@@ -438,7 +439,7 @@ func TestPinMismatchAndStartupErrors(t *testing.T) {
 		// The group file pins trustee-2 to trustee-1's key: whoever
 		// answers at trustee-2's address is not who the file says.
 		g := *fx.fed.Group
-		g.Trustees = append([]trustee.GroupMember(nil), g.Trustees...)
+		g.Trustees = append([]escrow.GroupMember(nil), g.Trustees...)
 		g.Trustees[1].TLSPin = g.Trustees[0].TLSPin
 		wrong, err := trustee.NewClient(g.Trustees[1])
 		if err != nil {
@@ -791,7 +792,7 @@ func TestBadRequestsGetJSONErrors(t *testing.T) {
 
 // pinnedTLS is a TLS client configuration that accepts exactly the
 // certificate m's pin names, as the trustee client does.
-func pinnedTLS(t *testing.T, m trustee.GroupMember) *tls.Config {
+func pinnedTLS(t *testing.T, m escrow.GroupMember) *tls.Config {
 	t.Helper()
 	want, err := base64.StdEncoding.DecodeString(strings.TrimPrefix(m.TLSPin, trustee.TLSPinPrefix))
 	if err != nil || len(want) != sha256.Size {

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"time"
 
-	"github.com/keyquorum/keyquorum/trustee"
+	"github.com/keyquorum/keyquorum/ceremony"
 )
 
 // LocalDKGConfig configures [LocalDKG].
@@ -32,7 +32,7 @@ type LocalDKGConfig struct {
 type LocalDKGResult struct {
 	// Results are every participant's result, in share-index order; they
 	// agree on everything but the share.
-	Results []*trustee.DKGResult
+	Results []*ceremony.DKGResult
 	Took    time.Duration
 	// Phases times the steps: "deals" (keys, seeds and every deal made),
 	// "round N" (every message of the round processed), "finish".
@@ -46,7 +46,7 @@ type PhaseTime struct {
 }
 
 // LocalDKG runs a dealerless key generation with every participant a
-// [trustee.Ceremony] in this one process, and no network: a relay in
+// [ceremony.Ceremony] in this one process, and no network: a relay in
 // memory hands each message (its bytes, as the network would carry them)
 // to its recipients, round after round, until nobody has anything more
 // to say. It is the DKG's compute alone, the baseline of `keyquorum bench
@@ -77,11 +77,11 @@ func LocalDKG(cfg LocalDKGConfig) (*LocalDKGResult, error) {
 	if _, err := io.ReadFull(cfg.Rand, id[:]); err != nil {
 		return nil, fmt.Errorf("fedrun: ceremony id: %w", err)
 	}
-	keys := make([]*trustee.DKGKey, n)
+	keys := make([]*ceremony.DKGKey, n)
 	seeds := make([][]byte, n)
-	var ps []trustee.DKGParticipant
+	var ps []ceremony.DKGParticipant
 	for i, name := range cfg.Names {
-		k, err := trustee.GenerateDKGKey(cfg.Rand)
+		k, err := ceremony.GenerateDKGKey(cfg.Rand)
 		if err != nil {
 			return nil, err
 		}
@@ -90,12 +90,12 @@ func LocalDKG(cfg LocalDKGConfig) (*LocalDKGResult, error) {
 		if _, err := io.ReadFull(cfg.Rand, seeds[i]); err != nil {
 			return nil, fmt.Errorf("fedrun: ceremony seed: %w", err)
 		}
-		ps = append(ps, trustee.DKGParticipant{Name: name, Key: k.Public})
+		ps = append(ps, ceremony.DKGParticipant{Name: name, Key: k.Public})
 	}
-	cs := make([]*trustee.Ceremony, n)
-	var queue []trustee.Message
+	cs := make([]*ceremony.Ceremony, n)
+	var queue []ceremony.Message
 	err := each(n, cfg.Parallel, func(i int) error {
-		c, err := trustee.NewCeremony(trustee.CeremonyConfig{
+		c, err := ceremony.NewCeremony(ceremony.CeremonyConfig{
 			ID: id, Epoch: cfg.Epoch, Threshold: cfg.Threshold, Participants: ps,
 			Index: i + 1, Longterm: keys[i].Private, Rand: bytes.NewReader(seeds[i]),
 		})
@@ -121,7 +121,7 @@ func LocalDKG(cfg LocalDKGConfig) (*LocalDKGResult, error) {
 		if round > 10 {
 			return nil, fmt.Errorf("fedrun: messages still flowing after %d rounds", round-1)
 		}
-		inbox := make([][]trustee.Message, n)
+		inbox := make([][]ceremony.Message, n)
 		for _, m := range queue {
 			for i := range cs {
 				// In a DKG every index counts in the one roster: nobody
@@ -131,11 +131,11 @@ func LocalDKG(cfg LocalDKGConfig) (*LocalDKGResult, error) {
 				}
 			}
 		}
-		out := make([][]trustee.Message, n)
+		out := make([][]ceremony.Message, n)
 		err := each(n, cfg.Parallel, func(i int) error {
 			for _, m := range inbox[i] {
 				ans, err := cs[i].Process(m)
-				var mis *trustee.MisbehaviourError
+				var mis *ceremony.MisbehaviourError
 				if err != nil && !errors.As(err, &mis) {
 					return fmt.Errorf("fedrun: participant %d processing a %s from %d: %w", i+1, m.Kind, m.From, err)
 				}
@@ -149,7 +149,7 @@ func LocalDKG(cfg LocalDKGConfig) (*LocalDKGResult, error) {
 		queue = slices.Concat(out...)
 		phase(fmt.Sprintf("round %d", round))
 	}
-	res.Results = make([]*trustee.DKGResult, n)
+	res.Results = make([]*ceremony.DKGResult, n)
 	err = each(n, cfg.Parallel, func(i int) error {
 		r, err := cs[i].Finish()
 		res.Results[i] = r

@@ -1,4 +1,4 @@
-package trustee
+package ceremony
 
 import (
 	"bytes"
@@ -12,31 +12,27 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/keyquorum/keyquorum/escrow"
 )
 
 // DKGOptions configures [RunDKG].
 type DKGOptions struct {
-	// Roster lists the trustees to make the key among (indices 1..n in
-	// order, with addresses, TLS pins and log keys). For a rotation it is
-	// the current group's roster.
-	Roster    []GroupMember
-	Threshold int
-	Epoch     uint32
-	// ValidFrom and ValidUntil are the new epoch's window.
-	ValidFrom, ValidUntil time.Time
+	// Proposal is the signed proposal the ceremony runs ([SignProposal]);
+	// every trustee takes part only if its operator approved it. Use
+	// [OptionsFromProposal] to fill the fields below from it.
+	Proposal []byte
 	// Group is the current signed group file for a rotation or a
-	// reshare; nil for a group's first key.
+	// reshare (the one the proposal names); nil for a group's first key.
 	Group []byte
-	// Reshare moves every epoch's key of Group to Roster and Threshold
-	// instead of making a new key (Epoch and the window are unused).
-	Reshare bool
 	// PhaseTimeout is how long the coordinator keeps trying a trustee in
 	// one phase before it counts it as down (default 20 s).
 	PhaseTimeout time.Duration
-	// ClientOptions are passed to every [NewClient].
-	ClientOptions []ClientOption
-	Rand          io.Reader        // ceremony ids; default crypto/rand
-	Clock         func() time.Time // default time.Now
+	// Dial returns the transport to one trustee's ceremony API
+	// (trustee.CeremonyDialer gives the node's pinned-TLS client).
+	Dial  func(escrow.GroupMember) (Caller, error)
+	Rand  io.Reader        // ceremony ids; default crypto/rand
+	Clock func() time.Time // default time.Now
 	// Progress, if set, receives one line per step, for the operator.
 	Progress func(line string)
 	// Observe, if set, sees every answer the coordinator receives (tests
@@ -56,7 +52,7 @@ type DKGOptions struct {
 type DKGReport struct {
 	CeremonyID string
 	Signed     []byte // the group file, signed by every holder
-	Group      *GroupFile
+	Group      *escrow.GroupFile
 	// Excluded names the trustees left out of the roster because they did
 	// not answer at the start, and Disqualified those whose deals did not
 	// count; Problems lists what participants reported about others.
@@ -69,13 +65,13 @@ type DKGReport struct {
 
 // ErrCeremonyFailed: the ceremony could not make a key; the error says
 // why and who. Every participant has been told to forget it.
-var ErrCeremonyFailed = errors.New("trustee: key ceremony failed")
+var ErrCeremonyFailed = errors.New("ceremony: key ceremony failed")
 
 type participant struct {
-	m       GroupMember // how to reach it (its entry in the new roster, or the old one)
-	old     int         // index in the old roster (reshare), else = new
-	new     int         // index in the new roster, 0 for a trustee that leaves
-	c       *Client
+	m       escrow.GroupMember // how to reach it (its entry in the new roster, or the old one)
+	old     int                // index in the old roster (reshare), else = new
+	new     int                // index in the new roster, 0 for a trustee that leaves
+	c       Caller
 	down    error // why it was counted out
 	outbox  [][]byte
 	sent    map[[32]byte]bool
@@ -109,59 +105,41 @@ func (o *DKGOptions) progress(format string, args ...any) {
 // file signed by every trustee that holds a share, installed on each of
 // them. On failure every participant forgets the ceremony.
 func RunDKG(ctx context.Context, opts DKGOptions) (*DKGReport, error) {
+	if opts.Dial == nil {
+		return nil, errors.New("ceremony: DKGOptions.Dial is not set: give the transport to the trustees (trustee.CeremonyDialer)")
+	}
+	if opts.Proposal == nil {
+		return nil, fmt.Errorf("%w: no proposal: a ceremony runs only a proposal every operator approved (keyquorum ceremony propose)", ErrCeremonyFailed)
+	}
 	start := time.Now()
 	co := newCoordinator(opts)
-	roster := slices.Clone(opts.Roster)
-	for attempt := 0; ; attempt++ {
-		if err := co.setup(roster); err != nil {
-			return nil, err
-		}
-		co.opts.progress("ceremony %s (%s): asking %d trustees for their keys (threshold %d)", co.params.ID, co.params.Kind, len(co.ps), opts.Threshold)
-		notes, down, err := co.prepare(ctx)
-		if err != nil {
-			co.abortAll(ctx)
-			return nil, err
-		}
-		if len(down) == 0 {
-			return co.run(ctx, notes, start)
-		}
+	if err := co.setup(); err != nil {
+		return nil, err
+	}
+	co.opts.progress("ceremony %s (%s): asking %d trustees for their keys (threshold %d)", co.params.ID, co.params.Kind, len(co.ps), co.params.Threshold)
+	notes, down, err := co.prepare(ctx)
+	if err != nil {
+		co.abortAll(ctx)
+		return nil, err
+	}
+	if len(down) > 0 {
+		// A ceremony keeps the rosters its proposal fixed: trustees that
+		// are down, or whose operators did not approve, take part under
+		// keys nobody holds: they deal nothing and get nothing.
 		var names []string
 		for _, p := range down {
 			names = append(names, fmt.Sprintf("%s (%v)", p.m.Name, p.down))
 		}
-		if opts.Group != nil {
-			// A rotation or reshare keeps its rosters: the trustees that
-			// are down take part under keys nobody holds, and get nothing.
-			if err := co.enoughUp(); err != nil {
-				co.abortAll(ctx)
-				return nil, fmt.Errorf("%w: %s did not answer; %v: start them and run the ceremony again", ErrCeremonyFailed, strings.Join(names, "; "), err)
-			}
-			co.opts.progress("not answering, taking part without a key (they will hold no share of what is made): %s", strings.Join(names, "; "))
-			for _, p := range down {
-				co.rep.Excluded = append(co.rep.Excluded, p.m.Name)
-			}
-			return co.run(ctx, notes, start)
+		if err := co.enoughUp(); err != nil {
+			co.abortAll(ctx)
+			return nil, fmt.Errorf("%w: %s did not take part; %v: start them, or have their operators approve the proposal, and run the ceremony again", ErrCeremonyFailed, strings.Join(names, "; "), err)
 		}
-		co.abortAll(ctx)
-		if attempt > 0 {
-			return nil, fmt.Errorf("%w: %s did not answer either; run the ceremony again when the trustees are up", ErrCeremonyFailed, strings.Join(names, "; "))
+		co.opts.progress("not taking part, so holding no share of what is made: %s", strings.Join(names, "; "))
+		for _, p := range down {
+			co.rep.Excluded = append(co.rep.Excluded, p.m.Name)
 		}
-		if len(roster)-len(down) < opts.Threshold || len(roster)-len(down) < 2 {
-			return nil, fmt.Errorf("%w: only %d of %d trustees answered (%s did not); threshold %d needs at least that many: start them and try again", ErrCeremonyFailed, len(roster)-len(down), len(roster), strings.Join(names, "; "), opts.Threshold)
-		}
-		var kept []GroupMember
-		for _, p := range co.ps {
-			if p.down == nil {
-				m := p.m
-				m.Index = len(kept) + 1
-				kept = append(kept, m)
-			} else {
-				co.rep.Excluded = append(co.rep.Excluded, p.m.Name)
-			}
-		}
-		co.opts.progress("left out of the roster, not answering: %s; running among the %d others", strings.Join(names, "; "), len(kept))
-		roster = kept
 	}
+	return co.run(ctx, notes, start)
 }
 
 func newCoordinator(opts DKGOptions) *coordinator {
@@ -177,22 +155,18 @@ func newCoordinator(opts DKGOptions) *coordinator {
 	return &coordinator{opts: opts}
 }
 
-func (co *coordinator) setup(roster []GroupMember) error {
-	id, err := NewCeremonyID(co.opts.Rand)
+func (co *coordinator) setup() error {
+	prop, err := peekProposal(co.opts.Proposal)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w: %v", ErrCeremonyFailed, err)
 	}
-	now := co.opts.Clock()
-	kind := CeremonyDKG
-	if co.opts.Reshare {
-		kind = CeremonyReshare
+	if prop.Kind != ProposeDKG && co.opts.Group == nil {
+		return fmt.Errorf("%w: a %s proposal needs the current group file it names", ErrCeremonyFailed, prop.Kind)
 	}
-	co.params = CeremonyParams{
-		Version: CeremonyParamsVersion, ID: id, Kind: kind, Epoch: co.opts.Epoch,
-		Threshold: co.opts.Threshold, Roster: roster,
-		ValidFrom: co.opts.ValidFrom.UTC().Truncate(time.Second), ValidUntil: co.opts.ValidUntil.UTC().Truncate(time.Second),
-		Deadline: now.Add(10*co.opts.PhaseTimeout + time.Minute).UTC().Truncate(time.Second),
-		Group:    string(co.opts.Group),
+	co.params = prop.params(string(co.opts.Group))
+	co.params.Proposal = string(co.opts.Proposal)
+	if prop.Kind == ProposeDKG {
+		co.params.Group = ""
 	}
 	if err := co.params.Validate(); err != nil {
 		return fmt.Errorf("%w: %v", ErrCeremonyFailed, err)
@@ -210,7 +184,7 @@ func (co *coordinator) setup(roster []GroupMember) error {
 		p.old, p.new = m.Index, m.Index
 		if co.params.Kind == CeremonyReshare {
 			p.new = 0
-			for _, n := range roster {
+			for _, n := range co.params.Roster {
 				if n.Name == m.Name {
 					p.m, p.new = n, n.Index
 				}
@@ -219,7 +193,7 @@ func (co *coordinator) setup(roster []GroupMember) error {
 				p.old = 0
 			}
 		}
-		if p.c, err = NewClient(p.m, co.opts.ClientOptions...); err != nil {
+		if p.c, err = co.opts.Dial(p.m); err != nil {
 			return err
 		}
 		co.ps = append(co.ps, p)
@@ -236,8 +210,7 @@ func (co *coordinator) call(ctx context.Context, p *participant, path string, ca
 		cctx, cancel := context.WithDeadline(ctx, deadline)
 		ans, err := p.c.Ceremony(cctx, path, call)
 		cancel()
-		var te *TransportError
-		if err == nil || !errors.As(err, &te) || time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
+		if err == nil || !errors.Is(err, ErrUnreachable) || time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
 			if err == nil && co.opts.Observe != nil {
 				co.mu.Lock()
 				co.opts.Observe(p.m.Name, path, ans)
@@ -273,8 +246,7 @@ func (co *coordinator) each(fn func(p *participant) error) []error {
 }
 
 func isTransport(err error) bool {
-	var te *TransportError
-	return errors.As(err, &te) || errors.Is(err, context.DeadlineExceeded)
+	return errors.Is(err, ErrUnreachable) || errors.Is(err, context.DeadlineExceeded)
 }
 
 func (co *coordinator) prepare(ctx context.Context) ([]string, []*participant, error) {
@@ -291,7 +263,8 @@ func (co *coordinator) prepare(ctx context.Context) ([]string, []*participant, e
 	for i, err := range errs {
 		switch {
 		case err == nil:
-		case isTransport(err):
+		case isTransport(err), errors.Is(err, ErrNotApproved):
+			// Down, or its operator did not approve: it takes no part.
 			co.ps[i].down = err
 			down = append(down, co.ps[i])
 		default:
@@ -414,8 +387,8 @@ func (co *coordinator) run(ctx context.Context, notes []string, start time.Time)
 		}
 		co.phaseDone(fmt.Sprintf("round %d", round))
 	}
-	if co.live() < co.opts.Threshold {
-		return nil, fmt.Errorf("%w: only %d trustees still answer, threshold is %d", ErrCeremonyFailed, co.live(), co.opts.Threshold)
+	if co.live() < co.params.Threshold {
+		return nil, fmt.Errorf("%w: only %d trustees still answer, threshold is %d", ErrCeremonyFailed, co.live(), co.params.Threshold)
 	}
 	if err := co.finish(ctx); err != nil {
 		return nil, err
@@ -582,8 +555,8 @@ func (co *coordinator) finish(ctx context.Context) error {
 			}
 		}
 		slices.Sort(co.holders[e.Epoch])
-		if len(co.holders[e.Epoch]) < co.opts.Threshold {
-			return fmt.Errorf("%w: only %d trustees hold a share of epoch %d, threshold is %d", ErrCeremonyFailed, len(co.holders[e.Epoch]), e.Epoch, co.opts.Threshold)
+		if len(co.holders[e.Epoch]) < co.params.Threshold {
+			return fmt.Errorf("%w: only %d trustees hold a share of epoch %d, threshold is %d", ErrCeremonyFailed, len(co.holders[e.Epoch]), e.Epoch, co.params.Threshold)
 		}
 	}
 	co.rep.Holders = co.holders[co.ref.Epochs[len(co.ref.Epochs)-1].Epoch]
@@ -591,16 +564,16 @@ func (co *coordinator) finish(ctx context.Context) error {
 }
 
 // groupFile builds the group file of the outcome.
-func (co *coordinator) groupFile() (*GroupFile, error) {
-	g := &GroupFile{Version: GroupFileVersion, KeyGeneration: "dkg", Threshold: co.params.Threshold, Trustees: co.params.Roster}
-	var before []GroupEpoch
+func (co *coordinator) groupFile() (*escrow.GroupFile, error) {
+	g := &escrow.GroupFile{Version: escrow.GroupFileVersion, KeyGeneration: "dkg", Threshold: co.params.Threshold, Trustees: co.params.Roster}
+	var before []escrow.GroupEpoch
 	cur, err := co.params.oldGroup()
 	if err != nil {
 		return nil, err
 	}
 	if cur != nil {
 		before = cur.Epochs
-		if co.opts.Reshare {
+		if co.params.Kind == CeremonyReshare {
 			g.KeyGeneration = cur.KeyGeneration
 		}
 	}
@@ -608,8 +581,8 @@ func (co *coordinator) groupFile() (*GroupFile, error) {
 	for _, e := range co.ref.Epochs {
 		made[e.Epoch] = e
 	}
-	if !co.opts.Reshare {
-		before = append(slices.Clone(before), GroupEpoch{Epoch: co.params.Epoch, ValidFrom: co.params.ValidFrom, ValidUntil: co.params.ValidUntil})
+	if !(co.params.Kind == CeremonyReshare) {
+		before = append(slices.Clone(before), escrow.GroupEpoch{Epoch: co.params.Epoch, ValidFrom: co.params.ValidFrom, ValidUntil: co.params.ValidUntil})
 	}
 	for _, e := range before {
 		if o, ok := made[e.Epoch]; ok {
@@ -664,7 +637,7 @@ func (co *coordinator) signAndCommit(ctx context.Context) error {
 		}
 		signed = append(signed, p.signed[len(text)+1:]...)
 	}
-	if _, _, err := VerifyGroupFile(signed, true); err != nil {
+	if _, _, err := escrow.VerifyGroupFile(signed, true); err != nil {
 		return fmt.Errorf("%w: the signed group file does not verify: %v", ErrCeremonyFailed, err)
 	}
 	co.opts.progress("group file signed by %d trustees; installing", len(holders))
@@ -709,16 +682,15 @@ func (co *coordinator) abortAll(ctx context.Context) {
 	wg.Wait()
 }
 
-// NextEpochOptions returns the options of a rotation of the signed group
-// file: a DKG among the same roster, with the same threshold, for the
-// epoch after the last one. The new epoch starts when the last one ends,
-// and lasts length (default: as long as the last epoch); if the last one
-// ended more than that ago, the new one still starts at its end, so no
-// time is left without an epoch, and lasts until length after now.
-func NextEpochOptions(signed []byte, now time.Time, length time.Duration) (DKGOptions, error) {
-	g, _, err := VerifyGroupFile(signed, true)
+// nextEpoch returns the epoch after the last one of the signed group
+// file: it starts when the last one ends and lasts length (default: as
+// long as the last one); if the last one ended more than that ago, it
+// still starts at its end, so no time is left without an epoch, and lasts
+// until length after now.
+func nextEpoch(signed []byte, now time.Time, length time.Duration) (*escrow.GroupFile, escrow.GroupEpoch, error) {
+	g, _, err := escrow.VerifyGroupFile(signed, true)
 	if err != nil {
-		return DKGOptions{}, err
+		return nil, escrow.GroupEpoch{}, err
 	}
 	last := g.Epochs[len(g.Epochs)-1]
 	if length <= 0 {
@@ -729,8 +701,5 @@ func NextEpochOptions(signed []byte, now time.Time, length time.Duration) (DKGOp
 	if !until.After(now) {
 		until = now.UTC().Truncate(time.Second).Add(length)
 	}
-	return DKGOptions{
-		Roster: g.Trustees, Threshold: g.Threshold, Epoch: last.Epoch + 1,
-		ValidFrom: from, ValidUntil: until, Group: signed,
-	}, nil
+	return g, escrow.GroupEpoch{Epoch: last.Epoch + 1, ValidFrom: from.UTC(), ValidUntil: until.UTC()}, nil
 }

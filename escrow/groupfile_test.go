@@ -1,27 +1,30 @@
-package trustee_test
+package escrow_test
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	mrand "math/rand/v2"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/group"
 	"github.com/keyquorum/keyquorum/shares"
-	"github.com/keyquorum/keyquorum/trustee"
 	"golang.org/x/mod/sumdb/note"
 )
 
 // dealtFile returns a freshly dealt group file and its canonical encoding.
-func dealtFile(t testing.TB) (*trustee.GroupFile, []trustee.DealtShare, []byte) {
+func dealtFile(t testing.TB) (*escrow.GroupFile, []escrow.DealtShare, []byte) {
 	t.Helper()
 	names := []string{"trustee-1", "trustee-2", "trustee-3", "trustee-4", "trustee-5"}
-	g, dealt, err := trustee.Deal(names, testThreshold, testEpochs, detRand("group file"))
+	g, dealt, err := escrow.Deal(names, testThreshold, testEpochs, detRand("group file"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,7 +46,7 @@ func dealtFile(t testing.TB) (*trustee.GroupFile, []trustee.DealtShare, []byte) 
 
 // encodeUnchecked writes g the way Marshal does but without validating it,
 // so a test can hand ParseGroupFile an invalid file in canonical layout.
-func encodeUnchecked(t testing.TB, g *trustee.GroupFile) []byte {
+func encodeUnchecked(t testing.TB, g *escrow.GroupFile) []byte {
 	t.Helper()
 	b, err := json.MarshalIndent(g, "", "  ")
 	if err != nil {
@@ -53,9 +56,9 @@ func encodeUnchecked(t testing.TB, g *trustee.GroupFile) []byte {
 }
 
 // cloneFile deep-copies a group file through its JSON form.
-func cloneFile(t testing.TB, g *trustee.GroupFile) *trustee.GroupFile {
+func cloneFile(t testing.TB, g *escrow.GroupFile) *escrow.GroupFile {
 	t.Helper()
-	var c trustee.GroupFile
+	var c escrow.GroupFile
 	if err := json.Unmarshal(encodeUnchecked(t, g), &c); err != nil {
 		t.Fatal(err)
 	}
@@ -64,10 +67,10 @@ func cloneFile(t testing.TB, g *trustee.GroupFile) *trustee.GroupFile {
 
 func TestGroupFileRoundTrip(t *testing.T) {
 	g, _, b := dealtFile(t)
-	if !bytes.HasPrefix(b, []byte("{\n  \"version\": \""+trustee.GroupFileVersion+"\",\n")) {
+	if !bytes.HasPrefix(b, []byte("{\n  \"version\": \""+escrow.GroupFileVersion+"\",\n")) {
 		t.Errorf("group file does not start with its version:\n%.80s", b)
 	}
-	parsed, err := trustee.ParseGroupFile(b)
+	parsed, err := escrow.ParseGroupFile(b)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -96,7 +99,7 @@ func TestGroupFileRoundTrip(t *testing.T) {
 
 func TestParseGroupFileRefusals(t *testing.T) {
 	g, _, valid := dealtFile(t)
-	other, _, _ := trustee.Deal([]string{"a", "b", "c", "d", "e"}, testThreshold, testEpochs, detRand("another group"))
+	other, _, _ := escrow.Deal([]string{"a", "b", "c", "d", "e"}, testThreshold, testEpochs, detRand("another group"))
 
 	b64 := base64.StdEncoding.EncodeToString
 	fromHex := func(s string) string {
@@ -106,13 +109,13 @@ func TestParseGroupFileRefusals(t *testing.T) {
 		}
 		return b64(b)
 	}
-	torsion := fromHex(order8Hex)
+	torsion := fromHex(torsionPointHex)
 	// A point with a torsion component: the epoch key plus the order-8
 	// point, not in the prime-order subgroup.
 	mixed := func() string {
 		k, _ := base64.StdEncoding.DecodeString(g.Epochs[0].Key)
 		p, q := group.Point(), group.Point()
-		tb, _ := hex.DecodeString(order8Hex)
+		tb, _ := hex.DecodeString(torsionPointHex)
 		if err := p.UnmarshalBinary(k); err != nil {
 			t.Fatal(err)
 		}
@@ -125,7 +128,7 @@ func TestParseGroupFileRefusals(t *testing.T) {
 	nonCanonical := fromHex("edffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f")
 	identity := fromHex("0100000000000000000000000000000000000000000000000000000000000000")
 
-	edit := func(f func(g *trustee.GroupFile)) func() []byte {
+	edit := func(f func(g *escrow.GroupFile)) func() []byte {
 		return func() []byte {
 			c := cloneFile(t, g)
 			f(c)
@@ -144,48 +147,48 @@ func TestParseGroupFileRefusals(t *testing.T) {
 		name string
 		file func() []byte
 	}{
-		{"wrong version", edit(func(g *trustee.GroupFile) { g.Version = "keyquorum group v2" })},
-		{"no version", edit(func(g *trustee.GroupFile) { g.Version = "" })},
-		{"unknown key generation", edit(func(g *trustee.GroupFile) { g.KeyGeneration = "trusted" })},
-		{"threshold above n", edit(func(g *trustee.GroupFile) { g.Threshold = 6 })},
-		{"threshold zero", edit(func(g *trustee.GroupFile) { g.Threshold = 0 })},
-		{"no trustees", edit(func(g *trustee.GroupFile) { g.Trustees = nil })},
-		{"indices out of order", edit(func(g *trustee.GroupFile) { g.Trustees[1], g.Trustees[2] = g.Trustees[2], g.Trustees[1] })},
-		{"indices from 0", edit(func(g *trustee.GroupFile) {
+		{"wrong version", edit(func(g *escrow.GroupFile) { g.Version = "keyquorum group v2" })},
+		{"no version", edit(func(g *escrow.GroupFile) { g.Version = "" })},
+		{"unknown key generation", edit(func(g *escrow.GroupFile) { g.KeyGeneration = "trusted" })},
+		{"threshold above n", edit(func(g *escrow.GroupFile) { g.Threshold = 6 })},
+		{"threshold zero", edit(func(g *escrow.GroupFile) { g.Threshold = 0 })},
+		{"no trustees", edit(func(g *escrow.GroupFile) { g.Trustees = nil })},
+		{"indices out of order", edit(func(g *escrow.GroupFile) { g.Trustees[1], g.Trustees[2] = g.Trustees[2], g.Trustees[1] })},
+		{"indices from 0", edit(func(g *escrow.GroupFile) {
 			for i := range g.Trustees {
 				g.Trustees[i].Index = i
 			}
 		})},
-		{"index skipped", edit(func(g *trustee.GroupFile) { g.Trustees[4].Index = 6 })},
-		{"bad trustee name", edit(func(g *trustee.GroupFile) { g.Trustees[0].Name = "trustee one" })},
-		{"no epochs", edit(func(g *trustee.GroupFile) { g.Epochs = nil })},
-		{"trustee name twice", edit(func(g *trustee.GroupFile) { g.Trustees[3].Name = g.Trustees[1].Name })},
-		{"overlapping epochs", edit(func(g *trustee.GroupFile) { g.Epochs[1].ValidFrom = g.Epochs[0].ValidUntil.Add(-time.Hour) })},
-		{"epoch time not UTC", edit(func(g *trustee.GroupFile) {
+		{"index skipped", edit(func(g *escrow.GroupFile) { g.Trustees[4].Index = 6 })},
+		{"bad trustee name", edit(func(g *escrow.GroupFile) { g.Trustees[0].Name = "trustee one" })},
+		{"no epochs", edit(func(g *escrow.GroupFile) { g.Epochs = nil })},
+		{"trustee name twice", edit(func(g *escrow.GroupFile) { g.Trustees[3].Name = g.Trustees[1].Name })},
+		{"overlapping epochs", edit(func(g *escrow.GroupFile) { g.Epochs[1].ValidFrom = g.Epochs[0].ValidUntil.Add(-time.Hour) })},
+		{"epoch time not UTC", edit(func(g *escrow.GroupFile) {
 			g.Epochs[0].ValidFrom = g.Epochs[0].ValidFrom.In(time.FixedZone("CET", 3600))
 		})},
-		{"epoch time with fractions", edit(func(g *trustee.GroupFile) { g.Epochs[0].ValidFrom = g.Epochs[0].ValidFrom.Add(time.Millisecond) })},
-		{"epochs out of order", edit(func(g *trustee.GroupFile) { g.Epochs[0], g.Epochs[1] = g.Epochs[1], g.Epochs[0] })},
-		{"epoch repeated", edit(func(g *trustee.GroupFile) { g.Epochs[1].Epoch = g.Epochs[0].Epoch })},
-		{"empty validity", edit(func(g *trustee.GroupFile) { g.Epochs[0].ValidUntil = g.Epochs[0].ValidFrom })},
-		{"commitment too short", edit(func(g *trustee.GroupFile) { g.Epochs[0].Commitment = g.Epochs[0].Commitment[:2] })},
-		{"commitment too long", edit(func(g *trustee.GroupFile) {
+		{"epoch time with fractions", edit(func(g *escrow.GroupFile) { g.Epochs[0].ValidFrom = g.Epochs[0].ValidFrom.Add(time.Millisecond) })},
+		{"epochs out of order", edit(func(g *escrow.GroupFile) { g.Epochs[0], g.Epochs[1] = g.Epochs[1], g.Epochs[0] })},
+		{"epoch repeated", edit(func(g *escrow.GroupFile) { g.Epochs[1].Epoch = g.Epochs[0].Epoch })},
+		{"empty validity", edit(func(g *escrow.GroupFile) { g.Epochs[0].ValidUntil = g.Epochs[0].ValidFrom })},
+		{"commitment too short", edit(func(g *escrow.GroupFile) { g.Epochs[0].Commitment = g.Epochs[0].Commitment[:2] })},
+		{"commitment too long", edit(func(g *escrow.GroupFile) {
 			g.Epochs[0].Commitment = append(g.Epochs[0].Commitment, g.Epochs[1].Commitment[1])
 		})},
-		{"commitment does not match the key", edit(func(g *trustee.GroupFile) { g.Epochs[0].Key = g.Epochs[1].Key })},
-		{"commitment of another group", edit(func(g *trustee.GroupFile) { g.Epochs[0].Commitment = other.Epochs[0].Commitment })},
-		{"key is a small-order point", edit(func(g *trustee.GroupFile) { g.Epochs[0].Key = torsion; g.Epochs[0].Commitment[0] = torsion })},
-		{"commitment point of small order", edit(func(g *trustee.GroupFile) { g.Epochs[0].Commitment[2] = torsion })},
-		{"commitment point with a torsion component", edit(func(g *trustee.GroupFile) { g.Epochs[0].Commitment[1] = mixed })},
-		{"non-canonical point", edit(func(g *trustee.GroupFile) { g.Epochs[0].Commitment[1] = nonCanonical })},
-		{"identity point", edit(func(g *trustee.GroupFile) { g.Epochs[0].Commitment[1] = identity })},
-		{"point not base64", edit(func(g *trustee.GroupFile) { g.Epochs[0].Commitment[1] = "not base64!" })},
-		{"point with non-canonical base64", edit(func(g *trustee.GroupFile) {
+		{"commitment does not match the key", edit(func(g *escrow.GroupFile) { g.Epochs[0].Key = g.Epochs[1].Key })},
+		{"commitment of another group", edit(func(g *escrow.GroupFile) { g.Epochs[0].Commitment = other.Epochs[0].Commitment })},
+		{"key is a small-order point", edit(func(g *escrow.GroupFile) { g.Epochs[0].Key = torsion; g.Epochs[0].Commitment[0] = torsion })},
+		{"commitment point of small order", edit(func(g *escrow.GroupFile) { g.Epochs[0].Commitment[2] = torsion })},
+		{"commitment point with a torsion component", edit(func(g *escrow.GroupFile) { g.Epochs[0].Commitment[1] = mixed })},
+		{"non-canonical point", edit(func(g *escrow.GroupFile) { g.Epochs[0].Commitment[1] = nonCanonical })},
+		{"identity point", edit(func(g *escrow.GroupFile) { g.Epochs[0].Commitment[1] = identity })},
+		{"point not base64", edit(func(g *escrow.GroupFile) { g.Epochs[0].Commitment[1] = "not base64!" })},
+		{"point with non-canonical base64", edit(func(g *escrow.GroupFile) {
 			c := g.Epochs[0].Commitment[1] // 32 bytes: ends in one "=" with 2 unused bits
 			last := strings.IndexByte(base64Alphabet, c[len(c)-2])
 			g.Epochs[0].Commitment[1] = c[:len(c)-2] + string(base64Alphabet[last|1]) + "="
 		})},
-		{"point too short", edit(func(g *trustee.GroupFile) { g.Epochs[0].Commitment[1] = b64(make([]byte, 31)) })},
+		{"point too short", edit(func(g *escrow.GroupFile) { g.Epochs[0].Commitment[1] = b64(make([]byte, 31)) })},
 		{"unknown field", text("  \"threshold\": 3,\n", "  \"threshold\": 3,\n  \"dealer\": \"me\",\n")},
 		{"unknown nested field", text("      \"name\": \"trustee-1\",\n", "      \"name\": \"trustee-1\",\n      \"operator\": \"x\",\n")},
 		{"extra indentation", text("\n  \"threshold\"", "\n    \"threshold\"")},
@@ -238,8 +241,8 @@ func TestParseGroupFileRefusals(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			b := tc.file()
-			g, err := trustee.ParseGroupFile(b)
-			if !errors.Is(err, trustee.ErrBadGroupFile) {
+			g, err := escrow.ParseGroupFile(b)
+			if !errors.Is(err, escrow.ErrBadGroupFile) {
 				t.Fatalf("ParseGroupFile: %v, want ErrBadGroupFile\n%s", err, b)
 			}
 			if want := reasons[tc.name]; !strings.Contains(err.Error(), want) {
@@ -260,7 +263,7 @@ func TestMarshalRefusesInvalidFile(t *testing.T) {
 	g, _, _ := dealtFile(t)
 	c := cloneFile(t, g)
 	c.Threshold = 9
-	if _, err := c.Marshal(); !errors.Is(err, trustee.ErrBadGroupFile) {
+	if _, err := c.Marshal(); !errors.Is(err, escrow.ErrBadGroupFile) {
 		t.Fatalf("Marshal of an invalid file: %v, want ErrBadGroupFile", err)
 	}
 }
@@ -271,18 +274,18 @@ func TestDealRefusals(t *testing.T) {
 		name   string
 		names  []string
 		t      int
-		epochs []trustee.GroupEpoch
+		epochs []escrow.GroupEpoch
 	}{
 		{"threshold above n", names, 4, testEpochs},
 		{"threshold zero", names, 0, testEpochs},
 		{"no trustees", nil, 1, testEpochs},
 		{"no epochs", names, 2, nil},
-		{"epochs out of order", names, 2, []trustee.GroupEpoch{testEpochs[1], testEpochs[0]}},
+		{"epochs out of order", names, 2, []escrow.GroupEpoch{testEpochs[1], testEpochs[0]}},
 		{"bad name", []string{"trustee 1", "trustee-2"}, 2, testEpochs},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			if g, d, err := trustee.Deal(tc.names, tc.t, tc.epochs, detRand(tc.name)); err == nil {
+			if g, d, err := escrow.Deal(tc.names, tc.t, tc.epochs, detRand(tc.name)); err == nil {
 				t.Fatalf("Deal succeeded: %d trustees, %d shares", len(g.Trustees), len(d))
 			}
 		})
@@ -393,7 +396,7 @@ func TestEpochAt(t *testing.T) {
 func FuzzParseGroupFile(f *testing.F) {
 	_, _, valid := dealtFile(f)
 	f.Add(valid)
-	small, _, err := trustee.Deal([]string{"a"}, 1, testEpochs[:1], detRand("small"))
+	small, _, err := escrow.Deal([]string{"a"}, 1, testEpochs[:1], detRand("small"))
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -405,12 +408,12 @@ func FuzzParseGroupFile(f *testing.F) {
 	f.Add(bytes.Replace(valid, []byte("\"threshold\": 3"), []byte("\"threshold\": 6"), 1))
 	f.Add([]byte("{}\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		g, err := trustee.ParseGroupFile(b)
+		g, err := escrow.ParseGroupFile(b)
 		if err != nil {
 			if g != nil {
 				t.Fatal("a file returned with an error")
 			}
-			if !errors.Is(err, trustee.ErrBadGroupFile) {
+			if !errors.Is(err, escrow.ErrBadGroupFile) {
 				t.Fatalf("error does not wrap ErrBadGroupFile: %v", err)
 			}
 			return
@@ -429,3 +432,41 @@ func FuzzParseGroupFile(f *testing.F) {
 		}
 	})
 }
+
+// Fixtures of the group file tests: a 3-of-5 group with three epochs.
+const (
+	testThreshold = 3
+	testTrustees  = 5
+	day           = 24 * time.Hour
+)
+
+var (
+	t0         = time.Date(2026, 3, 1, 0, 0, 0, 0, time.UTC)
+	testEpochs = []escrow.GroupEpoch{
+		{Epoch: 1, ValidFrom: t0, ValidUntil: t0.Add(7 * day)},
+		{Epoch: 2, ValidFrom: t0.Add(7 * day), ValidUntil: t0.Add(14 * day)},
+		{Epoch: 3, ValidFrom: t0.Add(14 * day), ValidUntil: t0.Add(28 * day)},
+	}
+)
+
+// detRand returns a deterministic randomness source named by seed.
+func detRand(seed string) io.Reader {
+	return mrand.NewChaCha8(sha256.Sum256([]byte(seed)))
+}
+
+// subsets returns every k-element subset of xs, in order.
+func subsets[T any](xs []T, k int) [][]T {
+	if k == 0 {
+		return [][]T{nil}
+	}
+	var out [][]T
+	for i := 0; i+k <= len(xs); i++ {
+		for _, rest := range subsets(xs[i+1:], k-1) {
+			out = append(out, append([]T{xs[i]}, rest...))
+		}
+	}
+	return out
+}
+
+// torsionPointHex encodes a point of order 8 on Ed25519.
+const torsionPointHex = "c7176a703d4dd84fba3c0b760d10670f2a2053fa2c39ccc64ec7fd7792ac037a"

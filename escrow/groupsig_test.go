@@ -1,13 +1,15 @@
-package trustee
+package escrow
 
 import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/keyquorum/keyquorum/internal/group"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -167,3 +169,6 @@ func TestGroupFileOutsiderSignature(t *testing.T) {
 		t.Fatalf("signing over an outsider's signature: %v", err)
 	}
 }
+
+// dkgRand is a deterministic randomness source for tests.
+func dkgRand(label string) io.Reader { return group.Suite().XOF([]byte("test/" + label)) }

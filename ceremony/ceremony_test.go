@@ -1,8 +1,9 @@
-package trustee
+package ceremony
 
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/group"
 	"github.com/keyquorum/keyquorum/shares"
 	"go.dedis.ch/kyber/v3"
@@ -22,27 +24,40 @@ import (
 )
 
 // cnode is one trustee of an in-process federation served over loopback
-// HTTP: a real Node, a real CeremonyHost and the real API server.
+// HTTP: a real CeremonyHost behind the real ceremony Handler, keeping its
+// shares in memory.
 type cnode struct {
 	t      *testing.T
 	name   string
 	signer note.Signer
-	member GroupMember
-	node   *Node
+	member escrow.GroupMember
+	node   *memNode
 	store  *MemCeremonyStore
 	host   *CeremonyHost
 	srv    *httptest.Server
-	api    atomic.Pointer[Server]
+	api    atomic.Pointer[Handler]
 
-	mu     sync.Mutex
-	group  []byte
-	shares map[uint32]*EpochShare
+	mu      sync.Mutex
+	group   []byte
+	shares  map[uint32]*escrow.EpochShare
+	events  []Event // the audit records the node wrote
+	logDown string  // events of this kind cannot be logged
+}
+
+func (n *cnode) record(ev Event) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.logDown != "" && ev.Kind == n.logDown {
+		return errors.New("audit log unavailable")
+	}
+	n.events = append(n.events, ev)
+	return nil
 }
 
 func newCeremonyNode(t *testing.T, i int) *cnode {
 	t.Helper()
 	name := fmt.Sprintf("trustee-%d", i)
-	skey, vkey, err := note.GenerateKey(dkgRand("ceremony/log/"+name), LogKeyName(name))
+	skey, vkey, err := note.GenerateKey(dkgRand("ceremony/log/"+t.Name()+"/"+name), escrow.LogKeyName(name))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -50,23 +65,14 @@ func newCeremonyNode(t *testing.T, i int) *cnode {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n := &cnode{t: t, name: name, signer: signer, store: &MemCeremonyStore{}, shares: map[uint32]*EpochShare{}}
-	_, jkey, err := note.GenerateKey(dkgRand("ceremony/judge"), "judge")
-	if err != nil {
-		t.Fatal(err)
-	}
-	judge, err := note.NewVerifier(jkey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n.node, err = New(name, 0, DefaultPolicy(judge), NewMemAuditStore(), signer)
-	if err != nil {
-		t.Fatal(err)
-	}
+	n := &cnode{t: t, name: name, signer: signer, store: &MemCeremonyStore{}, shares: map[uint32]*escrow.EpochShare{}}
+	n.node = &memNode{shares: map[uint32]*escrow.EpochShare{}}
 	n.restart()
 	n.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.api.Load().ServeHTTP(w, r) }))
 	t.Cleanup(n.srv.Close)
-	n.member = GroupMember{Index: i, Name: name, Address: strings.TrimPrefix(n.srv.URL, "http://"), LogKey: vkey}
+	n.member = escrow.GroupMember{Index: i, Name: name, Address: strings.TrimPrefix(n.srv.URL, "http://"), LogKey: vkey}
+	testNodes.Store(vkey, n)
+	t.Cleanup(func() { testNodes.Delete(vkey) })
 	return n
 }
 
@@ -74,7 +80,7 @@ func newCeremonyNode(t *testing.T, i int) *cnode {
 // process would: everything in memory is gone.
 func (n *cnode) restart() {
 	h, err := NewCeremonyHost(CeremonyHostConfig{
-		Name: n.name, LogSigner: n.signer, Store: n.store, Install: n.install, Share: n.node.Share,
+		Name: n.name, LogSigner: n.signer, Store: n.store, Install: n.install, Share: n.node.Share, Record: n.record,
 		Group: func() []byte {
 			n.mu.Lock()
 			defer n.mu.Unlock()
@@ -85,10 +91,10 @@ func (n *cnode) restart() {
 		n.t.Fatal(err)
 	}
 	n.host = h
-	n.api.Store(NewServer(n.node, WithCeremonyHost(h)))
+	n.api.Store(&Handler{Host: h})
 }
 
-func (n *cnode) install(signed []byte, g *GroupFile, ss []*EpochShare, replace bool) error {
+func (n *cnode) install(signed []byte, g *escrow.GroupFile, ss []*escrow.EpochShare, replace bool) error {
 	pub := map[uint32]kyber.Point{}
 	for _, s := range ss {
 		eg, err := g.EscrowGroup(s.Epoch)
@@ -98,21 +104,20 @@ func (n *cnode) install(signed []byte, g *GroupFile, ss []*EpochShare, replace b
 		pub[s.Epoch] = eg.PublicShares[s.Index]
 	}
 	if replace {
-		if err := n.node.ReplaceShares(ss, pub); err != nil {
-			return err
-		}
+		n.node.replaceShares(ss)
 	} else {
 		for _, s := range ss {
-			if err := n.node.AddEpochShare(s, pub[s.Epoch]); err != nil {
-				return err
+			if !group.Point().Mul(s.Share, nil).Equal(pub[s.Epoch]) {
+				return fmt.Errorf("share of epoch %d does not match its public share", s.Epoch)
 			}
+			n.node.addShare(s)
 		}
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	n.group = slices.Clone(signed)
 	if replace {
-		n.shares = map[uint32]*EpochShare{}
+		n.shares = map[uint32]*escrow.EpochShare{}
 	}
 	for _, s := range ss {
 		n.shares[s.Epoch] = s
@@ -120,9 +125,9 @@ func (n *cnode) install(signed []byte, g *GroupFile, ss []*EpochShare, replace b
 	return nil
 }
 
-func ceremonyFederation(t *testing.T, n int) ([]*cnode, []GroupMember) {
+func ceremonyFederation(t *testing.T, n int) ([]*cnode, []escrow.GroupMember) {
 	var ns []*cnode
-	var roster []GroupMember
+	var roster []escrow.GroupMember
 	for i := 1; i <= n; i++ {
 		c := newCeremonyNode(t, i)
 		ns = append(ns, c)
@@ -131,12 +136,90 @@ func ceremonyFederation(t *testing.T, n int) ([]*cnode, []GroupMember) {
 	return ns, roster
 }
 
-func dkgOptions(roster []GroupMember, thr int) DKGOptions {
+// testNodes finds a test node by its log key, so that the option
+// builders below can play every operator: sign a proposal and approve it.
+var testNodes sync.Map
+
+// dkgOptions proposes a first DKG among roster (epoch 1, November 2026),
+// signed by its first trustee and approved by every one.
+func dkgOptions(roster []escrow.GroupMember, thr int) DKGOptions {
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
-	return DKGOptions{
-		Roster: roster, Threshold: thr, Epoch: 1, ValidFrom: t0, ValidUntil: t0.Add(30 * 24 * time.Hour),
-		PhaseTimeout: 2 * time.Second, Rand: dkgRand("ceremony/ids"),
+	p, err := DKGProposal(roster, thr, escrow.GroupEpoch{Epoch: 1, ValidFrom: t0, ValidUntil: t0.Add(30 * 24 * time.Hour)}, time.Now().Add(10*time.Minute), rand.Reader)
+	if err != nil {
+		panic(err)
 	}
+	return approvedOptions(p, nil)
+}
+
+// NextEpochOptions proposes the rotation after signed's last epoch and
+// has every trustee approve it.
+func NextEpochOptions(signed []byte, now time.Time, length time.Duration) (DKGOptions, error) {
+	p, err := RotationProposal(signed, now, length, time.Now().Add(10*time.Minute), rand.Reader)
+	if err != nil {
+		return DKGOptions{}, err
+	}
+	return approvedOptions(p, signed), nil
+}
+
+// reshareOptions proposes a reshare of signed to roster and threshold,
+// approved by every old and new trustee.
+func reshareOptions(signed []byte, roster []escrow.GroupMember, thr int) DKGOptions {
+	p, err := ReshareProposal(signed, roster, thr, time.Now().Add(10*time.Minute), rand.Reader)
+	if err != nil {
+		panic(err)
+	}
+	return approvedOptions(p, signed)
+}
+
+// sign has p signed by the log key of its roster's first trustee, or
+// with a current group, of that group's first trustee.
+func sign(p *Proposal, group ...[]byte) []byte {
+	m := p.Roster[0]
+	if len(group) > 0 && group[0] != nil {
+		g, _, err := escrow.VerifyGroupFile(group[0], true)
+		if err != nil {
+			panic(err)
+		}
+		m = g.Trustees[0]
+	}
+	n, ok := testNodes.Load(m.LogKey)
+	if !ok {
+		panic("no test node for " + m.Name)
+	}
+	signed, err := SignProposal(p, n.(*cnode).signer)
+	if err != nil {
+		panic(err)
+	}
+	return signed
+}
+
+// approvedOptions signs p, approves it on every trustee of its roster and
+// of group except those named in skip, and returns the options to run it.
+func approvedOptions(p *Proposal, group []byte, skip ...string) DKGOptions {
+	signed := sign(p, group)
+	ms := slices.Clone(p.Roster)
+	if group != nil {
+		g, _, err := escrow.VerifyGroupFile(group, true)
+		if err != nil {
+			panic(err)
+		}
+		ms = append(ms, g.Trustees...)
+	}
+	done := map[string]bool{}
+	for _, m := range ms {
+		if done[m.Name] || slices.Contains(skip, m.Name) {
+			continue
+		}
+		done[m.Name] = true
+		n, ok := testNodes.Load(m.LogKey)
+		if !ok {
+			continue
+		}
+		if _, _, err := n.(*cnode).host.Approve(signed, group); err != nil {
+			panic(fmt.Sprintf("%s: %v", m.Name, err))
+		}
+	}
+	return DKGOptions{Proposal: signed, Group: group, PhaseTimeout: 2 * time.Second}
 }
 
 // checkInstalled checks that every holder installed a share that matches
@@ -144,7 +227,7 @@ func dkgOptions(roster []GroupMember, thr int) DKGOptions {
 // epoch key; it returns the secret, which only the test computes.
 func checkInstalled(t *testing.T, ns []*cnode, rep *DKGReport, epoch uint32) kyber.Scalar {
 	t.Helper()
-	g, _, err := VerifyGroupFile(rep.Signed, true)
+	g, _, err := escrow.VerifyGroupFile(rep.Signed, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +286,7 @@ func TestRunDKGOverAPI(t *testing.T) {
 			seen = append(seen, []byte(fmt.Sprint(*a.Outcome)))
 		}
 	}
-	rep, err := RunDKG(context.Background(), opts)
+	rep, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,6 +297,15 @@ func TestRunDKGOverAPI(t *testing.T) {
 		t.Fatalf("group file %+v", rep.Group)
 	}
 	x := checkInstalled(t, ns, rep, 1)
+	// Every participant logged its approval, then the completion, with
+	// the group file it installed.
+	for _, n := range ns {
+		if len(n.events) != 2 || n.events[0].Kind != EventApproved || n.events[1].Kind != EventCompleted ||
+			n.events[1].Ceremony != rep.CeremonyID || n.events[1].Group != HashGroup(rep.Signed) || !slices.Equal(n.events[1].Epochs, []uint32{1}) ||
+			n.events[0].Proposal != n.events[1].Proposal || n.events[1].Roster != RosterHash(rep.Group.Trustees) {
+			t.Fatalf("%s logged %+v", n.name, n.events)
+		}
+	}
 	// What the coordinator received contains neither the key nor any
 	// share, in any encoding: it relayed only public or encrypted bytes.
 	secrets := [][]byte{group.ScalarBytes(x)}
@@ -238,8 +330,9 @@ func TestRunDKGRelaySwapsAKey(t *testing.T) {
 	// signed by trustee-2's log key.
 	ns, roster := ceremonyFederation(t, 3)
 	opts := dkgOptions(roster, 2)
+	opts.Dial = testDial
 	co := newCoordinator(opts)
-	if err := co.setup(roster); err != nil {
+	if err := co.setup(); err != nil {
 		t.Fatal(err)
 	}
 	notes, down, err := co.prepare(context.Background())
@@ -248,7 +341,7 @@ func TestRunDKGRelaySwapsAKey(t *testing.T) {
 	}
 	relayKey, _ := GenerateDKGKey(dkgRand("swap/relay"))
 	forged := ceremonyKeyNote(&co.params, "trustee-2", group.PointBytes(relayKey.Public))
-	relaySkey, _, _ := note.GenerateKey(dkgRand("swap/relay/log"), LogKeyName("trustee-2"))
+	relaySkey, _, _ := note.GenerateKey(dkgRand("swap/relay/log"), escrow.LogKeyName("trustee-2"))
 	relaySigner, _ := note.NewSigner(relaySkey)
 	fn, _ := note.Sign(&note.Note{Text: forged}, relaySigner)
 	notes[1] = string(fn)
@@ -256,27 +349,34 @@ func TestRunDKGRelaySwapsAKey(t *testing.T) {
 	if !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), "trustee-2") {
 		t.Fatalf("start with a swapped key: %v", err)
 	}
-	// Other parameters for one trustee are caught the same way.
+	// Parameters other than the approved proposal's are refused, and
+	// nothing is stored for them.
 	other := co.params
 	other.Threshold = 3
-	if _, err := ns[2].host.Prepare(other); !errors.Is(err, ErrCeremonyRefused) {
+	before, _ := ns[2].store.CeremonyIDs()
+	if _, err := ns[2].host.Prepare(other); !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), "differ from the approved proposal") {
 		t.Fatalf("prepare with changed parameters: %v", err)
+	}
+	if after, _ := ns[2].store.CeremonyIDs(); !slices.Equal(before, after) {
+		t.Fatalf("a refused prepare changed the stored ceremonies: %v -> %v", before, after)
 	}
 }
 
 func TestRunDKGOneDownAtStart(t *testing.T) {
 	ns, roster := ceremonyFederation(t, 5)
 	ns[1].srv.Close()
-	rep, err := RunDKG(context.Background(), dkgOptions(roster, 3))
+	rep, err := runDKG(context.Background(), dkgOptions(roster, 3))
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !slices.Equal(rep.Excluded, []string{"trustee-2"}) || len(rep.Group.Trustees) != 4 || rep.Group.Trustees[1].Name != "trustee-3" {
-		t.Fatalf("excluded %v roster %v", rep.Excluded, rep.Group.Trustees)
+	// The roster is the proposal's: trustee-2 stays in it, holding no
+	// share of the epoch.
+	if !slices.Equal(rep.Excluded, []string{"trustee-2"}) || len(rep.Group.Trustees) != 5 || !slices.Equal(rep.Holders, []int{1, 3, 4, 5}) {
+		t.Fatalf("excluded %v roster %v holders %v", rep.Excluded, rep.Group.Trustees, rep.Holders)
 	}
 	checkInstalled(t, ns, rep, 1)
-	if ns[1].node.Index() != 0 {
-		t.Fatal("the trustee that was down has an index")
+	if ns[1].node.Index() != 0 || len(ns[1].node.Epochs()) != 0 {
+		t.Fatal("the trustee that was down holds a share")
 	}
 }
 
@@ -288,7 +388,7 @@ func TestRunDKGOneStopsMidway(t *testing.T) {
 			ns[3].srv.Close() // trustee-4 dealt, then dies
 		}
 	}
-	rep, err := RunDKG(context.Background(), opts)
+	rep, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -303,8 +403,8 @@ func TestRunDKGTooFewAborts(t *testing.T) {
 	ns[0].srv.Close()
 	ns[1].srv.Close()
 	ns[2].srv.Close()
-	_, err := RunDKG(context.Background(), dkgOptions(roster, 3))
-	if !errors.Is(err, ErrCeremonyFailed) || !strings.Contains(err.Error(), "only 2 of 5") {
+	_, err := runDKG(context.Background(), dkgOptions(roster, 3))
+	if !errors.Is(err, ErrCeremonyFailed) || !strings.Contains(err.Error(), "only 2 of the roster's trustees answered, threshold is 3") {
 		t.Fatalf("err %v", err)
 	}
 	for _, n := range ns[3:] {
@@ -322,7 +422,7 @@ func TestRunDKGTooFewAborts(t *testing.T) {
 			ns[4].srv.Close()
 		}
 	}
-	_, err = RunDKG(context.Background(), opts)
+	_, err = runDKG(context.Background(), opts)
 	if !errors.Is(err, ErrCeremonyFailed) {
 		t.Fatalf("err %v", err)
 	}
@@ -330,6 +430,10 @@ func TestRunDKGTooFewAborts(t *testing.T) {
 	for _, n := range ns[:3] {
 		if ids, _ := n.store.CeremonyIDs(); len(ids) != 0 || len(n.node.Epochs()) != 0 {
 			t.Fatalf("%s kept something of an aborted ceremony: %v", n.name, ids)
+		}
+		// Logged: the approval, then the abort.
+		if k := len(n.events); k != 2 || n.events[0].Kind != EventApproved || n.events[1].Kind != EventAborted || n.events[1].Code == "" {
+			t.Fatalf("%s logged %+v", n.name, n.events)
 		}
 	}
 }
@@ -356,7 +460,7 @@ func TestRunDKGBadDealIsNamed(t *testing.T) {
 		hc.mu.Unlock()
 	}
 	opts.dropMessage = func(m Message) bool { return m.Kind == KindJustification && m.From == 5 }
-	rep, err := RunDKG(context.Background(), opts)
+	rep, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -381,7 +485,7 @@ func TestRunDKGRestartMidCeremony(t *testing.T) {
 			restarted++
 		}
 	}
-	rep, err := RunDKG(context.Background(), opts)
+	rep, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -391,9 +495,45 @@ func TestRunDKGRestartMidCeremony(t *testing.T) {
 	checkInstalled(t, ns, rep, 1)
 }
 
+// TestRestartResumesOnlyApproved: a restarted node keeps its operator's
+// approvals in its store and resumes the approved ceremony, but a
+// ceremony with other parameters is still refused after the restart, and
+// a used proposal cannot be run again.
+func TestRestartResumesOnlyApproved(t *testing.T) {
+	ns, roster := ceremonyFederation(t, 3)
+	opts := dkgOptions(roster, 2)
+	var other CeremonyParams
+	opts.afterPhase = func(phase string, co *coordinator) {
+		if phase == "start" {
+			ns[1].restart()
+			other = co.params
+			other.ValidUntil = other.ValidUntil.Add(24 * time.Hour)
+			if _, err := ns[1].host.Prepare(other); !errors.Is(err, ErrNotApproved) {
+				t.Errorf("after a restart, other parameters: %v", err)
+			}
+		}
+	}
+	rep, err := runDKG(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkInstalled(t, ns, rep, 1)
+	if _, err := ns[1].host.Prepare(other); !errors.Is(err, ErrNotApproved) {
+		t.Errorf("after the ceremony: %v", err)
+	}
+	again := other
+	again.ValidUntil = rep.Group.Epochs[0].ValidUntil
+	if _, err := ns[1].host.Prepare(again); !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), "keyquorum trustee approve") {
+		t.Errorf("the used proposal again: %v", err)
+	}
+	if hs, _ := ns[1].store.ApprovalHashes(); len(hs) != 0 {
+		t.Errorf("approvals kept after the ceremony: %v", hs)
+	}
+}
+
 func TestRotateAndRetention(t *testing.T) {
 	ns, roster := ceremonyFederation(t, 4)
-	rep, err := RunDKG(context.Background(), dkgOptions(roster, 3))
+	rep, err := runDKG(context.Background(), dkgOptions(roster, 3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +543,7 @@ func TestRotateAndRetention(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts.PhaseTimeout, opts.Rand = 2*time.Second, dkgRand("rotate")
-	rep2, err := RunDKG(context.Background(), opts)
+	rep2, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,15 +551,25 @@ func TestRotateAndRetention(t *testing.T) {
 		t.Fatalf("epochs %+v", rep2.Group.Epochs)
 	}
 	checkInstalled(t, ns, rep2, 2)
-	// A rotation from a stale group file is refused.
-	if _, err := RunDKG(context.Background(), opts); !errors.Is(err, ErrCeremonyFailed) || !strings.Contains(err.Error(), "fetch the latest one") {
-		t.Fatalf("stale rotation: %v", err)
+	// The proposal was used up: running it again is refused by every
+	// trustee.
+	if _, err := runDKG(context.Background(), opts); !errors.Is(err, ErrCeremonyFailed) || !strings.Contains(err.Error(), "not approved") {
+		t.Fatalf("replayed rotation: %v", err)
+	}
+	// A new proposal of a rotation from the stale group file cannot even
+	// be approved.
+	stale, err := RotationProposal(rep.Signed, time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), 0, time.Now().Add(time.Minute), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ns[0].host.Approve(sign(stale), nil); !errors.Is(err, ErrBadProposal) || !strings.Contains(err.Error(), "another group file") {
+		t.Fatalf("approving a stale rotation: %v", err)
 	}
 }
 
 func TestReshareOverAPI(t *testing.T) {
 	ns, roster := ceremonyFederation(t, 5)
-	rep, err := RunDKG(context.Background(), dkgOptions(roster, 3))
+	rep, err := runDKG(context.Background(), dkgOptions(roster, 3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -428,7 +578,7 @@ func TestReshareOverAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	ropts.PhaseTimeout, ropts.Rand = 2*time.Second, dkgRand("reshare/rotate")
-	rep, err = RunDKG(context.Background(), ropts)
+	rep, err = runDKG(context.Background(), ropts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -439,12 +589,12 @@ func TestReshareOverAPI(t *testing.T) {
 	for i := 6; i <= 8; i++ {
 		joiners = append(joiners, newCeremonyNode(t, i))
 	}
-	newRoster := []GroupMember{joiners[0].member, ns[0].member, ns[1].member, ns[2].member, ns[3].member, joiners[1].member, joiners[2].member}
+	newRoster := []escrow.GroupMember{joiners[0].member, ns[0].member, ns[1].member, ns[2].member, ns[3].member, joiners[1].member, joiners[2].member}
 	for i := range newRoster {
 		newRoster[i].Index = i + 1
 	}
-	opts := DKGOptions{Roster: newRoster, Threshold: 4, Group: rep.Signed, Reshare: true, PhaseTimeout: 2 * time.Second, Rand: dkgRand("reshare")}
-	rep2, err := RunDKG(context.Background(), opts)
+	opts := reshareOptions(rep.Signed, newRoster, 4)
+	rep2, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -464,9 +614,13 @@ func TestReshareOverAPI(t *testing.T) {
 	for _, e := range []uint32{1, 2} {
 		checkInstalled(t, all, rep2, e)
 	}
-	// trustee-5 left: it holds nothing; trustee-1 moved to index 2.
+	// trustee-5 left: it holds nothing, and logged the erasure before
+	// it happened; trustee-1 moved to index 2.
 	if len(ns[4].node.Epochs()) != 0 || ns[4].node.Index() != 0 {
 		t.Fatalf("the leaving trustee still holds epochs %v", ns[4].node.Epochs())
+	}
+	if ev := ns[4].events; len(ev) < 3 || ev[len(ev)-2].Kind != EventSharesErased || !slices.Equal(ev[len(ev)-2].Epochs, []uint32{1, 2}) || ev[len(ev)-1].Kind != EventCompleted {
+		t.Fatalf("the leaving trustee logged %+v", ev)
 	}
 	if ns[0].node.Index() != 2 || joiners[0].node.Index() != 1 {
 		t.Fatalf("indices after reshare: trustee-1 %d, trustee-6 %d", ns[0].node.Index(), joiners[0].node.Index())
@@ -485,40 +639,80 @@ func TestReshareOverAPI(t *testing.T) {
 		t.Fatal("old and new shares mixed recover the key")
 	}
 	// A stale reshare (the old group file) is refused by the new roster.
-	if _, err := RunDKG(context.Background(), opts); !errors.Is(err, ErrCeremonyFailed) {
+	if _, err := runDKG(context.Background(), opts); !errors.Is(err, ErrCeremonyFailed) {
 		t.Fatalf("reshare from the old group file: %v", err)
 	}
 }
 
-func TestCeremonyHostLimitsCeremonies(t *testing.T) {
+// TestCeremonyHostSlotFilling: an outsider who reaches the API prepares
+// ceremonies the operator never approved. None is stored, so none holds a
+// slot; the operator's own approvals are bounded, expire at their
+// deadlines, and the approved ceremony still runs.
+func TestCeremonyHostSlotFilling(t *testing.T) {
 	ns, roster := ceremonyFederation(t, 2)
 	now := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	store := &MemCeremonyStore{}
+	var events []Event
 	h, err := NewCeremonyHost(CeremonyHostConfig{
-		Name: ns[0].name, LogSigner: ns[0].signer, Store: &MemCeremonyStore{}, Install: ns[0].install,
+		Name: ns[0].name, LogSigner: ns[0].signer, Store: store, Install: ns[0].install,
 		Share: ns[0].node.Share, Group: func() []byte { return nil }, Clock: func() time.Time { return now },
+		Record: func(ev Event) error { events = append(events, ev); return nil },
 	})
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := dkgRand("limit")
-	params := func() CeremonyParams {
-		id, _ := NewCeremonyID(r)
-		return CeremonyParams{Version: CeremonyParamsVersion, ID: id, Kind: CeremonyDKG, Epoch: 1, Threshold: 2, Roster: roster,
-			ValidFrom: now, ValidUntil: now.Add(time.Hour), Deadline: now.Add(time.Minute)}
+	proposal := func(deadline time.Duration) (*Proposal, []byte) {
+		p, err := DKGProposal(roster, 2, escrow.GroupEpoch{Epoch: 1, ValidFrom: now, ValidUntil: now.Add(time.Hour)}, now.Add(deadline), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p, sign(p)
 	}
-	for i := 0; i < MaxCeremonies; i++ {
-		if _, err := h.Prepare(params()); err != nil {
+	for i := 0; i < 100; i++ {
+		p, signed := proposal(time.Minute)
+		params := p.params("")
+		params.Proposal = string(signed)
+		if _, err := h.Prepare(params); !errors.Is(err, ErrNotApproved) {
+			t.Fatalf("unapproved prepare %d: %v", i, err)
+		}
+	}
+	if ids, _ := store.CeremonyIDs(); len(ids) != 0 || len(events) != 0 {
+		t.Fatalf("unapproved calls left %d ceremonies and %d audit records", len(ids), len(events))
+	}
+	// The operator's approvals are bounded too.
+	var last []byte
+	for i := 0; i < DefaultMaxApprovals; i++ {
+		_, last = proposal(time.Minute)
+		if _, _, err := h.Approve(last, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	if _, err := h.Prepare(params()); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), "already takes part") {
-		t.Fatalf("ceremony %d: %v", MaxCeremonies+1, err)
+	if _, signed := proposal(time.Minute); true {
+		if _, _, err := h.Approve(signed, nil); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), "already keeps 8 approved") {
+			t.Fatalf("approval %d: %v", DefaultMaxApprovals+1, err)
+		}
 	}
-	now = now.Add(2 * time.Minute) // every one passed its deadline
-	p := params()
-	p.ValidFrom, p.ValidUntil, p.Deadline = now, now.Add(time.Hour), now.Add(time.Minute)
-	if _, err := h.Prepare(p); err != nil {
+	if len(events) != DefaultMaxApprovals || events[0].Kind != EventApproved {
+		t.Fatalf("%d audit records for %d approvals", len(events), DefaultMaxApprovals)
+	}
+	// A deadline beyond the node's limit, or passed, is refused.
+	if _, signed := proposal(2 * time.Hour); true {
+		if _, _, err := h.Approve(signed, nil); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), "this node's limit") {
+			t.Fatalf("far deadline: %v", err)
+		}
+	}
+	now = now.Add(2 * time.Minute) // every approval passed its deadline
+	if _, _, err := h.Approve(last, nil); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), "passed its deadline") {
+		t.Fatalf("expired proposal: %v", err)
+	}
+	p, signed := proposal(time.Minute)
+	if _, _, err := h.Approve(signed, nil); err != nil {
 		t.Fatalf("after the deadlines: %v", err)
+	}
+	params := p.params("")
+	params.Proposal = string(signed)
+	if _, err := h.Prepare(params); err != nil {
+		t.Fatal(err)
 	}
 	if ids, _ := h.Pending(); len(ids) != 1 {
 		t.Fatalf("%d ceremonies kept", len(ids))
@@ -554,9 +748,9 @@ func FuzzCeremonyAPI(f *testing.F) {
 	})
 }
 
-func TestNextEpochOptions(t *testing.T) {
+func TestRotationProposalWindow(t *testing.T) {
 	_, roster := ceremonyFederation(t, 3)
-	rep, err := RunDKG(context.Background(), dkgOptions(roster, 2)) // 2026-11-01 for 30 days
+	rep, err := runDKG(context.Background(), dkgOptions(roster, 2)) // 2026-11-01 for 30 days
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -571,7 +765,7 @@ func TestNextEpochOptions(t *testing.T) {
 		{"running, shorter", time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), 24 * time.Hour, end, end.Add(24 * time.Hour)},
 		{"ended long ago", time.Date(2027, 3, 1, 12, 0, 0, 0, time.UTC), 0, end, time.Date(2027, 3, 31, 12, 0, 0, 0, time.UTC)},
 	} {
-		o, err := NextEpochOptions(rep.Signed, c.now, c.length)
+		o, err := RotationProposal(rep.Signed, c.now, c.length, time.Now().Add(time.Minute), rand.Reader)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -580,14 +774,14 @@ func TestNextEpochOptions(t *testing.T) {
 		}
 	}
 	unsigned, _ := rep.Group.Marshal()
-	if _, err := NextEpochOptions(unsigned, end, 0); !errors.Is(err, ErrGroupUnsigned) {
+	if _, err := RotationProposal(unsigned, end, 0, time.Now().Add(time.Minute), rand.Reader); !errors.Is(err, escrow.ErrGroupUnsigned) {
 		t.Errorf("unsigned group: %v", err)
 	}
 }
 
 func TestRotateWithATrusteeDown(t *testing.T) {
 	ns, roster := ceremonyFederation(t, 5)
-	rep, err := RunDKG(context.Background(), dkgOptions(roster, 3))
+	rep, err := runDKG(context.Background(), dkgOptions(roster, 3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -597,7 +791,7 @@ func TestRotateWithATrusteeDown(t *testing.T) {
 		t.Fatal(err)
 	}
 	opts.PhaseTimeout, opts.Rand = time.Second, dkgRand("rotate/down")
-	rep2, err := RunDKG(context.Background(), opts)
+	rep2, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -611,12 +805,12 @@ func TestRotateWithATrusteeDown(t *testing.T) {
 	}
 
 	// With three of five down the threshold of 3 cannot be met: nothing is
-	// made, and the others forget the ceremony.
+	// made, and the others forget the
 	ns[3].srv.Close()
 	ns[4].srv.Close()
 	opts, _ = NextEpochOptions(rep2.Signed, time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC), 0)
 	opts.PhaseTimeout, opts.Rand = time.Second, dkgRand("rotate/down/3")
-	if _, err := RunDKG(context.Background(), opts); !errors.Is(err, ErrCeremonyFailed) || !strings.Contains(err.Error(), "threshold is 3") {
+	if _, err := runDKG(context.Background(), opts); !errors.Is(err, ErrCeremonyFailed) || !strings.Contains(err.Error(), "threshold is 3") {
 		t.Fatalf("rotation with 2 of 5 up: %v", err)
 	}
 	for _, n := range ns[:2] {
@@ -628,14 +822,15 @@ func TestRotateWithATrusteeDown(t *testing.T) {
 
 func TestReshareWithAnOldTrusteeDown(t *testing.T) {
 	ns, roster := ceremonyFederation(t, 4)
-	rep, err := RunDKG(context.Background(), dkgOptions(roster, 2))
+	rep, err := runDKG(context.Background(), dkgOptions(roster, 2))
 	if err != nil {
 		t.Fatal(err)
 	}
 	ns[3].srv.Close() // trustee-4 is down and leaves
 	newRoster := slices.Clone(roster[:3])
-	opts := DKGOptions{Roster: newRoster, Threshold: 3, Group: rep.Signed, Reshare: true, PhaseTimeout: time.Second, Rand: dkgRand("reshare/down")}
-	rep2, err := RunDKG(context.Background(), opts)
+	opts := reshareOptions(rep.Signed, newRoster, 3)
+	opts.PhaseTimeout = time.Second
+	rep2, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -650,7 +845,7 @@ func TestReshareWithAnOldTrusteeDown(t *testing.T) {
 
 func TestAbsentTrusteeCatchesUp(t *testing.T) {
 	ns, roster := ceremonyFederation(t, 4)
-	rep, err := RunDKG(context.Background(), dkgOptions(roster, 2))
+	rep, err := runDKG(context.Background(), dkgOptions(roster, 2))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -670,7 +865,7 @@ func TestAbsentTrusteeCatchesUp(t *testing.T) {
 	now := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 	opts, _ := NextEpochOptions(rep.Signed, now, 0)
 	opts.PhaseTimeout, opts.Rand = time.Second, dkgRand("catch up/2")
-	rep2, err := RunDKG(context.Background(), opts)
+	rep2, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -680,7 +875,7 @@ func TestAbsentTrusteeCatchesUp(t *testing.T) {
 	ns[3].api.Store(down)
 	opts, _ = NextEpochOptions(rep2.Signed, now, 0)
 	opts.PhaseTimeout, opts.Rand = time.Second, dkgRand("catch up/3")
-	rep3, err := RunDKG(context.Background(), opts)
+	rep3, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -705,36 +900,76 @@ func TestCeremonyHostRefusals(t *testing.T) {
 		return p
 	}
 	otherKey := ns[1].member.LogKey
+	// A call that names no approved proposal is refused first, whatever
+	// else is wrong with it, and leaves nothing behind.
 	for _, c := range []struct {
 		name string
 		p    CeremonyParams
-		want string
 	}{
-		{"not in roster", params(func(p *CeremonyParams) { p.Roster = p.Roster[1:]; p.Roster[0].Index, p.Roster[1].Index = 1, 2 }), "does not list this trustee"},
-		{"another log key", params(func(p *CeremonyParams) { p.Roster[0].LogKey = otherKey }), "not this node's"},
-		{"past deadline", params(func(p *CeremonyParams) { p.Deadline = now.Add(-time.Second) }), "deadline"},
-		{"rotation without a group", params(func(p *CeremonyParams) { p.Group = "x" }), "current group file"},
-		{"threshold 1", params(func(p *CeremonyParams) { p.Threshold = 1 }), "use 2..3"},
-		{"bad id", params(func(p *CeremonyParams) { p.ID = "XYZ" }), "32 lowercase hex"},
-		{"kind", params(func(p *CeremonyParams) { p.Kind = "deal" }), "kind"},
-		{"version", params(func(p *CeremonyParams) { p.Version = "v0" }), "version"},
-		{"window", params(func(p *CeremonyParams) { p.ValidUntil = p.ValidFrom }), "window"},
+		{"not in roster", params(func(p *CeremonyParams) { p.Roster = p.Roster[1:]; p.Roster[0].Index, p.Roster[1].Index = 1, 2 })},
+		{"another log key", params(func(p *CeremonyParams) { p.Roster[0].LogKey = otherKey })},
+		{"past deadline", params(func(p *CeremonyParams) { p.Deadline = now.Add(-time.Second) })},
+		{"rotation without a group", params(func(p *CeremonyParams) { p.Group = "x" })},
+		{"threshold 1", params(func(p *CeremonyParams) { p.Threshold = 1 })},
+		{"bad id", params(func(p *CeremonyParams) { p.ID = "XYZ" })},
+		{"kind", params(func(p *CeremonyParams) { p.Kind = "deal" })},
+		{"version", params(func(p *CeremonyParams) { p.Version = "v0" })},
+		{"window", params(func(p *CeremonyParams) { p.ValidUntil = p.ValidFrom })},
+		{"garbage proposal", params(func(p *CeremonyParams) { p.Proposal = "keyquorum ceremony proposal v1\nid x\n\n— x y\n" })},
 	} {
-		if _, err := h.Prepare(c.p); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), c.want) {
+		if _, err := h.Prepare(c.p); !errors.Is(err, ErrNotApproved) {
 			t.Errorf("%s: %v", c.name, err)
 		}
+	}
+	if ids, _ := ns[0].store.CeremonyIDs(); len(ids) != 0 || len(ns[0].events) != 0 {
+		t.Fatalf("refused calls left ceremonies %v and %d audit records", ids, len(ns[0].events))
+	}
+	// The node's own checks apply when its operator reviews a proposal.
+	epoch := escrow.GroupEpoch{Epoch: 1, ValidFrom: now, ValidUntil: now.Add(time.Hour)}
+	for _, c := range []struct {
+		name   string
+		roster []escrow.GroupMember
+		dl     time.Duration
+		want   string
+	}{
+		{"not in roster", []escrow.GroupMember{{Index: 1, Name: roster[1].Name, LogKey: roster[1].LogKey}, {Index: 2, Name: roster[2].Name, LogKey: roster[2].LogKey}}, time.Minute, "does not list this trustee"},
+		{"another log key", []escrow.GroupMember{{Index: 1, Name: roster[1].Name, LogKey: roster[1].LogKey}, {Index: 2, Name: roster[0].Name, LogKey: roster[2].LogKey}}, time.Minute, "not this node's"},
+		{"past deadline", []escrow.GroupMember{roster[1], roster[0]}, -time.Second, "passed its deadline"},
+	} {
+		for i := range c.roster {
+			c.roster[i].Index = i + 1
+		}
+		p, err := DKGProposal(c.roster, 2, epoch, now.Add(c.dl), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := h.Approve(sign(p), nil); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("approve %s: %v", c.name, err)
+		}
+	}
+	if hs, _ := ns[0].store.ApprovalHashes(); len(hs) != 0 || len(ns[0].events) != 0 {
+		t.Fatalf("refused approvals left approvals %v and %d audit records", hs, len(ns[0].events))
 	}
 	id, _ := NewCeremonyID(r)
 	if _, err := h.Start(id, nil); !errors.Is(err, ErrNoCeremony) {
 		t.Errorf("start of an unknown ceremony: %v", err)
 	}
-	p := params(nil)
+	prop, err := DKGProposal(roster, 2, epoch, now.Add(time.Minute), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	signed := sign(prop)
+	if _, _, err := h.Approve(signed, nil); err != nil {
+		t.Fatal(err)
+	}
+	p := prop.params("")
+	p.Proposal = string(signed)
 	if _, err := h.Prepare(p); err != nil {
 		t.Fatal(err)
 	}
 	again := p
 	again.Threshold = 3
-	if _, err := h.Prepare(again); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), "other parameters") {
+	if _, err := h.Prepare(again); !errors.Is(err, ErrNotApproved) || !strings.Contains(err.Error(), "differ from the approved proposal") {
 		t.Errorf("prepare again with other parameters: %v", err)
 	}
 	if _, _, err := h.Deliver(p.ID, nil); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), "has not started") {
@@ -774,10 +1009,87 @@ func TestCeremonyHostRefusals(t *testing.T) {
 			}
 		}
 	}
-	if _, err := RunDKG(context.Background(), opts); err != nil {
+	if _, err := runDKG(context.Background(), opts); err != nil {
 		t.Fatal(err)
 	}
 	if co == nil {
 		t.Fatal("no finish phase")
+	}
+}
+
+// memNode keeps a test trustee's shares as a node's vault would.
+type memNode struct {
+	mu     sync.Mutex
+	index  int
+	shares map[uint32]*escrow.EpochShare
+}
+
+func (m *memNode) Share(epoch uint32) *escrow.EpochShare {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.shares[epoch]
+}
+
+func (m *memNode) Epochs() []uint32 {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var es []uint32
+	for e := range m.shares {
+		es = append(es, e)
+	}
+	slices.Sort(es)
+	return es
+}
+
+func (m *memNode) Index() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.index
+}
+
+func (m *memNode) addShare(s *escrow.EpochShare) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.shares[s.Epoch], m.index = s, s.Index
+}
+
+func (m *memNode) replaceShares(ss []*escrow.EpochShare) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.shares, m.index = map[uint32]*escrow.EpochShare{}, 0
+	for _, s := range ss {
+		m.shares[s.Epoch], m.index = s, s.Index
+	}
+}
+
+// testDial reaches the test nodes over plain HTTP on loopback.
+func testDial(m escrow.GroupMember) (Caller, error) {
+	return &HTTPCaller{Name: m.Name, Base: "http://" + m.Address, Client: http.DefaultClient}, nil
+}
+
+// runDKG is RunDKG over testDial.
+func runDKG(ctx context.Context, opts DKGOptions) (*DKGReport, error) {
+	if opts.Dial == nil {
+		opts.Dial = testDial
+	}
+	return RunDKG(ctx, opts)
+}
+
+// TestNoLogNoInstall: a node whose audit log fails when the ceremony
+// completes installs nothing (fail closed); the others go ahead.
+func TestNoLogNoInstall(t *testing.T) {
+	ns, roster := ceremonyFederation(t, 3)
+	ns[2].logDown = EventCompleted
+	rep, err := runDKG(context.Background(), dkgOptions(roster, 2))
+	if err != nil || len(rep.Problems) != 1 || !strings.Contains(rep.Problems[0], "not installed on: trustee-3") || !strings.Contains(rep.Problems[0], "could not be logged, so nothing is installed") {
+		t.Fatalf("ceremony with a node that cannot log: %v, problems %v", err, rep.Problems)
+	}
+	if len(ns[2].node.Epochs()) != 0 || ns[2].group != nil {
+		t.Fatalf("the node that could not log installed epochs %v", ns[2].node.Epochs())
+	}
+	for _, ev := range ns[2].events {
+		if ev.Kind == EventCompleted {
+			t.Fatal("a completion was logged")
+		}
 	}
 }

@@ -1,4 +1,4 @@
-package trustee
+package ceremony
 
 import (
 	"bytes"
@@ -205,7 +205,7 @@ func (net *dkgNet) finish() []*DKGResult {
 // against the group file's public shares, and that every t-subset
 // interpolates to a secret x with x·G = the group key. Combining shares
 // happens only here, in the test: no participant computes x.
-func checkResults(t *testing.T, cfgs []CeremonyConfig, rs []*DKGResult) (*GroupFile, kyber.Scalar) {
+func checkResults(t *testing.T, cfgs []CeremonyConfig, rs []*DKGResult) (*escrow.GroupFile, kyber.Scalar) {
 	t.Helper()
 	var first *DKGResult
 	var held []shares.Share
@@ -231,17 +231,17 @@ func checkResults(t *testing.T, cfgs []CeremonyConfig, rs []*DKGResult) (*GroupF
 		held = append(held, shares.Share{Index: r.Share.Index, Value: r.Share.Share})
 	}
 	thr := cfgs[0].Threshold
-	g := &GroupFile{Version: GroupFileVersion, KeyGeneration: "dkg", Threshold: thr}
+	g := &escrow.GroupFile{Version: escrow.GroupFileVersion, KeyGeneration: "dkg", Threshold: thr}
 	for i, p := range cfgs[0].Participants {
-		g.Trustees = append(g.Trustees, GroupMember{Index: i + 1, Name: p.Name})
+		g.Trustees = append(g.Trustees, escrow.GroupMember{Index: i + 1, Name: p.Name})
 	}
 	t0 := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
-	g.Epochs = []GroupEpoch{first.GroupEpoch(GroupEpoch{ValidFrom: t0, ValidUntil: t0.Add(30 * 24 * time.Hour)})}
+	g.Epochs = []escrow.GroupEpoch{first.GroupEpoch(escrow.GroupEpoch{ValidFrom: t0, ValidUntil: t0.Add(30 * 24 * time.Hour)})}
 	b, err := g.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := ParseGroupFile(b); err != nil {
+	if _, err := escrow.ParseGroupFile(b); err != nil {
 		t.Fatal(err)
 	}
 	eg, err := g.EscrowGroup(cfgs[0].Epoch)

@@ -1,9 +1,10 @@
-package trustee
+package ceremony
 
 import (
 	"bytes"
 	"fmt"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/group"
 	"github.com/keyquorum/keyquorum/shares"
 	"go.dedis.ch/kyber/v3"
@@ -62,7 +63,7 @@ type ReshareConfig struct {
 	OldCommitment []kyber.Point
 	// OldShare is this trustee's current share, nil for a trustee that
 	// joins. Its Index must be OldIndex.
-	OldShare *EpochShare
+	OldShare *escrow.EpochShare
 	// OldIndex is this trustee's 1-based index in OldParticipants, or 0
 	// for a trustee that joins.
 	OldIndex int

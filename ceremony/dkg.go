@@ -1,4 +1,4 @@
-package trustee
+package ceremony
 
 import (
 	"bytes"
@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/group"
 	"github.com/keyquorum/keyquorum/shares"
 	"go.dedis.ch/kyber/v3"
@@ -40,24 +41,24 @@ const (
 var (
 	// ErrCeremonyAborted: fewer than t participants dealt correctly, so no
 	// key was produced. Nothing of the ceremony is worth keeping.
-	ErrCeremonyAborted = errors.New("trustee: dkg ceremony aborted")
+	ErrCeremonyAborted = errors.New("ceremony: dkg ceremony aborted")
 	// ErrCeremonyIncomplete: Finish was called while messages are still
 	// expected and before SetTimeout.
-	ErrCeremonyIncomplete = errors.New("trustee: dkg ceremony not finished")
+	ErrCeremonyIncomplete = errors.New("ceremony: dkg ceremony not finished")
 	// ErrBadDKGMessage: a message that is malformed, for another ceremony
 	// or recipient, out of range, a duplicate, or not signed by its sender.
-	ErrBadDKGMessage = errors.New("trustee: bad dkg message")
+	ErrBadDKGMessage = errors.New("ceremony: bad dkg message")
 	// ErrBadDKGState: persisted ceremony state that does not parse or does
 	// not belong to the configuration given.
-	ErrBadDKGState = errors.New("trustee: bad dkg state")
+	ErrBadDKGState = errors.New("ceremony: bad dkg state")
 	// ErrBadCeremonyConfig: a [CeremonyConfig] that cannot be run: the
 	// error says which field is wrong.
-	ErrBadCeremonyConfig = errors.New("trustee: bad dkg ceremony config")
+	ErrBadCeremonyConfig = errors.New("ceremony: bad dkg ceremony config")
 	// ErrCeremonyResult: enough deals qualified but the result does not
 	// check out: the own share does not match the joint commitment, or a
 	// reshare's new commitment does not commit to the old group key. Do
 	// not use the result; run the ceremony again.
-	ErrCeremonyResult = errors.New("trustee: dkg result fails its check")
+	ErrCeremonyResult = errors.New("ceremony: dkg result fails its check")
 )
 
 // DKGKey is a participant's long-term key for one DKG ceremony, a key pair
@@ -75,7 +76,7 @@ type DKGKey struct {
 func GenerateDKGKey(rand io.Reader) (*DKGKey, error) {
 	k, err := group.RandomScalar(rand)
 	if err != nil {
-		return nil, fmt.Errorf("trustee: dkg key: %w", err)
+		return nil, fmt.Errorf("ceremony: dkg key: %w", err)
 	}
 	return &DKGKey{Private: k, Public: group.Point().Mul(k, nil)}, nil
 }
@@ -150,7 +151,7 @@ func checkRoster(what string, ps []DKGParticipant) error {
 	names := map[string]bool{}
 	keys := map[string]bool{}
 	for i, p := range ps {
-		if !ValidTrusteeName(p.Name) || names[p.Name] {
+		if !escrow.ValidTrusteeName(p.Name) || names[p.Name] {
 			return fmt.Errorf("%w: %s %d: name %q invalid or repeated", ErrBadCeremonyConfig, what, i+1, p.Name)
 		}
 		names[p.Name] = true
@@ -178,7 +179,7 @@ type MisbehaviourError struct {
 }
 
 func (e *MisbehaviourError) Error() string {
-	return fmt.Sprintf("trustee: dkg participant %d (%s): %s", e.Participant, e.Name, e.Reason)
+	return fmt.Sprintf("ceremony: dkg participant %d (%s): %s", e.Participant, e.Name, e.Reason)
 }
 
 // AbortError is the error of a ceremony that cannot produce a key: fewer
@@ -212,9 +213,9 @@ func (e *AbortError) Is(target error) bool { return target == ErrCeremonyAborted
 // responses and justifications.
 type DKGResult struct {
 	Epoch      uint32
-	Share      *EpochShare   // own share; Share.Index is the 1-based x-coordinate; nil for an old trustee that leaves
-	GroupKey   kyber.Point   // X_e = Commitment[0]
-	Commitment []kyber.Point // A_0..A_{t-1} of the joint polynomial
+	Share      *escrow.EpochShare // own share; Share.Index is the 1-based x-coordinate; nil for an old trustee that leaves
+	GroupKey   kyber.Point        // X_e = Commitment[0]
+	Commitment []kyber.Point      // A_0..A_{t-1} of the joint polynomial
 	// Qualified lists (1-based) the dealers whose deals make up the key
 	// (in a reshare, old roster indices).
 	Qualified []int
@@ -224,7 +225,7 @@ type DKGResult struct {
 
 // GroupEpoch returns the epoch entry of a group file for this result. On
 // the result of an old trustee that leaves it has no commitment.
-func (r *DKGResult) GroupEpoch(e GroupEpoch) GroupEpoch {
+func (r *DKGResult) GroupEpoch(e escrow.GroupEpoch) escrow.GroupEpoch {
 	e.Epoch = r.Epoch
 	e.Key = b64(group.PointBytes(r.GroupKey))
 	e.Commitment = nil
@@ -426,7 +427,7 @@ func NewCeremony(cfg CeremonyConfig) (*Ceremony, error) {
 	}
 	var seed [32]byte
 	if _, err := io.ReadFull(cfg.Rand, seed[:]); err != nil {
-		return nil, fmt.Errorf("trustee: dkg seed: %w", err)
+		return nil, fmt.Errorf("ceremony: dkg seed: %w", err)
 	}
 	c, err := newCeremony(cfg, seed)
 	if err != nil {
@@ -459,7 +460,7 @@ func newCeremony(cfg CeremonyConfig, seed [32]byte) (*Ceremony, error) {
 	gen, err := dkg.NewDistKeyHandler(c.kyberConfig())
 	c.suite.det = nil
 	if err != nil {
-		return nil, fmt.Errorf("trustee: dkg: %w", err)
+		return nil, fmt.Errorf("ceremony: dkg: %w", err)
 	}
 	c.gen = gen
 	return c, nil
@@ -486,7 +487,7 @@ func (c *Ceremony) kyberConfig() *dkg.Config {
 func (c *Ceremony) makeDeals() error {
 	dd, err := c.gen.Deals()
 	if err != nil {
-		return fmt.Errorf("trustee: dkg deals: %w", err)
+		return fmt.Errorf("ceremony: dkg deals: %w", err)
 	}
 	var fresh []Message
 	var own *Message
@@ -544,10 +545,10 @@ func (c *Ceremony) dealMessage(to int, d *dkg.Deal) (Message, error) {
 func (c *Ceremony) processOwnDeal(d *dkg.Deal) (*Message, error) {
 	resp, err := c.gen.ProcessDeal(d)
 	if err != nil {
-		return nil, fmt.Errorf("trustee: dkg: own deal: %w", err)
+		return nil, fmt.Errorf("ceremony: dkg: own deal: %w", err)
 	}
 	if resp.Response.Status != vss.StatusApproval {
-		return nil, fmt.Errorf("trustee: dkg: own deal does not verify")
+		return nil, fmt.Errorf("ceremony: dkg: own deal does not verify")
 	}
 	c.gen.Verifiers()[d.Index].SetThreshold(c.cfg.Threshold)
 	m, err := c.responseMessage(resp)
@@ -647,7 +648,7 @@ func (c *Ceremony) applyDeal(from int, dd *dkg.Deal) ([]Message, error) {
 		// verifier's own: making it a complaint here makes it one there.
 		resp.Response.Status = vss.StatusComplaint
 		if resp.Response.Signature, err = schnorr.Sign(c.suite, c.cfg.Longterm, resp.Response.Hash(c.suite)); err != nil {
-			return nil, fmt.Errorf("trustee: dkg: sign complaint: %w", err)
+			return nil, fmt.Errorf("ceremony: dkg: sign complaint: %w", err)
 		}
 		c.badDeal[from] = fault
 		c.excluded[from] = true
@@ -749,7 +750,7 @@ func (c *Ceremony) applyResponse(resp *dkg.Response) (*Message, error) {
 		// kyber leaves unsigned the justifications of an old trustee that
 		// leaves.
 		if j.Justification.Signature, err = schnorr.Sign(c.suite, c.cfg.Longterm, j.Justification.Hash(c.suite)); err != nil {
-			return nil, fmt.Errorf("trustee: dkg: sign justification: %w", err)
+			return nil, fmt.Errorf("ceremony: dkg: sign justification: %w", err)
 		}
 	}
 	// kyber has applied our own justification to our own verifier, if
@@ -935,7 +936,7 @@ func (c *Ceremony) Finish() (*DKGResult, error) {
 	}
 	c.result = &DKGResult{
 		Epoch:        c.cfg.Epoch,
-		Share:        &EpochShare{Epoch: c.cfg.Epoch, Index: x, Share: dks.Share.V, GroupKey: com.Points[0].Clone()},
+		Share:        &escrow.EpochShare{Epoch: c.cfg.Epoch, Index: x, Share: dks.Share.V, GroupKey: com.Points[0].Clone()},
 		GroupKey:     com.Points[0].Clone(),
 		Commitment:   dks.Commits,
 		Qualified:    qual,

@@ -1,4 +1,4 @@
-package trustee
+package ceremony
 
 import (
 	"bytes"
@@ -13,8 +13,10 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/group"
 	"go.dedis.ch/kyber/v3"
 	"golang.org/x/mod/sumdb/note"
@@ -39,10 +41,13 @@ var (
 	// ErrCeremonyRefused: the node will not take part (parameters that do
 	// not fit its group or identity, a ceremony past its deadline, a key
 	// announcement that does not verify, a group file it did not agree to).
-	ErrCeremonyRefused = errors.New("trustee: ceremony refused")
+	ErrCeremonyRefused = errors.New("ceremony: refused")
 	// ErrNoCeremony: the node has no state for that ceremony id (never
 	// prepared, already committed, or aborted).
-	ErrNoCeremony = errors.New("trustee: no such ceremony on this node")
+	ErrNoCeremony = errors.New("ceremony: no such ceremony on this node")
+	// ErrCeremonyBusy: the node is already answering as many ceremony
+	// calls as it allows at once; call again shortly.
+	ErrCeremonyBusy = errors.New("ceremony: node busy with other ceremony calls; try again shortly")
 )
 
 // CeremonyParams is what a coordinator proposes to every participant of a
@@ -50,12 +55,12 @@ var (
 // binds the hash of the parameters it saw into its signed key
 // announcement, and the others check it.
 type CeremonyParams struct {
-	Version   string        `json:"version"`
-	ID        string        `json:"id"` // 32 hex digits, random
-	Kind      string        `json:"kind"`
-	Epoch     uint32        `json:"epoch"`
-	Threshold int           `json:"threshold"`
-	Roster    []GroupMember `json:"roster"` // the (new) roster; indices 1..n in order
+	Version   string               `json:"version"`
+	ID        string               `json:"id"` // 32 hex digits, random
+	Kind      string               `json:"kind"`
+	Epoch     uint32               `json:"epoch"`
+	Threshold int                  `json:"threshold"`
+	Roster    []escrow.GroupMember `json:"roster"` // the (new) roster; indices 1..n in order
 	// ValidFrom and ValidUntil are the new epoch's window.
 	ValidFrom  time.Time `json:"valid_from"`
 	ValidUntil time.Time `json:"valid_until"`
@@ -65,6 +70,9 @@ type CeremonyParams struct {
 	// Group is the current signed group file, for a rotation or a
 	// reshare; empty for a group's first ceremony.
 	Group string `json:"group,omitempty"`
+	// Proposal is the signed proposal the parameters come from; a node
+	// takes part only if its operator approved it ([CeremonyHost.Approve]).
+	Proposal string `json:"proposal,omitempty"`
 }
 
 // Hash returns the SHA-256 of the canonical encoding of p.
@@ -89,7 +97,7 @@ func parseCeremonyID(s string) ([16]byte, error) {
 func NewCeremonyID(r io.Reader) (string, error) {
 	var id [16]byte
 	if _, err := io.ReadFull(r, id[:]); err != nil {
-		return "", fmt.Errorf("trustee: ceremony id: %w", err)
+		return "", fmt.Errorf("ceremony: ceremony id: %w", err)
 	}
 	return hex.EncodeToString(id[:]), nil
 }
@@ -116,10 +124,10 @@ func (p *CeremonyParams) Validate() error {
 		return bad("threshold %d with %d trustees: use 2..%d", p.Threshold, n, n)
 	}
 	// The roster must make a valid group file; borrow its checks.
-	probe := GroupFile{Version: GroupFileVersion, KeyGeneration: "dkg", Threshold: p.Threshold, Trustees: p.Roster}
+	probe := escrow.GroupFile{Version: escrow.GroupFileVersion, KeyGeneration: "dkg", Threshold: p.Threshold, Trustees: p.Roster}
 	names := map[string]bool{}
 	for i, m := range probe.Trustees {
-		if m.Index != i+1 || !ValidTrusteeName(m.Name) || names[m.Name] {
+		if m.Index != i+1 || !escrow.ValidTrusteeName(m.Name) || names[m.Name] {
 			return bad("roster entry %d (%q): indices must run 1..n in order and names be valid and distinct", i+1, truncateForLog(m.Name))
 		}
 		names[m.Name] = true
@@ -135,11 +143,11 @@ func (p *CeremonyParams) Validate() error {
 
 // oldGroup returns the verified current group of a rotation or reshare,
 // or nil.
-func (p *CeremonyParams) oldGroup() (*GroupFile, error) {
+func (p *CeremonyParams) oldGroup() (*escrow.GroupFile, error) {
 	if p.Group == "" {
 		return nil, nil
 	}
-	g, _, err := VerifyGroupFile([]byte(p.Group), true)
+	g, _, err := escrow.VerifyGroupFile([]byte(p.Group), true)
 	if err != nil {
 		return nil, refused("the current group file: %v", err)
 	}
@@ -147,7 +155,7 @@ func (p *CeremonyParams) oldGroup() (*GroupFile, error) {
 }
 
 // epochs lists the epochs the ceremony makes shares of.
-func (p *CeremonyParams) epochs(old *GroupFile) []uint32 {
+func (p *CeremonyParams) epochs(old *escrow.GroupFile) []uint32 {
 	if p.Kind != CeremonyReshare {
 		return []uint32{p.Epoch}
 	}
@@ -160,7 +168,7 @@ func (p *CeremonyParams) epochs(old *GroupFile) []uint32 {
 
 // announcers lists everyone who announces a DKG key: the roster, and in a
 // reshare the old roster first and then the trustees who join.
-func (p *CeremonyParams) announcers(old *GroupFile) []GroupMember {
+func (p *CeremonyParams) announcers(old *escrow.GroupFile) []escrow.GroupMember {
 	if p.Kind != CeremonyReshare {
 		return p.Roster
 	}
@@ -204,7 +212,7 @@ type hosted struct {
 	st    hostedState
 	key   *DKGKey
 	index int // own 1-based index in the (new) roster, 0 if none
-	old   *GroupFile
+	old   *escrow.GroupFile
 	cs    map[uint32]*Ceremony
 	seen  map[string]bool
 }
@@ -240,20 +248,26 @@ type MisbehaviourReport struct {
 // none), then applies retention. With replace (a reshare) the node's old
 // shares of every epoch are erased and the new ones, whose index may
 // differ, take their place. It must be durable before it returns.
-type CeremonyInstaller func(signedGroup []byte, g *GroupFile, shares []*EpochShare, replace bool) error
+type CeremonyInstaller func(signedGroup []byte, g *escrow.GroupFile, shares []*escrow.EpochShare, replace bool) error
 
 // CeremonyHostConfig configures a [CeremonyHost].
 type CeremonyHostConfig struct {
 	Name      string      // the node's trustee name
 	LogSigner note.Signer // signs key announcements and group files
-	Store     CeremonyStore
-	Install   CeremonyInstaller
+	Store     HostStore
+	// Record writes an audit record of a ceremony event, durably, before
+	// the event takes effect; if it fails the event does not happen.
+	Record func(Event) error
+	// Policy bounds what the operator may approve and what the node
+	// accepts; zero fields take the defaults.
+	Policy  Policy
+	Install CeremonyInstaller
 	// Group returns the node's current group file (signed or not), nil if
 	// it has none yet.
 	Group func() []byte
 	// Share returns the node's share of an epoch, nil if it holds none
 	// (the old share a reshare deals from).
-	Share func(epoch uint32) *EpochShare
+	Share func(epoch uint32) *escrow.EpochShare
 	Clock func() time.Time // default time.Now
 	Rand  io.Reader        // default crypto/rand
 }
@@ -271,19 +285,21 @@ type CeremonyHostConfig struct {
 // only in a rotation of that group (the same roster and threshold, the
 // next epoch), so nobody can talk it into sharing a key with strangers.
 type CeremonyHost struct {
-	cfg CeremonyHostConfig
-	mu  sync.Mutex
-	m   map[string]*hosted
+	cfg       CeremonyHostConfig
+	maxRoster atomic.Int64 // the largest roster among the approvals
+	mu        sync.Mutex
+	m         map[string]*hosted
 }
 
 // NewCeremonyHost returns a ceremony host. Ceremonies left in the store
 // by an earlier run resume when the coordinator next calls.
 func NewCeremonyHost(cfg CeremonyHostConfig) (*CeremonyHost, error) {
-	if cfg.Name == "" || cfg.LogSigner == nil || cfg.Store == nil || cfg.Install == nil || cfg.Group == nil || cfg.Share == nil {
-		return nil, errors.New("trustee: ceremony host needs a name, a log signer, a store, an installer, the group and the shares")
+	if cfg.Name == "" || cfg.LogSigner == nil || cfg.Store == nil || cfg.Install == nil || cfg.Group == nil || cfg.Share == nil || cfg.Record == nil {
+		return nil, errors.New("ceremony: ceremony host needs a name, a log signer, a store, an installer, the group, the shares and an audit recorder")
 	}
-	if cfg.LogSigner.Name() != LogKeyName(cfg.Name) {
-		return nil, fmt.Errorf("trustee: ceremony host: log signer is %q, want %q", cfg.LogSigner.Name(), LogKeyName(cfg.Name))
+	cfg.Policy = cfg.Policy.withDefaults()
+	if cfg.LogSigner.Name() != escrow.LogKeyName(cfg.Name) {
+		return nil, fmt.Errorf("ceremony: ceremony host: log signer is %q, want %q", cfg.LogSigner.Name(), escrow.LogKeyName(cfg.Name))
 	}
 	if cfg.Clock == nil {
 		cfg.Clock = time.Now
@@ -291,7 +307,9 @@ func NewCeremonyHost(cfg CeremonyHostConfig) (*CeremonyHost, error) {
 	if cfg.Rand == nil {
 		cfg.Rand = rand.Reader
 	}
-	return &CeremonyHost{cfg: cfg, m: map[string]*hosted{}}, nil
+	h := &CeremonyHost{cfg: cfg, m: map[string]*hosted{}}
+	h.noteRosters()
+	return h, nil
 }
 
 func refused(format string, args ...any) error {
@@ -300,7 +318,7 @@ func refused(format string, args ...any) error {
 
 // inRoster returns the index under which roster lists this node, 0 if it
 // does not; a listing under its name with another log key is an error.
-func (h *CeremonyHost) inRoster(roster []GroupMember) (int, error) {
+func (h *CeremonyHost) inRoster(roster []escrow.GroupMember) (int, error) {
 	for _, m := range roster {
 		if m.Name == h.cfg.Name {
 			v, err := note.NewVerifier(m.LogKey)
@@ -316,6 +334,14 @@ func (h *CeremonyHost) inRoster(roster []GroupMember) (int, error) {
 // checkParams checks the parameters against this node and returns its
 // index in the new roster (0 for an old trustee that leaves in a reshare).
 func (h *CeremonyHost) checkParams(p *CeremonyParams) (int, error) {
+	if err := h.checkApproved(p); err != nil {
+		return 0, err
+	}
+	return h.checkNode(p)
+}
+
+// checkNode checks the parameters against this node's state.
+func (h *CeremonyHost) checkNode(p *CeremonyParams) (int, error) {
 	if err := p.Validate(); err != nil {
 		return 0, err
 	}
@@ -342,9 +368,9 @@ func (h *CeremonyHost) checkParams(p *CeremonyParams) (int, error) {
 			return 0, refused("the current group lists this trustee, but this node has no group file; restore it")
 		}
 	case cur != nil:
-		mine, err := ReadGroupFile(cur)
+		mine, err := escrow.ReadGroupFile(cur)
 		if err != nil {
-			return 0, fmt.Errorf("trustee: the node's own group file: %w", err)
+			return 0, fmt.Errorf("ceremony: the node's own group file: %w", err)
 		}
 		idx, err := h.inRoster(mine.Trustees)
 		if err != nil || idx == 0 {
@@ -357,7 +383,7 @@ func (h *CeremonyHost) checkParams(p *CeremonyParams) (int, error) {
 			break
 		}
 		last := theirs.Epochs[len(theirs.Epochs)-1]
-		if !slices.EqualFunc(theirs.Trustees, p.Roster, func(x, y GroupMember) bool { return x == y }) || theirs.Threshold != p.Threshold {
+		if !slices.EqualFunc(theirs.Trustees, p.Roster, func(x, y escrow.GroupMember) bool { return x == y }) || theirs.Threshold != p.Threshold {
 			return 0, refused("a rotation keeps the group's roster and threshold; to change them, reshare")
 		}
 		if p.Epoch != last.Epoch+1 {
@@ -377,14 +403,14 @@ func (h *CeremonyHost) checkParams(p *CeremonyParams) (int, error) {
 // that trustee idx holds no share of: what a trustee that was down during
 // a rotation finds at the next ceremony. It then takes part, and installs
 // the newer file when the ceremony commits.
-func catchesUp(mine, theirs *GroupFile, idx int) bool {
+func catchesUp(mine, theirs *escrow.GroupFile, idx int) bool {
 	a, _ := mine.Marshal()
 	b, _ := theirs.Marshal()
 	if bytes.Equal(a, b) {
 		return true
 	}
 	if theirs.KeyGeneration != mine.KeyGeneration || theirs.Threshold != mine.Threshold ||
-		!slices.EqualFunc(theirs.Trustees, mine.Trustees, func(x, y GroupMember) bool { return x == y }) ||
+		!slices.EqualFunc(theirs.Trustees, mine.Trustees, func(x, y escrow.GroupMember) bool { return x == y }) ||
 		len(theirs.Epochs) <= len(mine.Epochs) {
 		return false
 	}
@@ -430,7 +456,11 @@ func (h *CeremonyHost) get(id string) (*hosted, error) {
 	h.mu.Unlock()
 	hc.mu.Lock()
 	if !h.cfg.Clock().Before(hc.st.Params.Deadline) {
+		rerr := h.record(hc, EventAborted, AbortDeadline, nil, nil)
 		hc.mu.Unlock()
+		if rerr != nil {
+			return nil, fmt.Errorf("ceremony: %s passed its deadline, but its abort could not be logged: %w", id, rerr)
+		}
 		h.drop(id)
 		return nil, refused("ceremony %s passed its deadline %s and was forgotten; start a new one", id, hc.st.Params.Deadline.UTC().Format(time.RFC3339))
 	}
@@ -496,6 +526,22 @@ func (h *CeremonyHost) save(hc *hosted) error {
 		return err
 	}
 	return h.cfg.Store.PutCeremony(hc.st.Params.ID, b)
+}
+
+// maxProblems bounds the problem reports of one deliver call.
+const maxProblems = 32
+
+// maxMessages is how many messages the ceremony can deliver to one
+// trustee: per epoch, a deal from each dealer and a response and a
+// justification about each dealer from each participant.
+func (hc *hosted) maxMessages() int {
+	p := &hc.st.Params
+	d := len(p.announcers(hc.old))
+	n := len(p.Roster)
+	if hc.old != nil {
+		n += len(hc.old.Trustees)
+	}
+	return len(p.epochs(hc.old)) * d * (1 + 2*n)
 }
 
 // MaxCeremonies is how many ceremonies a node keeps state for at once;
@@ -602,8 +648,8 @@ func (h *CeremonyHost) ceremonyConfig(hc *hosted, keyNotes []string, epoch uint3
 			// A trustee that did not answer at the start of a rotation or
 			// reshare: it takes part under a key nobody knows the discrete
 			// log of, so what is dealt to it is lost, and it deals nothing.
-			if p.Group == "" || m.Name == h.cfg.Name {
-				return CeremonyConfig{}, refused("no key announcement for %s; only a rotation or reshare may go ahead without a trustee", m.Name)
+			if m.Name == h.cfg.Name {
+				return CeremonyConfig{}, refused("no key announcement for this node (%s)", m.Name)
 			}
 			keys[m.Name] = absentKey(p.ID, m.Name)
 			absent++
@@ -633,9 +679,9 @@ func (h *CeremonyHost) ceremonyConfig(hc *hosted, keyNotes []string, epoch uint3
 		keys[m.Name] = k
 	}
 	if absent > 0 {
-		count := func(ms []GroupMember) (n int) {
+		count := func(ms []escrow.GroupMember) (n int) {
 			for _, m := range ms {
-				if keyNotes[slices.IndexFunc(ann, func(a GroupMember) bool { return a.Name == m.Name })] == "" {
+				if keyNotes[slices.IndexFunc(ann, func(a escrow.GroupMember) bool { return a.Name == m.Name })] == "" {
 					n++
 				}
 			}
@@ -659,11 +705,7 @@ func (h *CeremonyHost) ceremonyConfig(hc *hosted, keyNotes []string, epoch uint3
 		cfg.Participants = append(cfg.Participants, DKGParticipant{Name: m.Name, Key: keys[m.Name]})
 	}
 	if p.Kind == CeremonyReshare {
-		e, err := hc.old.Epoch(epoch)
-		if err != nil {
-			return CeremonyConfig{}, err
-		}
-		com, err := hc.old.commitment(*e)
+		com, err := hc.old.Commitment(epoch)
 		if err != nil {
 			return CeremonyConfig{}, err
 		}
@@ -747,11 +789,24 @@ func (h *CeremonyHost) Deliver(id string, msgs [][]byte) ([][]byte, []string, er
 	defer hc.mu.Unlock()
 	var problems []string
 	changed := false
+	report := func(p string) {
+		if len(problems) < maxProblems {
+			problems = append(problems, p)
+		}
+	}
+	limit := hc.maxMessages()
+	if len(msgs) > limit {
+		return nil, nil, refused("%d messages in one call; this ceremony sends at most %d to a trustee", len(msgs), limit)
+	}
 	for _, b := range msgs {
 		sum := sha256.Sum256(b)
 		key := hex.EncodeToString(sum[:])
 		if hc.seen[key] {
 			continue
+		}
+		if len(hc.st.Seen) >= limit {
+			report(fmt.Sprintf("%v: this trustee already holds the %d messages this ceremony can send it; the rest are dropped", ErrBadDKGMessage, limit))
+			break
 		}
 		// Route by the header; Process checks the whole message.
 		var hdr struct {
@@ -759,21 +814,28 @@ func (h *CeremonyHost) Deliver(id string, msgs [][]byte) ([][]byte, []string, er
 			Kind  MessageKind `json:"kind"`
 		}
 		if err := json.Unmarshal(b, &hdr); err != nil {
-			problems = append(problems, fmt.Sprintf("%v: %v", ErrBadDKGMessage, err))
+			report(fmt.Sprintf("%v: %v", ErrBadDKGMessage, err))
 			continue
 		}
 		c := hc.cs[hdr.Epoch]
 		if c == nil {
-			problems = append(problems, fmt.Sprintf("%v: a message for epoch %d, which this ceremony does not make", ErrBadDKGMessage, hdr.Epoch))
+			report(fmt.Sprintf("%v: a message for epoch %d, which this ceremony does not make", ErrBadDKGMessage, hdr.Epoch))
 			continue
 		}
 		m := Message{Kind: hdr.Kind, Bytes: b}
 		out, err := c.Process(m)
+		var mb *MisbehaviourError
+		if err != nil && !errors.As(err, &mb) {
+			// Not from a participant (unsigned, malformed, a replay):
+			// nothing of it is kept, so junk cannot fill the store.
+			report(err.Error())
+			continue
+		}
 		hc.seen[key] = true
 		hc.st.Seen = append(hc.st.Seen, key)
 		changed = true
 		if err != nil {
-			problems = append(problems, err.Error())
+			report(err.Error())
 		}
 		for _, o := range out {
 			hc.st.Outbox = append(hc.st.Outbox, o.Bytes)
@@ -826,6 +888,9 @@ func (h *CeremonyHost) Finish(id string) (*CeremonyOutcome, error) {
 	defer hc.mu.Unlock()
 	rs, err := hc.results()
 	if errors.Is(err, ErrCeremonyAborted) {
+		if rerr := h.record(hc, EventAborted, AbortTooFew, nil, nil); rerr != nil {
+			return nil, errors.Join(err, rerr)
+		}
 		h.drop(id)
 		return nil, err
 	}
@@ -855,7 +920,7 @@ func (h *CeremonyHost) Finish(id string) (*CeremonyOutcome, error) {
 // window and every earlier epoch unchanged; for a reshare every epoch's
 // key and window unchanged and its commitment the new one. It returns
 // this node's new shares.
-func (h *CeremonyHost) checkGroup(hc *hosted, g *GroupFile) ([]*EpochShare, error) {
+func (h *CeremonyHost) checkGroup(hc *hosted, g *escrow.GroupFile) ([]*escrow.EpochShare, error) {
 	p := &hc.st.Params
 	rs, err := hc.results()
 	if err != nil {
@@ -865,20 +930,20 @@ func (h *CeremonyHost) checkGroup(hc *hosted, g *GroupFile) ([]*EpochShare, erro
 	if p.Kind == CeremonyReshare {
 		kg = hc.old.KeyGeneration
 	}
-	if g.KeyGeneration != kg || g.Threshold != p.Threshold || !slices.EqualFunc(g.Trustees, p.Roster, func(x, y GroupMember) bool { return x == y }) {
+	if g.KeyGeneration != kg || g.Threshold != p.Threshold || !slices.EqualFunc(g.Trustees, p.Roster, func(x, y escrow.GroupMember) bool { return x == y }) {
 		return nil, refused("the group file's roster, threshold or key generation is not this ceremony's")
 	}
-	var before []GroupEpoch
+	var before []escrow.GroupEpoch
 	if hc.old != nil {
 		before = hc.old.Epochs
 	}
 	if p.Kind == CeremonyDKG {
-		before = append(slices.Clone(before), GroupEpoch{Epoch: p.Epoch, ValidFrom: p.ValidFrom.UTC(), ValidUntil: p.ValidUntil.UTC()})
+		before = append(slices.Clone(before), escrow.GroupEpoch{Epoch: p.Epoch, ValidFrom: p.ValidFrom.UTC(), ValidUntil: p.ValidUntil.UTC()})
 	}
 	if len(g.Epochs) != len(before) {
 		return nil, refused("the group file lists %d epochs, the ceremony expects %d", len(g.Epochs), len(before))
 	}
-	var mine []*EpochShare
+	var mine []*escrow.EpochShare
 	for i, e := range g.Epochs {
 		want := before[i]
 		if r := rs[want.Epoch]; r != nil && len(r.Commitment) == 0 {
@@ -917,7 +982,7 @@ func (h *CeremonyHost) Sign(id string, groupJSON []byte) ([]byte, error) {
 	if hc.index == 0 {
 		return nil, refused("this trustee leaves the group in this reshare; it has nothing to sign")
 	}
-	g, err := ParseGroupFile(groupJSON)
+	g, err := escrow.ParseGroupFile(groupJSON)
 	if err != nil {
 		return nil, refused("%v", err)
 	}
@@ -929,7 +994,7 @@ func (h *CeremonyHost) Sign(id string, groupJSON []byte) ([]byte, error) {
 	if err := h.save(hc); err != nil {
 		return nil, err
 	}
-	return SignGroupFile(groupJSON, h.cfg.LogSigner)
+	return escrow.SignGroupFile(groupJSON, h.cfg.LogSigner)
 }
 
 // Commit installs the ceremony's result: the group file must be the one
@@ -941,7 +1006,7 @@ func (h *CeremonyHost) Commit(id string, signedGroup []byte) error {
 		return err
 	}
 	defer hc.mu.Unlock()
-	g, text, err := VerifyGroupFile(signedGroup, true)
+	g, text, err := escrow.VerifyGroupFile(signedGroup, true)
 	if err != nil {
 		return refused("%v", err)
 	}
@@ -953,8 +1018,37 @@ func (h *CeremonyHost) Commit(id string, signedGroup []byte) error {
 	if err != nil {
 		return err
 	}
-	if err := h.cfg.Install(signedGroup, g, mine, hc.st.Params.Kind == CeremonyReshare); err != nil {
-		return fmt.Errorf("trustee: installing the result of ceremony %s: %w", id, err)
+	replace := hc.st.Params.Kind == CeremonyReshare
+	var made []uint32
+	for _, e := range g.Epochs {
+		made = append(made, e.Epoch)
+	}
+	if !replace {
+		made = made[len(made)-1:]
+	}
+	// Logged before they take effect: a node that cannot log installs
+	// and erases nothing.
+	if replace {
+		var held []uint32
+		for _, e := range made {
+			if h.cfg.Share(e) != nil {
+				held = append(held, e)
+			}
+		}
+		if len(held) > 0 {
+			if err := h.record(hc, EventSharesErased, "", held, signedGroup); err != nil {
+				return fmt.Errorf("ceremony: the erasure of the old shares could not be logged, so nothing is installed: %w", err)
+			}
+		}
+	}
+	if err := h.record(hc, EventCompleted, "", made, signedGroup); err != nil {
+		return fmt.Errorf("ceremony: the completion could not be logged, so nothing is installed: %w", err)
+	}
+	if err := h.cfg.Install(signedGroup, g, mine, replace); err != nil {
+		return fmt.Errorf("ceremony: installing the result of ceremony %s: %w", id, err)
+	}
+	if p := hc.proposal(); p != nil {
+		h.cfg.Store.DeleteApproval(p.Hash())
 	}
 	return h.drop(id)
 }
@@ -962,8 +1056,17 @@ func (h *CeremonyHost) Commit(id string, signedGroup []byte) error {
 // Abort forgets a ceremony and its secrets; nothing of it is installed.
 // Aborting a ceremony the node does not know is no error.
 func (h *CeremonyHost) Abort(id string) error {
-	if _, err := parseCeremonyID(id); err != nil {
+	hc, err := h.get(id)
+	if errors.Is(err, ErrNoCeremony) {
+		return nil
+	}
+	if err != nil {
 		return err
+	}
+	rerr := h.record(hc, EventAborted, AbortRequested, nil, nil)
+	hc.mu.Unlock()
+	if rerr != nil {
+		return fmt.Errorf("ceremony: the abort could not be logged: %w", rerr)
 	}
 	return h.drop(id)
 }

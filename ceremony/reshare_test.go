@@ -1,4 +1,4 @@
-package trustee
+package ceremony
 
 import (
 	"bytes"

@@ -1,4 +1,4 @@
-package trustee
+package escrow
 
 import (
 	"bytes"
@@ -10,7 +10,6 @@ import (
 	"slices"
 	"time"
 
-	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/group"
 	"github.com/keyquorum/keyquorum/shares"
 	"go.dedis.ch/kyber/v3"
@@ -68,7 +67,7 @@ func (g *GroupFile) HolderIndices(e GroupEpoch) []int {
 }
 
 // ErrBadGroupFile wraps every group-file validation failure.
-var ErrBadGroupFile = errors.New("trustee: bad group file")
+var ErrBadGroupFile = errors.New("escrow: bad group file")
 
 // Marshal encodes the group file as indented JSON.
 func (g *GroupFile) Marshal() ([]byte, error) {
@@ -129,7 +128,7 @@ func (g *GroupFile) Validate() error {
 		if m.Index != i+1 {
 			return bad("trustee %d has index %d; indices run 1..n in order", i+1, m.Index)
 		}
-		if !escrow.ValidName(m.Name) {
+		if !ValidName(m.Name) {
 			return bad("trustee %d name %q", m.Index, m.Name)
 		}
 	}
@@ -205,7 +204,7 @@ func (g *GroupFile) Epoch(epoch uint32) (*GroupEpoch, error) {
 			return &g.Epochs[i], nil
 		}
 	}
-	return nil, fmt.Errorf("trustee: group file has no epoch %d", epoch)
+	return nil, fmt.Errorf("escrow: group file has no epoch %d", epoch)
 }
 
 // EpochAt returns the epoch senders should use at time t.
@@ -216,12 +215,12 @@ func (g *GroupFile) EpochAt(t time.Time) (*GroupEpoch, error) {
 			return e, nil
 		}
 	}
-	return nil, fmt.Errorf("trustee: group file has no epoch valid at %s; rotate the group key", t.Format(time.RFC3339))
+	return nil, fmt.Errorf("escrow: group file has no epoch valid at %s; rotate the group key", t.Format(time.RFC3339))
 }
 
 // EscrowGroup returns the public view of one epoch that a requester needs
 // to combine: the key, the threshold and every trustee's public share.
-func (g *GroupFile) EscrowGroup(epoch uint32) (*escrow.Group, error) {
+func (g *GroupFile) EscrowGroup(epoch uint32) (*Group, error) {
 	e, err := g.Epoch(epoch)
 	if err != nil {
 		return nil, err
@@ -230,7 +229,7 @@ func (g *GroupFile) EscrowGroup(epoch uint32) (*escrow.Group, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: epoch %d: %w", ErrBadGroupFile, epoch, err)
 	}
-	eg := &escrow.Group{Epoch: epoch, Key: c.Points[0], Threshold: g.Threshold, PublicShares: map[int]kyber.Point{}}
+	eg := &Group{Epoch: epoch, Key: c.Points[0], Threshold: g.Threshold, PublicShares: map[int]kyber.Point{}}
 	for _, m := range g.Trustees {
 		eg.PublicShares[m.Index] = c.PublicShare(m.Index)
 	}
@@ -246,7 +245,7 @@ func (g *GroupFile) PublicShare(epoch uint32, index int) (kyber.Point, error) {
 		return nil, err
 	}
 	if index < 1 || index > len(g.Trustees) {
-		return nil, fmt.Errorf("trustee: no trustee %d in the group file", index)
+		return nil, fmt.Errorf("escrow: no trustee %d in the group file", index)
 	}
 	return c.PublicShare(index), nil
 }
@@ -285,7 +284,7 @@ func Deal(names []string, t int, epochs []GroupEpoch, rand io.Reader) (*GroupFil
 		ss, c, err := shares.Split(secret, t, len(names), rand)
 		secret.Zero()
 		if err != nil {
-			return nil, nil, fmt.Errorf("trustee: %w", err)
+			return nil, nil, fmt.Errorf("escrow: %w", err)
 		}
 		e.Key = b64(group.PointBytes(c.Points[0]))
 		e.Commitment = nil
@@ -303,12 +302,18 @@ func Deal(names []string, t int, epochs []GroupEpoch, rand io.Reader) (*GroupFil
 	return g, dealt, nil
 }
 
-func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
-
 func parsePointB64(s string) (kyber.Point, error) {
 	b, err := base64.StdEncoding.Strict().DecodeString(s)
 	if err != nil {
 		return nil, fmt.Errorf("not base64: %w", err)
 	}
 	return group.ParsePoint(b)
+}
+
+// EpochShare is a trustee's share of one epoch's group key.
+type EpochShare struct {
+	Epoch    uint32
+	Index    int // 1-based x-coordinate
+	Share    kyber.Scalar
+	GroupKey kyber.Point
 }

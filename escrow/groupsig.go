@@ -1,4 +1,4 @@
-package trustee
+package escrow
 
 import (
 	"bytes"
@@ -28,11 +28,11 @@ import (
 var (
 	// ErrGroupUnsigned: a trustee of the roster has not signed the group
 	// file (the error names who).
-	ErrGroupUnsigned = errors.New("trustee: group file not signed by every trustee")
+	ErrGroupUnsigned = errors.New("escrow: group file not signed by every trustee")
 	// ErrGroupSignature: a signature does not verify (the text was
 	// changed, or the signature forged) or was made by a key that is not a
 	// trustee's log key in the roster.
-	ErrGroupSignature = errors.New("trustee: bad group file signature")
+	ErrGroupSignature = errors.New("escrow: bad group file signature")
 )
 
 // splitSigned returns the text of a signed note, or all of b if it has no
@@ -127,11 +127,11 @@ func SignGroupFile(groupJSON []byte, signer note.Signer) ([]byte, error) {
 		}
 	}
 	if !member {
-		return nil, fmt.Errorf("trustee: key %s+%08x is not a trustee's log key in this group file; sign with the node's own identity", signer.Name(), signer.KeyHash())
+		return nil, fmt.Errorf("escrow: key %s+%08x is not a trustee's log key in this group file; sign with the node's own identity", signer.Name(), signer.KeyHash())
 	}
 	out, err := note.Sign(n, signer)
 	if err != nil {
-		return nil, fmt.Errorf("trustee: signing the group file: %w", err)
+		return nil, fmt.Errorf("escrow: signing the group file: %w", err)
 	}
 	return out, nil
 }
@@ -179,4 +179,16 @@ func VerifyGroupFile(signed []byte, requireAll bool) (*GroupFile, []byte, error)
 func ReadGroupFile(b []byte) (*GroupFile, error) {
 	g, _, err := openGroupNote(b)
 	return g, err
+}
+
+// LogKeyName is the note key name of a trustee's audit log signer: the
+// trustee's name followed by ".keyquorum", so that a signed tree head says
+// whose log it is ("— trustee-1.keyquorum ...").
+func LogKeyName(trusteeName string) string { return trusteeName + ".keyquorum" }
+
+// ValidTrusteeName reports whether s can name a trustee: a valid escrow
+// name ([ValidName]) that can also appear in a note signature, so
+// without '+'.
+func ValidTrusteeName(s string) bool {
+	return ValidName(s) && !strings.Contains(s, "+")
 }

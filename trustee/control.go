@@ -1,0 +1,263 @@
+package trustee
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/keyquorum/keyquorum/ceremony"
+	"golang.org/x/mod/sumdb/note"
+)
+
+// # The control channel
+//
+// A node's operator acts on it through a Unix socket in the node's
+// directory (ControlSocketName), created owner-only (mode 0600 in a
+// directory the node refuses to use if others can write to it), which the
+// public API cannot reach: to approve a ceremony proposal, to sign one it
+// proposes, and to read the node's status. Whoever can connect to it is
+// the operator, as whoever can read the store and the passphrase is.
+
+// ControlSocketName is the control socket's file name in the node's
+// directory.
+const ControlSocketName = "control.sock"
+
+// Control endpoints (HTTP over the Unix socket).
+const (
+	pathControlReview  = "/v1/proposal/review"
+	pathControlApprove = "/v1/proposal/approve"
+	pathControlSign    = "/v1/proposal/sign"
+	pathControlStatus  = "/v1/status"
+)
+
+// ErrControl: the control socket could not be reached or refused the
+// call; the error says why and what to do.
+var ErrControl = errors.New("trustee: control channel")
+
+// ControlConfig is what the control channel serves.
+type ControlConfig struct {
+	Host      *ceremony.CeremonyHost
+	LogSigner note.Signer // signs proposals this node's operator writes
+	// Status returns the node's status (a JSON-encodable value).
+	Status func() (any, error)
+}
+
+// controlCall is the body of a control call.
+type controlCall struct {
+	Proposal string `json:"proposal,omitempty"` // signed proposal (review, approve) or its text (sign)
+	Group    string `json:"group,omitempty"`
+}
+
+// ControlAnswer is the answer to a review, approve or sign call.
+type ControlAnswer struct {
+	Ceremony string `json:"ceremony,omitempty"`
+	Kind     string `json:"kind,omitempty"`
+	Hash     string `json:"hash,omitempty"`
+	Summary  string `json:"summary,omitempty"`
+	Signed   string `json:"signed,omitempty"`
+	Approved bool   `json:"approved"`
+}
+
+// ListenControl creates the control socket in dir, owner-only. A stale
+// socket left by a node that died is replaced; one a running node
+// answers on is an error.
+func ListenControl(dir string) (net.Listener, error) {
+	fi, err := os.Stat(dir)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrControl, err)
+	}
+	if fi.Mode().Perm()&0o022 != 0 {
+		return nil, fmt.Errorf("%w: %s can be written by others (mode %v); chmod 700 it", ErrControl, dir, fi.Mode().Perm())
+	}
+	path := filepath.Join(dir, ControlSocketName)
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("%w: another node is serving %s; stop it first", ErrControl, path)
+	}
+	os.Remove(path)
+	old := umask(0o177)
+	l, err := net.Listen("unix", path)
+	umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrControl, err)
+	}
+	if err := os.Chmod(path, 0o600); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("%w: %v", ErrControl, err)
+	}
+	return l, nil
+}
+
+// ControlHandler returns the control channel's HTTP handler.
+func ControlHandler(cfg ControlConfig) http.Handler {
+	mux := http.NewServeMux()
+	decode := func(w http.ResponseWriter, r *http.Request) (*controlCall, bool) {
+		var c controlCall
+		dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 4<<20))
+		dec.DisallowUnknownFields()
+		if err := dec.Decode(&c); err != nil {
+			ceremony.WriteError(w, http.StatusBadRequest, CodeBadRequest, "control call: "+err.Error())
+			return nil, false
+		}
+		return &c, true
+	}
+	fail := func(w http.ResponseWriter, err error) {
+		status, code := ceremony.ErrorStatus(err)
+		if errors.Is(err, ceremony.ErrBadProposal) {
+			status, code = http.StatusBadRequest, "bad-proposal"
+		}
+		if code == "" {
+			code = CodeInternal
+		}
+		ceremony.WriteError(w, status, code, err.Error())
+	}
+	reviewOrApprove := func(approve bool) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			c, ok := decode(w, r)
+			if !ok {
+				return
+			}
+			do := cfg.Host.Review
+			if approve {
+				do = cfg.Host.Approve
+			}
+			var group []byte
+			if c.Group != "" {
+				group = []byte(c.Group)
+			}
+			p, summary, err := do([]byte(c.Proposal), group)
+			if err != nil {
+				fail(w, err)
+				return
+			}
+			writeControlJSON(w, ControlAnswer{Ceremony: p.ID, Kind: p.Kind, Hash: p.Hash(), Summary: summary, Approved: approve})
+		}
+	}
+	mux.HandleFunc("POST "+pathControlReview, reviewOrApprove(false))
+	mux.HandleFunc("POST "+pathControlApprove, reviewOrApprove(true))
+	mux.HandleFunc("POST "+pathControlSign, func(w http.ResponseWriter, r *http.Request) {
+		c, ok := decode(w, r)
+		if !ok {
+			return
+		}
+		p, err := ceremony.ParseProposalText(c.Proposal)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		signed, err := ceremony.SignProposal(p, cfg.LogSigner)
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		writeControlJSON(w, ControlAnswer{Ceremony: p.ID, Kind: p.Kind, Hash: p.Hash(), Signed: string(signed)})
+	})
+	mux.HandleFunc("GET "+pathControlStatus, func(w http.ResponseWriter, r *http.Request) {
+		st, err := cfg.Status()
+		if err != nil {
+			fail(w, err)
+			return
+		}
+		writeControlJSON(w, st)
+	})
+	return mux
+}
+
+func writeControlJSON(w http.ResponseWriter, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		ceremony.WriteError(w, http.StatusInternalServerError, CodeInternal, err.Error())
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(append(b, '\n'))
+}
+
+// ControlClient talks to a running node's control socket.
+type ControlClient struct {
+	dir string
+	hc  *http.Client
+}
+
+// NewControlClient returns a client of the control socket in dir.
+func NewControlClient(dir string) *ControlClient {
+	path := filepath.Join(dir, ControlSocketName)
+	tr := &http.Transport{DialContext: func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "unix", path)
+	}}
+	return &ControlClient{dir: dir, hc: &http.Client{Transport: tr, Timeout: time.Minute}}
+}
+
+func (c *ControlClient) do(method, path string, body any, out any) error {
+	var rd io.Reader
+	if body != nil {
+		b, err := json.Marshal(body)
+		if err != nil {
+			return err
+		}
+		rd = bytes.NewReader(b)
+	}
+	req, err := http.NewRequest(method, "http://control"+path, rd)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%w: no node answers on %s (%v); start it with keyquorum trustee serve --dir %s", ErrControl, filepath.Join(c.dir, ControlSocketName), errors.Unwrap(err), c.dir)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrControl, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		var e struct {
+			Error struct{ Code, Message string } `json:"error"`
+		}
+		json.Unmarshal(b, &e)
+		ce := &ceremony.CallError{Trustee: c.dir, Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
+		if e.Error.Code == "bad-proposal" {
+			return fmt.Errorf("%w", errors.Join(ceremony.ErrBadProposal, errors.New(e.Error.Message)))
+		}
+		return ce
+	}
+	return json.Unmarshal(b, out)
+}
+
+// Review asks the node to check a signed proposal and summarise it,
+// approving nothing. group is the current group file, needed only by a
+// node that has none yet (one that joins by a reshare).
+func (c *ControlClient) Review(signed, group []byte) (*ControlAnswer, error) {
+	var a ControlAnswer
+	return &a, c.do(http.MethodPost, pathControlReview, controlCall{Proposal: string(signed), Group: string(group)}, &a)
+}
+
+// Approve approves a signed proposal on the node.
+func (c *ControlClient) Approve(signed, group []byte) (*ControlAnswer, error) {
+	var a ControlAnswer
+	return &a, c.do(http.MethodPost, pathControlApprove, controlCall{Proposal: string(signed), Group: string(group)}, &a)
+}
+
+// SignProposal has the node sign a proposal's text with its log key.
+func (c *ControlClient) SignProposal(p *ceremony.Proposal) ([]byte, error) {
+	var a ControlAnswer
+	if err := c.do(http.MethodPost, pathControlSign, controlCall{Proposal: p.Text()}, &a); err != nil {
+		return nil, err
+	}
+	return []byte(a.Signed), nil
+}
+
+// Status returns the node's status as JSON.
+func (c *ControlClient) Status() (json.RawMessage, error) {
+	var raw json.RawMessage
+	return raw, c.do(http.MethodGet, pathControlStatus, nil, &raw)
+}
