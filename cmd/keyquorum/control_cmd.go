@@ -186,7 +186,7 @@ func trusteeApproveCommand() *cli.Command {
 			&cli.StringFlag{Name: "dir", Required: true, Usage: "the node's `DIR` (its control socket is DIR/" + trustee.ControlSocketName + ")", EnvVars: envVar("dir")},
 			&cli.StringFlag{Name: "group", Usage: "the current signed group `FILE`, for a node that joins the group by a reshare and has none yet", EnvVars: envVar("group")},
 			&cli.BoolFlag{Name: "yes", Usage: "approve without asking (for scripts)"},
-			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON"},
+			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON", EnvVars: envVar("json")},
 		},
 		Action: trusteeApprove,
 	}
@@ -244,7 +244,7 @@ func trusteeStatusCommand() *cli.Command {
 		ArgsUsage: " ",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "dir", Required: true, Usage: "the node's `DIR`", EnvVars: envVar("dir")},
-			&cli.BoolFlag{Name: "json", Usage: "print the status as JSON"},
+			&cli.BoolFlag{Name: "json", Usage: "print the status as JSON", EnvVars: envVar("json")},
 		},
 		Action: func(c *cli.Context) error {
 			if err := noArgs(c); err != nil {
