@@ -501,7 +501,8 @@ func (n *Node) check(reqBytes []byte, now time.Time, rec *AuditRecord) (*decisio
 	rec.Request = hex.EncodeToString(req.ID[:])
 	wh := sha256.Sum256(req.Warrant)
 	rec.WarrantHash = hex.EncodeToString(wh[:])
-	vw, err := escrow.VerifyWarrant(req.Warrant, escrow.JudgePolicy{Judges: n.policy.Judges, Required: n.policy.JudgesRequired}, now)
+	pol := n.currentPolicy() // a reload (SetPolicy) may replace it meanwhile
+	vw, err := escrow.VerifyWarrant(req.Warrant, escrow.JudgePolicy{Judges: pol.Judges, Required: pol.JudgesRequired}, now)
 	if vw != nil && vw.Warrant != nil {
 		n.describeWarrant(vw, req.Warrant, rec)
 	}
@@ -509,11 +510,11 @@ func (n *Node) check(reqBytes []byte, now time.Time, rec *AuditRecord) (*decisio
 		return nil, n.refuse(warrantCode(err), err)
 	}
 	w := vw.Warrant
-	if win := w.WindowEnd.Sub(w.WindowStart); win > n.policy.MaxWindow {
-		return nil, n.refuse(CodePolicyLimit, fmt.Errorf("%w: session window is %v, this trustee allows at most %v; ask the judge for a narrower warrant", ErrPolicyLimit, win, n.policy.MaxWindow))
+	if win := w.WindowEnd.Sub(w.WindowStart); win > pol.MaxWindow {
+		return nil, n.refuse(CodePolicyLimit, fmt.Errorf("%w: session window is %v, this trustee allows at most %v; ask the judge for a narrower warrant", ErrPolicyLimit, win, pol.MaxWindow))
 	}
-	if v := w.ValidUntil.Sub(w.ValidFrom); v > n.policy.MaxValidity {
-		return nil, n.refuse(CodePolicyLimit, fmt.Errorf("%w: warrant is valid for %v, this trustee allows at most %v", ErrPolicyLimit, v, n.policy.MaxValidity))
+	if v := w.ValidUntil.Sub(w.ValidFrom); v > pol.MaxValidity {
+		return nil, n.refuse(CodePolicyLimit, fmt.Errorf("%w: warrant is valid for %v, this trustee allows at most %v", ErrPolicyLimit, v, pol.MaxValidity))
 	}
 	if err := req.VerifySignature(w.Requester); err != nil {
 		return nil, n.refuse(CodeBadSignature, err)
@@ -568,7 +569,7 @@ func (n *Node) check(reqBytes []byte, now time.Time, rec *AuditRecord) (*decisio
 		if err := w.Covers(e.Context); err != nil {
 			return nil, n.refuse(CodeOutOfScope, fmt.Errorf("session %s: %w", sid, err))
 		}
-		if n.policy.ProspectiveOnly && e.Context.Start.Before(w.ValidFrom) {
+		if pol.ProspectiveOnly && e.Context.Start.Before(w.ValidFrom) {
 			return nil, n.refuse(CodeProspectiveOnly, fmt.Errorf("%w: session %s started %s, warrant valid from %s", ErrProspectiveOnly, sid, e.Context.Start.Format(time.RFC3339), w.ValidFrom.Format(time.RFC3339)))
 		}
 		d.envs = append(d.envs, e)

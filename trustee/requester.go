@@ -17,6 +17,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/group"
+	"github.com/keyquorum/keyquorum/internal/retry"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -142,8 +143,9 @@ type DecryptOptions struct {
 	// Attempts is how often a trustee is tried when it cannot be reached or
 	// answers with a server error (default 3). Refusals are never retried.
 	Attempts int
-	// Backoff is the wait before the first retry, doubled after each
-	// (default 200 ms).
+	// Backoff bounds the wait before the first retry, doubled after each;
+	// each wait is drawn from [bound/2, bound) so that requesters do not
+	// retry in lockstep (default 200 ms).
 	Backoff time.Duration
 	// Grace is how long trustees still working get once t trustees have
 	// answered validly, before they are given up as unreachable (default
@@ -366,27 +368,17 @@ func (j *decryptJob) ask(ctx context.Context, c *Client, wire []byte, quorum <-c
 	} else {
 		verifier = v
 	}
-	backoff := j.opts.Backoff
+	// Retries wait with jitter, and stop once enough answers are in
+	// (quorum closed).
 	var ans *Answer
 	var err error
-	for attempt := 1; ; attempt++ {
-		res.Attempts = attempt
+	res.Attempts, err = retry.Backoff{Attempts: j.opts.Attempts, Initial: j.opts.Backoff}.Do(ctx, quorum, retryable, func() error {
 		actx, cancel := context.WithTimeout(ctx, j.opts.Timeout)
-		ans, err = c.Decrypt(actx, wire)
-		cancel()
-		if err == nil || !retryable(err) || attempt >= j.opts.Attempts || ctx.Err() != nil {
-			break
-		}
-		select {
-		case <-time.After(backoff):
-		case <-quorum: // enough answers already: no more retries
-		case <-ctx.Done():
-		}
-		if ctx.Err() != nil || isClosed(quorum) {
-			break
-		}
-		backoff *= 2
-	}
+		defer cancel()
+		var derr error
+		ans, derr = c.Decrypt(actx, wire)
+		return derr
+	})
 	if err != nil {
 		var refusal *RefusalError
 		var api *APIError

@@ -309,10 +309,14 @@ func (v *Vault) get(tx *bolt.Tx, bucket, key []byte) ([]byte, error) {
 	return pt, nil
 }
 
+// sealedBuckets are the buckets whose values are sealed under the vault
+// key.
+func sealedBuckets() [][]byte { return [][]byte{bucketSecrets, bucketShares, bucketCeremonies} }
+
 // checkAll opens every sealed value in the store.
 func (v *Vault) checkAll() error {
 	return v.store.view("checking the sealed secrets", func(tx *bolt.Tx) error {
-		for _, name := range [][]byte{bucketSecrets, bucketShares, bucketCeremonies} {
+		for _, name := range sealedBuckets() {
 			b, err := v.store.bucket(tx, name)
 			if err != nil {
 				return err

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -37,8 +36,9 @@ func auditCommand() *cli.Command {
 					groupFlag,
 					&cli.StringFlag{Name: "state", Usage: "`FILE` of the heads seen last time (created on the first run, updated after each)", EnvVars: envVar("state")},
 					timeoutFlag,
+					jsonFlag(),
 				},
-				Action: auditVerify,
+				Action: jsonOnError(schemaAuditVerify, auditVerify),
 			},
 			{
 				Name:      "report",
@@ -46,10 +46,10 @@ func auditCommand() *cli.Command {
 				ArgsUsage: " ",
 				Flags: []cli.Flag{
 					groupFlag,
-					&cli.BoolFlag{Name: "json", Usage: "print the report as JSON", EnvVars: envVar("json")},
+					jsonFlag(),
 					timeoutFlag,
 				},
-				Action: auditReport,
+				Action: jsonOnError(schemaAuditReport, auditReport),
 			},
 		},
 	}
@@ -104,6 +104,9 @@ func auditVerify(c *cli.Context) error {
 		return err
 	}
 	w := c.App.Writer
+	if c.Bool("json") {
+		w = io.Discard // the JSON object below says it all
+	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, t := range res.Trustees {
 		switch t.Status {
@@ -134,6 +137,11 @@ func auditVerify(c *cli.Context) error {
 		fmt.Fprintln(w, "no --state file: each log was checked against its own head only; a rewrite made before now would not show")
 	}
 
+	if c.Bool("json") {
+		if err := writeJSON(c, newAuditVerifyJSON(res, statePath, firstRun)); err != nil {
+			return err
+		}
+	}
 	var bad, unreachable []string
 	for _, t := range res.Trustees {
 		switch t.Status {
@@ -200,11 +208,9 @@ func auditReport(c *cli.Context) error {
 	}
 	rep := trustee.Report(res.Logs)
 	if c.Bool("json") {
-		b, err := json.MarshalIndent(rep, "", "  ")
-		if err != nil {
+		if err := writeJSON(c, newAuditReportJSON(res, rep)); err != nil {
 			return err
 		}
-		fmt.Fprintf(c.App.Writer, "%s\n", b)
 	} else {
 		printTransparencyReport(c.App.Writer, rep)
 	}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -24,9 +23,9 @@ func benchCommand() *cli.Command {
 				&cli.IntFlag{Name: "singles", Value: 200, Usage: "single-session warrants timed for latency", EnvVars: envVar("singles")},
 				&cli.IntFlag{Name: "trustees", Aliases: []string{"n"}, Value: 5, Usage: "number of trustee processes", EnvVars: envVar("trustees")},
 				&cli.IntFlag{Name: "threshold", Aliases: []string{"t"}, Value: 3, Usage: "trustees needed to decrypt", EnvVars: envVar("threshold")},
-				&cli.BoolFlag{Name: "json", Usage: "print the figures as JSON", EnvVars: envVar("json")},
+				jsonFlag(),
 			},
-			Action: func(c *cli.Context) error {
+			Action: jsonOnError(schemaBenchDecrypt, func(c *cli.Context) error {
 				bin, dir, err := benchWorkDir()
 				if err != nil {
 					return err
@@ -40,7 +39,7 @@ func benchCommand() *cli.Command {
 					return err
 				}
 				if c.Bool("json") {
-					return json.NewEncoder(c.App.Writer).Encode(r)
+					return writeJSON(c, benchDecryptJSON{Schema: schemaBenchDecrypt, Trustees: c.Int("trustees"), Threshold: c.Int("threshold"), DecryptResult: r})
 				}
 				ms := func(d time.Duration) string { return fmt.Sprintf("%.1f ms", float64(d)/1e6) }
 				out := c.App.Writer
@@ -53,7 +52,7 @@ func benchCommand() *cli.Command {
 				}
 				fmt.Fprintf(out, "(set-up %s, sealing the test envelopes %s, not counted)\n", r.Setup.Round(time.Millisecond), r.EnvelopeSealing.Round(time.Millisecond))
 				return nil
-			},
+			}),
 		}, benchDKGCommand()},
 	}
 }
@@ -68,9 +67,9 @@ func benchDKGCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.IntFlag{Name: "trustees", Aliases: []string{"n"}, Value: 16, Usage: "number of trustee processes", EnvVars: envVar("trustees")},
 			&cli.IntFlag{Name: "threshold", Aliases: []string{"t"}, Usage: "trustees needed to decrypt (default: a majority, n/2+1)", EnvVars: envVar("threshold")},
-			&cli.BoolFlag{Name: "json", Usage: "print the figures as JSON", EnvVars: envVar("json")},
+			jsonFlag(),
 		},
-		Action: func(c *cli.Context) error {
+		Action: jsonOnError(schemaBenchDKG, func(c *cli.Context) error {
 			n, t := c.Int("trustees"), c.Int("threshold")
 			if !c.IsSet("threshold") {
 				t = n/2 + 1
@@ -88,7 +87,7 @@ func benchDKGCommand() *cli.Command {
 				return err
 			}
 			if c.Bool("json") {
-				return json.NewEncoder(c.App.Writer).Encode(r)
+				return writeJSON(c, benchDKGJSON{Schema: schemaBenchDKG, DKGResult: r})
 			}
 			out := c.App.Writer
 			sec := func(d time.Duration) string { return fmt.Sprintf("%.2f s", d.Seconds()) }
@@ -107,7 +106,7 @@ func benchDKGCommand() *cli.Command {
 				r.Network.Seconds()/r.Parallel.Seconds(), r.Network.Seconds()/r.Sequential.Seconds())
 			fmt.Fprintf(out, "(set-up of the %d trustees %s, not counted)\n", n, r.Setup.Round(time.Millisecond))
 			return nil
-		},
+		}),
 	}
 }
 

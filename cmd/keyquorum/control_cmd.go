@@ -185,7 +185,7 @@ func trusteeApproveCommand() *cli.Command {
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "dir", Required: true, Usage: "the node's `DIR` (its control socket is DIR/" + trustee.ControlSocketName + ")", EnvVars: envVar("dir")},
 			&cli.StringFlag{Name: "group", Usage: "the current signed group `FILE`, for a node that joins the group by a reshare and has none yet", EnvVars: envVar("group")},
-			&cli.BoolFlag{Name: "yes", Usage: "approve without asking (for scripts)", EnvVars: envVar("yes")},
+			&cli.BoolFlag{Name: "yes", Usage: "approve without asking (for scripts)"},
 			&cli.BoolFlag{Name: "json", Usage: "print the result as JSON", EnvVars: envVar("json")},
 		},
 		Action: trusteeApprove,

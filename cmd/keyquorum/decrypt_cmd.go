@@ -14,7 +14,6 @@ import (
 	"runtime"
 	"strings"
 	"sync"
-	"text/tabwriter"
 	"time"
 
 	"github.com/keyquorum/keyquorum/escrow"
@@ -42,22 +41,28 @@ func decryptCommand() *cli.Command {
 		Name:      "decrypt",
 		Usage:     "request a warranted decryption from the trustees and read the captured sessions it covers",
 		ArgsUsage: " ",
-		Description: "Selects the sessions of the capture that the warrant covers (and whose escrow field is intact),\n" +
+		Description: "First checks, without contacting any trustee, the warrant's validity dates (and its judges'\n" +
+			"signatures, given --judge or --judges), that the capture was escrowed to this group, and that\n" +
+			"the warrant covers some captured session. Running it again with the same --out moves the\n" +
+			"earlier results to OUT.1 (OUT.2, ...). With --json it prints summary.json (schema in doc/json.md).\n\n" +
+			"Selects the sessions of the capture that the warrant covers (and whose escrow field is intact),\n" +
 			"sends one signed request to every trustee at once, verifies each answer's signed log head,\n" +
 			"inclusion proof and DLEQ proofs, combines the first t valid answers per session, and writes\n" +
 			"OUT/sessions/<session id>.txt (one \"from: text\" line per message, signatures checked) and\n" +
 			"OUT/summary.json. Every trustee that refused, cheated or could not be reached is named.\n\n" +
 			"Exit status: 0 every requested session decrypted; 2 bad input (nothing sent);\n" +
 			"3 trustees refused, so no quorum was possible; 4 too few valid answers (unreachable or cheating trustees).",
-		Flags: []cli.Flag{
+		Flags: append([]cli.Flag{
 			&cli.StringFlag{Name: "group", Required: true, Usage: "group `FILE` naming the trustees, their addresses, TLS pins and log keys, signed by every trustee (keyquorum trustee sign-group)", EnvVars: envVar("group")},
 			&cli.StringFlag{Name: "warrant", Required: true, Usage: "signed warrant `FILE`", EnvVars: envVar("warrant")},
 			&cli.StringFlag{Name: "key", Required: true, Usage: "requester key `FILE` (the key the warrant names)", EnvVars: envVar("key")},
 			&cli.StringFlag{Name: "capture", Required: true, Usage: "capture `FILE` (from keyquorum simulate)", EnvVars: envVar("capture")},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "`DIR` to write the sessions and summary.json into (new or empty)", EnvVars: envVar("out")},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "time allowed for each attempt at each trustee", EnvVars: envVar("timeout")},
-		},
-		Action: decryptAction,
+			keyPassphraseFileFlag(),
+			jsonFlag(),
+		}, judgeFlags()...),
+		Action: jsonOnError(schemaDecrypt, decryptAction),
 	}
 }
 
@@ -83,7 +88,7 @@ func loadSignedGroup(path string) (*escrow.GroupFile, error) {
 		// A roster without log keys (group deal without descriptors)
 		// can never be signed: say so rather than ask for signatures.
 		if _, rerr := escrow.ReadGroupFile(b); rerr != nil {
-			return nil, fmt.Errorf("group file %s: %w; no trustee can sign it, so clients cannot use it: deal to the trustees' descriptors (keyquorum group deal --descriptor) and have each sign the result", path, rerr)
+			return nil, fmt.Errorf("group file %s: %w; no trustee can sign it, so clients cannot use it: give the group file the trustees signed, which keyquorum ceremony dkg --roster ROSTER --out FILE makes (a roster is not a group file); in dealer mode, deal to the trustees' descriptors (keyquorum group deal --descriptor) and have each sign the result", path, rerr)
 		}
 		return nil, fmt.Errorf("group file %s: %w (keyquorum trustee sign-group --dir DIR --group %s --out %s, one trustee after another), then use the file they signed", path, err, path, path)
 	case errors.Is(err, escrow.ErrGroupSignature):
@@ -241,7 +246,7 @@ func decryptAction(c *cli.Context) error {
 	if err != nil {
 		return decryptBadInput("%s: %v", c.String("warrant"), err)
 	}
-	keyBytes, err := os.ReadFile(c.String("key"))
+	keyBytes, err := readKeyFile(c, c.String("key"), "requester")
 	if err != nil {
 		return decryptBadInput("%v", err)
 	}
@@ -256,6 +261,9 @@ func decryptAction(c *cli.Context) error {
 	if err != nil {
 		return decryptBadInput("%v", err)
 	}
+	if err := checkDecryptLocally(c, g, warrantBytes, w, capture, time.Now()); err != nil {
+		return err
+	}
 	clients, err := clientsForGroup(g, c.String("group"))
 	if err != nil {
 		return decryptBadInput("%v", err)
@@ -265,10 +273,14 @@ func decryptAction(c *cli.Context) error {
 	}
 	sel := selectWarrantedSessions(capture, w, g)
 	if len(sel.sessions) == 0 {
-		return decryptBadInput("no session in %s is covered by warrant %s with an intact escrow field (%d covered: %d without escrow field, %d with an invalid one)",
-			c.String("capture"), w.ID, sel.covered, sel.stripped, sel.invalid)
+		return noSessionsError(c.String("capture"), capture, w, sel)
 	}
 	out := c.String("out")
+	if prev, err := movePreviousDecryption(out); err != nil {
+		return decryptBadInput("%v", err)
+	} else if prev != "" {
+		fmt.Fprintf(c.App.ErrWriter, "keyquorum: %s held an earlier decryption; it is now %s\n", out, prev)
+	}
 	sessionsDir, err := prepareDecryptDir(out)
 	if err != nil {
 		return decryptBadInput("%v", err)
@@ -338,9 +350,15 @@ func decryptAction(c *cli.Context) error {
 	if err := writeSecretFile(filepath.Join(out, "summary.json"), append(sj, '\n')); err != nil {
 		return err
 	}
-	printDecryptSummary(c.App.Writer, &sum, out)
+	if c.Bool("json") {
+		if err := writeJSON(c, decryptJSON{Schema: schemaDecrypt, Out: out, decryptSummary: sum}); err != nil {
+			return err
+		}
+	} else {
+		printDecryptSummary(c.App.Writer, &sum, out)
+	}
 	if code != 0 {
-		return cli.Exit("decrypt: "+derr.Error(), code)
+		return cli.Exit("decrypt: "+decryptFailure(derr), code)
 	}
 	return nil
 }
@@ -424,18 +442,7 @@ func printDecryptSummary(w io.Writer, s *decryptSummary, out string) {
 	if s.SkippedOverCap > 0 {
 		fmt.Fprintf(w, "left out: %d covered sessions beyond the warrant's max-sessions\n", s.SkippedOverCap)
 	}
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	for _, t := range s.Trustees {
-		switch t.Status {
-		case trustee.StatusGranted:
-			fmt.Fprintf(tw, "  %s\tgranted\t(decision logged as record %d)\n", t.Name, t.RecordIndex)
-		case trustee.StatusRefused:
-			fmt.Fprintf(tw, "  %s\trefused\t%s: %s\n", t.Name, t.Code, t.Reason)
-		default:
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", t.Name, t.Status, t.Reason)
-		}
-	}
-	tw.Flush()
+	printTrusteeOutcomes(w, s.Trustees)
 	fmt.Fprintf(w, "wrote %d session files (%d messages read", s.SessionsRecovered, s.MessagesRead)
 	if s.MessagesBad > 0 {
 		fmt.Fprintf(w, ", %d failed their signature check", s.MessagesBad)

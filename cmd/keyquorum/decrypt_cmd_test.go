@@ -302,7 +302,17 @@ func TestDecryptCommand(t *testing.T) {
 		t.Errorf("stdout %q stderr %q", stdout, stderr)
 	}
 
-	// The same directory again: refused before anything is sent.
+	// The same command again works: the earlier results move to out1.1.
+	if _, stderr, code := runCLI(t, f.decryptArgs(out)...); code != 0 || !strings.Contains(stderr, out+" held an earlier decryption; it is now "+out+".1") {
+		t.Errorf("same command again: exit %d, %s", code, stderr)
+	}
+	if a, b := readSummary(t, out), readSummary(t, out+".1"); a.SessionsRecovered != b.SessionsRecovered {
+		t.Errorf("second run recovered %d sessions, first %d", a.SessionsRecovered, b.SessionsRecovered)
+	}
+	// A directory holding anything else is still refused.
+	if err := os.WriteFile(filepath.Join(out, "notes.txt"), nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if _, stderr, code := runCLI(t, f.decryptArgs(out)...); code != exitBadInput || !strings.Contains(stderr, "not empty") {
 		t.Errorf("reused out dir: exit %d, %s", code, stderr)
 	}
@@ -323,15 +333,48 @@ func TestDecryptCommand(t *testing.T) {
 		t.Errorf("unsigned warrant: exit %d, %s", code, stderr)
 	}
 
-	// An expired warrant: every trustee refuses, exit 3, reasons shown.
+	// An expired warrant: refused here, before any trustee is asked.
 	args = f.decryptArgs(filepath.Join(f.dir, "out-expired"))
 	args[4] = f.write(t, "expired.note", f.warrant(t, func(w *escrow.Warrant) { w.ValidUntil = f.now.Add(-time.Minute) }))
-	stdout, _, code = runCLI(t, args...)
-	if code != exitRefused || !strings.Contains(stdout, "refused  warrant-expired") {
-		t.Errorf("expired warrant: exit %d\n%s", code, stdout)
+	stdout, stderr, code = runCLI(t, args...)
+	if code != exitBadInput || !strings.Contains(stderr, "warrant W-CLI-1 expired at") || !strings.Contains(stderr, "no trustee was contacted") {
+		t.Errorf("expired warrant: exit %d\n%s%s", code, stdout, stderr)
 	}
-	if s := readSummary(t, filepath.Join(f.dir, "out-expired")); s.Outcome != "refused" || len(s.Refusals) != 5 || s.Refusals[0].Code != trustee.CodeWarrantExpired {
-		t.Errorf("expired summary %+v", s)
+	if _, err := os.Stat(filepath.Join(f.dir, "out-expired")); err == nil {
+		t.Error("expired warrant: decrypt made its output directory")
+	}
+
+	// A judge the trustees do not trust: every trustee refuses, exit 3, and
+	// the refusal they share is said once, naming them all.
+	skey, _, err := escrow.NewJudgeKey("judge-rogue", rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rogue, _ := note.NewSigner(skey)
+	text, _ := w.MarshalText()
+	rogueSigned, err := escrow.SignWarrant(text, rogue)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args = f.decryptArgs(filepath.Join(f.dir, "out-rogue"))
+	args[4] = f.write(t, "rogue.note", rogueSigned)
+	stdout, stderr, code = runCLI(t, args...)
+	if code != exitRefused || !strings.Contains(stdout, "trustee-1, trustee-2, trustee-3, trustee-4, trustee-5  refused  ") || strings.Count(stdout, "refused") != 1 {
+		t.Errorf("untrusted judge: exit %d\n%s", code, stdout)
+	}
+	if strings.Count(stderr, "refused") != 1 || !strings.Contains(stderr, "trustee-1, trustee-2, trustee-3, trustee-4, trustee-5 refused (") || strings.Contains(stderr, "trustee: ") {
+		t.Errorf("untrusted judge: stderr %s", stderr)
+	}
+	if s := readSummary(t, filepath.Join(f.dir, "out-rogue")); s.Outcome != "refused" || len(s.Refusals) != 5 {
+		t.Errorf("untrusted judge summary %+v", s)
+	}
+
+	// A capture from another federation: refused here, named as such.
+	otherFed := newCLIFed(t)
+	args = f.decryptArgs(filepath.Join(f.dir, "out-otherfed"))
+	args[8] = otherFed.paths["capture"]
+	if _, stderr, code = runCLI(t, args...); code != exitBadInput || !strings.Contains(stderr, "was escrowed to another trustee group") || !strings.Contains(stderr, "no trustee was contacted") {
+		t.Errorf("other federation's capture: exit %d\n%s", code, stderr)
 	}
 
 	// Two trustees down: still decrypted, and they are named.
@@ -432,5 +475,32 @@ func TestClientsRefuseUnsignedGroup(t *testing.T) {
 		if _, err := os.Stat(filepath.Join(f.dir, "out-"+tc.name)); err == nil {
 			t.Errorf("%s: decrypt made its output directory", tc.name)
 		}
+	}
+}
+
+// TestDecryptProtectedRequesterKey: a passphrase-protected requester key
+// is opened with the passphrase from the environment or a file, and a
+// wrong one is bad input, before anything is sent.
+func TestDecryptProtectedRequesterKey(t *testing.T) {
+	f := newCLIFed(t)
+	plain, err := os.ReadFile(f.paths["key"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	prot, err := protectKeyFile(plain, []byte("open sesame"), "requester")
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := f.decryptArgs(filepath.Join(f.dir, "out-wrong"))
+	args[6] = f.write(t, "protected.key", prot)
+	wrong := f.write(t, "wrong.pass", []byte("open barley\n"))
+	if _, stderr, code := runCLI(t, append(args, "--passphrase-file", wrong)...); code != exitBadInput || !strings.Contains(stderr, "wrong passphrase") {
+		t.Fatalf("wrong passphrase: exit %d, %s", code, stderr)
+	}
+	t.Setenv(keyPassphraseEnv, "open sesame")
+	args = f.decryptArgs(filepath.Join(f.dir, "out-env"))
+	args[6] = filepath.Join(f.dir, "protected.key")
+	if stdout, stderr, code := runCLI(t, args...); code != 0 {
+		t.Fatalf("passphrase from the environment: exit %d\n%s%s", code, stdout, stderr)
 	}
 }

@@ -17,7 +17,7 @@ import (
 func groupCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "group",
-		Usage: "set up a trustee group (dealer mode for now)",
+		Usage: "dealer mode, for comparison: one process draws the group key and splits it (keyquorum ceremony makes it without a dealer)",
 		Description: "With --descriptor (one per trustee, from keyquorum trustee init), each trustee's share is\n" +
 			"sealed to its identity key (NAME.sealed-share, for keyquorum trustee import-share) and the\n" +
 			"group file records each trustee's address, TLS pin and log key. Without, trustees are named\n" +

@@ -3,6 +3,8 @@ package main
 import (
 	"crypto/rand"
 	"fmt"
+	"path/filepath"
+	"strings"
 
 	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/urfave/cli/v2"
@@ -19,30 +21,30 @@ func keygenCommand() *cli.Command {
 	}
 	nameFlag := func(what, chars string) cli.Flag {
 		return &cli.StringFlag{
-			Name:     "name",
-			Usage:    "the " + what + "'s `NAME`: 1-64 letters, digits or " + chars,
-			Required: true,
-			EnvVars:  envVar("name"),
+			Name:    "name",
+			Usage:   "the " + what + "'s `NAME`: 1-64 letters, digits or " + chars + " (default: the --out file's name without its extension)",
+			EnvVars: envVar("name"),
 		}
 	}
 	return &cli.Command{
 		Name:  "keygen",
 		Usage: "generate a judge, requester or user key: the secret goes to a new file, the public key to stdout",
-		Description: "The secret key file is plaintext, protected only by its mode (0600).\n" +
+		Description: "The secret key file has mode 0600. With --protect (judge and requester keys) it is also\n" +
+			"encrypted under a passphrase (age, scrypt), which warrant sign and decrypt then ask for.\n" +
 			"Redirect stdout to keep the public key, e.g. keyquorum keygen judge --name judge-a --out judge-a.key > judge-a.pub",
 		Subcommands: []*cli.Command{
 			{
 				Name:      "judge",
 				Usage:     "generate a judge's warrant-signing key; prints the verifier key (name+hash+key) for trustees",
 				ArgsUsage: " ",
-				Flags:     []cli.Flag{outFlag(), nameFlag("judge", ". _ @ -")},
+				Flags:     append([]cli.Flag{outFlag(), nameFlag("judge", ". _ @ -")}, protectFlags()...),
 				Action:    keygenJudge,
 			},
 			{
 				Name:      "requester",
 				Usage:     "generate an investigator's key q; prints Q, the public key a warrant names",
 				ArgsUsage: " ",
-				Flags:     []cli.Flag{outFlag()},
+				Flags:     append([]cli.Flag{outFlag()}, protectFlags()...),
 				Action:    keygenRequester,
 			},
 			{
@@ -63,16 +65,29 @@ func keygenNoArgs(c *cli.Context) error {
 	return nil
 }
 
+// keyName is --name, or else the base name of --out without its extension
+// (alice.key names alice), so that `keygen user --out alice.key` works.
+func keyName(c *cli.Context) string {
+	if c.IsSet("name") {
+		return c.String("name")
+	}
+	base := filepath.Base(c.String("out"))
+	return strings.TrimSuffix(base, filepath.Ext(base))
+}
+
 func keygenJudge(c *cli.Context) error {
 	if err := keygenNoArgs(c); err != nil {
 		return err
 	}
-	skey, vkey, err := escrow.NewJudgeKey(c.String("name"), rand.Reader)
+	skey, vkey, err := escrow.NewJudgeKey(keyName(c), rand.Reader)
 	if err != nil {
 		return err
 	}
 	data, err := escrow.MarshalJudgeKey(&escrow.JudgeKey{SignerKey: skey, VerifierKey: vkey})
 	if err != nil {
+		return err
+	}
+	if data, err = protectIfAsked(c, data, "judge"); err != nil {
 		return err
 	}
 	if err := writeSecretFile(c.String("out"), data); err != nil {
@@ -94,6 +109,9 @@ func keygenRequester(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
+	if data, err = protectIfAsked(c, data, "requester"); err != nil {
+		return err
+	}
 	if err := writeSecretFile(c.String("out"), data); err != nil {
 		return err
 	}
@@ -105,7 +123,7 @@ func keygenUser(c *cli.Context) error {
 	if err := keygenNoArgs(c); err != nil {
 		return err
 	}
-	u, err := escrow.GenerateUserKey(c.String("name"), rand.Reader)
+	u, err := escrow.GenerateUserKey(keyName(c), rand.Reader)
 	if err != nil {
 		return err
 	}

@@ -36,7 +36,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	app.Reader = stdin
 	app.Writer = stdout
 	app.ErrWriter = stderr
-	return app.Run(args)
+	args, err := normalizeArgs(app.Commands, args)
+	if err != nil {
+		return err
+	}
+	return userError(app.Run(args))
 }
 
 func newApp() *cli.App {
@@ -44,7 +48,9 @@ func newApp() *cli.App {
 		Name:  "keyquorum",
 		Usage: "threshold key escrow you can measure: quorum-gated warranted decryption and its limits",
 		Description: "Start with `keyquorum demo`: it runs trustees, users, a judge and an investigator,\n" +
-			"then prints what threshold escrow buys over a single master key and what it cannot buy.",
+			"then prints what threshold escrow buys over a single master key and what it cannot buy.\n\n" +
+			"`keyquorum help COMMAND` (or `keyquorum COMMAND --help`) shows a command's flags; flags may\n" +
+			"come before or after a command's arguments. `keyquorum --version` prints the version.",
 		HideVersion:     true,
 		HideHelpCommand: true,
 		ExitErrHandler:  func(*cli.Context, error) {}, // main decides how to exit
@@ -61,17 +67,8 @@ func newApp() *cli.App {
 			sharesCommand(),
 			benchCommand(),
 			versionCommand(),
-		},
-	}
-}
-
-func versionCommand() *cli.Command {
-	return &cli.Command{
-		Name:  "version",
-		Usage: "print the keyquorum version and the wire-format versions it speaks",
-		Action: func(c *cli.Context) error {
-			fmt.Fprintf(c.App.Writer, "keyquorum %s (formats: keyquorum/v1)\n", version)
-			return nil
+			completionCommand(),
+			manCommand(),
 		},
 	}
 }

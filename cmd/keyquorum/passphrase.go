@@ -41,22 +41,45 @@ func readNewPassphrase(c *cli.Context) ([]byte, error) {
 }
 
 func getPassphrase(c *cli.Context, confirm bool) ([]byte, error) {
-	if path := c.String("passphrase-file"); path != "" {
+	return passphraseFrom(c, passphraseSource{
+		fileFlag:   "passphrase-file",
+		env:        passphraseEnv,
+		prompt:     "Passphrase for the trustee node: ",
+		noTerminal: "no passphrase: give --passphrase-file FILE or set $" + passphraseEnv + " (there is no terminal to prompt on)",
+		empty:      "empty passphrase; the node's secrets need one",
+	}, confirm)
+}
+
+// passphraseSource says where a passphrase comes from besides
+// --passphrase-file, and what to say when there is none.
+type passphraseSource struct {
+	fileFlag   string // the flag naming a file that holds it
+	env        string // environment variable holding the passphrase itself
+	prompt     string // the terminal prompt
+	noTerminal string // the error when there is no terminal to prompt on
+	empty      string // the error for an empty passphrase
+}
+
+// passphraseFrom returns the passphrase from the first of --$src.fileFlag,
+// $src.env (if not empty) and a prompt on the terminal (without echo, twice
+// when confirm). It refuses an empty passphrase.
+func passphraseFrom(c *cli.Context, src passphraseSource, confirm bool) ([]byte, error) {
+	if path := c.String(src.fileFlag); path != "" {
 		return readPassphraseFile(c, path)
 	}
-	if v := os.Getenv(passphraseEnv); v != "" {
+	if v := os.Getenv(src.env); v != "" {
 		return []byte(v), nil
 	}
 	in, ok := c.App.Reader.(*os.File)
 	if !ok || !isTerminal(in) {
-		return nil, errors.New("no passphrase: give --passphrase-file FILE or set $" + passphraseEnv + " (there is no terminal to prompt on)")
+		return nil, errors.New(src.noTerminal)
 	}
-	p, err := promptPassphrase(in, c.App.ErrWriter, "Passphrase for the trustee node: ")
+	p, err := promptPassphrase(in, c.App.ErrWriter, src.prompt)
 	if err != nil {
 		return nil, err
 	}
 	if len(p) == 0 {
-		return nil, errors.New("empty passphrase; the node's secrets need one")
+		return nil, errors.New(src.empty)
 	}
 	if confirm {
 		again, err := promptPassphrase(in, c.App.ErrWriter, "Same passphrase again: ")

@@ -29,7 +29,7 @@ const retentionInterval = time.Minute
 func trusteeServeCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
-		Usage: "run the trustee node's API (HTTPS with the pinned certificate) until SIGTERM or SIGINT",
+		Usage: "run the trustee node's API (HTTPS with the pinned certificate) until SIGTERM or SIGINT; SIGHUP reloads policy.toml",
 		Description: "Unlocks DIR/node.db with the passphrase, loads policy.toml and group.json, applies the\n" +
 			"retention policy, and serves decryption requests, the audit log, /healthz and /metrics\n" +
 			"on the address in the node's descriptor. On SIGTERM it stops accepting, lets requests\n" +
@@ -40,6 +40,7 @@ func trusteeServeCommand() *cli.Command {
 			&cli.StringFlag{Name: "listen", Usage: "listen on `HOST:PORT` instead of the descriptor's address", EnvVars: envVar("listen")},
 			&cli.BoolFlag{Name: "insecure-plain-http", Usage: "serve plain HTTP without TLS (loopback addresses only; for demos)", EnvVars: envVar("insecure-plain-http")},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json", EnvVars: envVar("log-format")},
+			metricsListenFlag(),
 		},
 		Action: trusteeServe,
 	}
@@ -210,6 +211,11 @@ func trusteeServe(c *cli.Context) error {
 	}
 	api := trustee.NewServer(node, trustee.WithServerLogger(logger), trustee.WithLogKey(id.LogKey), trustee.WithCeremonyHost(host))
 	srv := trustee.NewHTTPServer(api, logger)
+	stopMetrics, err := serveMetrics(c, api, srv, logger)
+	if err != nil {
+		return err
+	}
+	defer stopMetrics()
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("listening on %s: %v", addr, err), 1)
@@ -234,6 +240,9 @@ func trusteeServe(c *cli.Context) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	errc := make(chan error, 1)
 	go func() {
 		if plain {
@@ -255,6 +264,8 @@ func trusteeServe(c *cli.Context) error {
 				return nil
 			}
 			return fmt.Errorf("serving: %w", err)
+		case <-hup:
+			reloadPolicy(node, policyPath, logger)
 		case <-tick.C:
 			_, g := cur.get()
 			if g == nil {

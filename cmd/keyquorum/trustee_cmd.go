@@ -40,6 +40,7 @@ func trusteeCommand() *cli.Command {
 			trusteeServeCommand(),
 			trusteeApproveCommand(),
 			trusteeStatusCommand(),
+			trusteePassphraseCommand(),
 		},
 	}
 }

@@ -14,7 +14,6 @@ import (
 	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/urfave/cli/v2"
 	"go.dedis.ch/kyber/v3"
-	"golang.org/x/mod/sumdb/note"
 )
 
 func warrantCommand() *cli.Command {
@@ -148,6 +147,7 @@ func warrantSignCommand() *cli.Command {
 		ArgsUsage: "[FILE|-]",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "key", Usage: "the judge's secret key `FILE` (from keygen judge)", Required: true, EnvVars: envVar("key")},
+			keyPassphraseFileFlag(),
 		},
 		Action: warrantSign,
 	}
@@ -158,7 +158,7 @@ func warrantSign(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	kb, err := os.ReadFile(c.String("key"))
+	kb, err := readKeyFile(c, c.String("key"), "judge")
 	if err != nil {
 		return fmt.Errorf("reading judge key: %w", err)
 	}
@@ -183,13 +183,11 @@ func warrantVerifyCommand() *cli.Command {
 		Name:      "verify",
 		Usage:     "check a signed warrant's judge signatures and validity dates; prints its fields and signers",
 		ArgsUsage: "[FILE|-]",
-		Flags: []cli.Flag{
-			&cli.StringSliceFlag{Name: "judge", Usage: "trust the judge with verifier key `VKEY` (name+hash+key) or the file holding it; repeatable", EnvVars: envVar("judge")},
-			&cli.StringSliceFlag{Name: "judges", Usage: "trust the judges listed in `FILE`, one verifier key per line, # for comments (repeatable)", EnvVars: envVar("judges")},
-			&cli.IntFlag{Name: "required", Usage: "require signatures from `N` distinct trusted judges", Value: 1, EnvVars: envVar("required")},
+		Flags: append(judgeFlags(),
 			&cli.StringFlag{Name: "at", Usage: "check validity at `TIME` instead of now (RFC 3339 or YYYY-MM-DD)", EnvVars: envVar("at")},
-		},
-		Action: warrantVerify,
+			jsonFlag(),
+		),
+		Action: jsonOnError(schemaWarrantVerify, warrantVerify),
 	}
 }
 
@@ -198,24 +196,9 @@ func warrantVerify(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	var judges []note.Verifier
-	for _, arg := range c.StringSlice("judge") {
-		_, v, err := judgeKeyArg(arg)
-		if err != nil {
-			return err
-		}
-		judges = append(judges, v)
-	}
-	for _, file := range c.StringSlice("judges") {
-		b, err := os.ReadFile(file)
-		if err != nil {
-			return fmt.Errorf("--judges: %w", err)
-		}
-		list, err := escrow.ParseJudgeList(b)
-		if err != nil {
-			return fmt.Errorf("--judges %s: %w", file, err)
-		}
-		judges = append(judges, list...)
+	judges, err := judgesFromFlags(c)
+	if err != nil {
+		return err
 	}
 	if len(judges) == 0 {
 		return errors.New("warrant verify: no trusted judges; give --judge VKEY or --judges FILE")
@@ -229,6 +212,9 @@ func warrantVerify(c *cli.Context) error {
 	vw, err := escrow.VerifyWarrant(in, escrow.JudgePolicy{Judges: judges, Required: c.Int("required")}, at)
 	if err != nil {
 		return err
+	}
+	if c.Bool("json") {
+		return writeJSON(c, newWarrantVerifyJSON(vw, hex.EncodeToString(vw.Hash[:]), at, c.Int("required")))
 	}
 	var b strings.Builder
 	fmt.Fprintf(&b, "OK: warrant %s verified at %s\n", vw.Warrant.ID, at.Format(time.RFC3339))
