@@ -117,7 +117,7 @@ type AuditStore interface {
 
 // AuditRecordVersion is the value of the "version" field that starts every
 // encoded [AuditRecord]. A change to the encoding gets a new version string.
-const AuditRecordVersion = "keyquorum/v1/audit-record"
+const AuditRecordVersion = "keyquorum/v2/audit-record"
 
 // Kinds and decisions used in [AuditRecord]. Kind is an open set; these are
 // the ones the trustee writes today.
@@ -143,11 +143,12 @@ const maxAuditRecordSize = 1 << 20
 // insignificant white space, fields in this order, optional fields left out
 // when empty:
 //
-//	{"version":"keyquorum/v1/audit-record","time":"2026-03-01T12:00:00Z",
-//	 "kind":"decision","epoch":3,"decision":"granted","warrant_id":"W-42",
+//	{"version":"keyquorum/v2/audit-record","time":"2026-03-01T12:00:00Z",
+//	 "kind":"decision","decision":"granted","request":"<32 hex>",
+//	 "request_hash":"<64 hex>","warrant_id":"W-42",
 //	 "warrant_hash":"<64 hex>","judges":["judge-a.example"],
 //	 "requester":"<64 hex>","case_ref_hash":"<64 hex>","sessions":["s1"],
-//	 "refusal":{"code":"...","message":"..."}}
+//	 "epochs":[1,2],"refusal":{"code":"..."}}
 //
 // (shown wrapped; the encoding is a single line with no trailing newline).
 // Time is RFC 3339 in UTC with the fewest fractional digits needed. Strings
@@ -159,12 +160,21 @@ const maxAuditRecordSize = 1 << 20
 //
 // Marshal and ParseAuditRecord refuse a record unless: Time is set and in
 // years 1 to 9999; Kind is a lowercase token; a [AuditKindDecision] record
-// has a Decision; Refusal, with a non-empty Code, is present exactly when
-// the decision is [AuditRefused]; WarrantHash, CaseRefHash and Requester
-// are empty or 64 lowercase hex digits (so case text cannot slip into
-// them); and every string is valid UTF-8 without control characters, with
-// at most 256 bytes for the warrant id and each judge or session name, 128
-// for the refusal code and 4096 for its message.
+// has a Decision; Refusal, with a code that is a lowercase token, is
+// present exactly when the decision is [AuditRefused]; RequestHash,
+// WarrantHash, CaseRefHash and Requester are empty or 64 lowercase hex
+// digits (so case text cannot slip into them); the warrant id is a token
+// of letters, digits and . _ - as [escrow] allows in warrants; Epochs are
+// ascending without repeats; and every judge or session name is valid
+// UTF-8 without control characters or spaces, at most 256 bytes.
+//
+// # What a record never holds
+//
+// A record is public (anyone may read a trustee's log), so it holds codes,
+// ids, hashes and epochs only: never text that came with a request. In
+// particular a refusal carries its code and no message, since refusal
+// messages name warrant targets and users (version 1 of this format
+// logged them; version 2 has no field for them).
 type AuditRecord struct {
 	// Time the decision was taken. [AuditLog.Append] fills it from the
 	// log's clock when it is zero. It is stored in UTC.
@@ -173,7 +183,9 @@ type AuditRecord struct {
 	// [AuditKindShareDestroyed], or another lowercase token of letters,
 	// digits and '-', starting with a letter.
 	Kind string
-	// Epoch is the key epoch the action concerns.
+	// Epoch is the key epoch the action concerns, for records about one
+	// epoch (a destroyed share, a ceremony); decisions leave it 0 and list
+	// Epochs instead.
 	Epoch uint64
 	// Decision is [AuditGranted] or [AuditRefused] for a decision, and
 	// empty otherwise.
@@ -182,7 +194,11 @@ type AuditRecord struct {
 	// decided, so a requester can tell its own grant from an older one
 	// for the same sessions.
 	Request string
-	// WarrantID is the warrant's identifier as written in the warrant.
+	// RequestHash is the lowercase hex SHA-256 of the encoded request,
+	// so that a node recognises a replayed request after a restart.
+	RequestHash string
+	// WarrantID is the warrant's identifier as written in the warrant (a
+	// token of letters, digits and . _ -).
 	WarrantID string
 	// WarrantHash is the lowercase hex SHA-256 of the signed warrant note.
 	WarrantHash string
@@ -197,17 +213,18 @@ type AuditRecord struct {
 	// Sessions are the ids of the sessions whose decryption shares were
 	// released (empty for a refusal).
 	Sessions []string
+	// Epochs are the key epochs of the released sessions, ascending.
+	Epochs []uint64
 	// Refusal says why a request was refused. It is set exactly when
 	// Decision is [AuditRefused].
 	Refusal *AuditRefusal
 }
 
-// AuditRefusal is the reason recorded for a refused request: the error code
-// the requester received and a human-readable message. The message must not
-// quote secrets or case text.
+// AuditRefusal is the reason recorded for a refused request: the refusal
+// code the requester received (such as [CodeOutOfScope]). The message the
+// requester got is not logged: it names targets and users.
 type AuditRefusal struct {
-	Code    string
-	Message string
+	Code string
 }
 
 // auditRecordJSON is the wire form of [AuditRecord]; its field order is the
@@ -216,21 +233,22 @@ type auditRecordJSON struct {
 	Version     string            `json:"version"`
 	Time        string            `json:"time"`
 	Kind        string            `json:"kind"`
-	Epoch       uint64            `json:"epoch"`
+	Epoch       uint64            `json:"epoch,omitempty"`
 	Decision    string            `json:"decision,omitempty"`
 	Request     string            `json:"request,omitempty"`
+	RequestHash string            `json:"request_hash,omitempty"`
 	WarrantID   string            `json:"warrant_id,omitempty"`
 	WarrantHash string            `json:"warrant_hash,omitempty"`
 	Judges      []string          `json:"judges,omitempty"`
 	Requester   string            `json:"requester,omitempty"`
 	CaseRefHash string            `json:"case_ref_hash,omitempty"`
 	Sessions    []string          `json:"sessions,omitempty"`
+	Epochs      []uint64          `json:"epochs,omitempty"`
 	Refusal     *auditRefusalJSON `json:"refusal,omitempty"`
 }
 
 type auditRefusalJSON struct {
-	Code    string `json:"code"`
-	Message string `json:"message,omitempty"`
+	Code string `json:"code"`
 }
 
 // Marshal returns the canonical encoding of r (see [AuditRecord]). It
@@ -247,15 +265,17 @@ func (r AuditRecord) Marshal() ([]byte, error) {
 		Epoch:       r.Epoch,
 		Decision:    r.Decision,
 		Request:     r.Request,
+		RequestHash: r.RequestHash,
 		WarrantID:   r.WarrantID,
 		WarrantHash: r.WarrantHash,
 		Judges:      r.Judges,
 		Requester:   r.Requester,
 		CaseRefHash: r.CaseRefHash,
 		Sessions:    r.Sessions,
+		Epochs:      r.Epochs,
 	}
 	if r.Refusal != nil {
-		w.Refusal = &auditRefusalJSON{Code: r.Refusal.Code, Message: r.Refusal.Message}
+		w.Refusal = &auditRefusalJSON{Code: r.Refusal.Code}
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf)
@@ -298,15 +318,17 @@ func ParseAuditRecord(b []byte) (AuditRecord, error) {
 		Epoch:       w.Epoch,
 		Decision:    w.Decision,
 		Request:     w.Request,
+		RequestHash: w.RequestHash,
 		WarrantID:   w.WarrantID,
 		WarrantHash: w.WarrantHash,
 		Judges:      w.Judges,
 		Requester:   w.Requester,
 		CaseRefHash: w.CaseRefHash,
 		Sessions:    w.Sessions,
+		Epochs:      w.Epochs,
 	}
 	if w.Refusal != nil {
-		r.Refusal = &AuditRefusal{Code: w.Refusal.Code, Message: w.Refusal.Message}
+		r.Refusal = &AuditRefusal{Code: w.Refusal.Code}
 	}
 	// The decoder is lenient (case-insensitive keys, duplicates, white
 	// space, escapes, trailing data); re-encoding and comparing bytes
@@ -354,14 +376,17 @@ func (r AuditRecord) check() error {
 		if r.Refusal.Code == "" {
 			return bad("refusal without an error code")
 		}
-		if err := checkText("refusal code", r.Refusal.Code, 128); err != nil {
-			return err
+		if !isKind(r.Refusal.Code) {
+			return bad("refusal code %q is not a lowercase token", r.Refusal.Code)
 		}
-		if err := checkText("refusal message", r.Refusal.Message, 4096); err != nil {
-			return err
+	}
+	for i := 1; i < len(r.Epochs); i++ {
+		if r.Epochs[i] <= r.Epochs[i-1] {
+			return bad("epochs %v are not ascending without repeats", r.Epochs)
 		}
 	}
 	for _, f := range []struct{ name, value string }{
+		{"request_hash", r.RequestHash},
 		{"warrant_hash", r.WarrantHash},
 		{"case_ref_hash", r.CaseRefHash},
 		{"requester", r.Requester},
@@ -370,8 +395,8 @@ func (r AuditRecord) check() error {
 			return bad("%s must be 64 lowercase hex digits (a SHA-256 hash or a 32-byte key)", f.name)
 		}
 	}
-	if err := checkText("warrant id", r.WarrantID, 256); err != nil {
-		return err
+	if !isWarrantID(r.WarrantID) {
+		return bad("warrant id %q is not a token of letters, digits and . _ -", r.WarrantID)
 	}
 	for _, list := range []struct {
 		name  string
@@ -398,10 +423,24 @@ func checkText(what, s string, limit int) error {
 	if !utf8.ValidString(s) {
 		return fmt.Errorf("%w: %s is not valid UTF-8", ErrBadAuditRecord, what)
 	}
-	if strings.ContainsFunc(s, func(c rune) bool { return c < 0x20 || c == 0x7f }) {
-		return fmt.Errorf("%w: %s contains a control character", ErrBadAuditRecord, what)
+	if strings.ContainsFunc(s, func(c rune) bool { return c <= 0x20 || c == 0x7f }) {
+		return fmt.Errorf("%w: %s contains a space or a control character", ErrBadAuditRecord, what)
 	}
 	return nil
+}
+
+// isWarrantID reports whether s is empty or a warrant id as escrow
+// allows them: at most 256 letters, digits and . _ -.
+func isWarrantID(s string) bool {
+	if len(s) > 256 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
 }
 
 func isKind(s string) bool {

@@ -48,7 +48,7 @@ func hexOf(s string) string {
 func testRecord(i int, tag string) AuditRecord {
 	base := AuditRecord{
 		Time:        testEpoch.Add(time.Duration(i) * time.Second),
-		Epoch:       uint64(i / 5),
+		Epoch:       uint64(i/5) + 1,
 		WarrantID:   fmt.Sprintf("W-%s-%d", tag, i),
 		WarrantHash: hexOf("warrant " + tag + fmt.Sprint(i)),
 		Judges:      []string{"judge-a.example"},
@@ -59,9 +59,10 @@ func testRecord(i int, tag string) AuditRecord {
 	case 0:
 		base.Kind, base.Decision = AuditKindDecision, AuditGranted
 		base.Sessions = []string{fmt.Sprintf("session-%d", i), fmt.Sprintf("session-%d", i+1)}
+		base.Epochs = []uint64{1, uint64(i) + 2}
 	case 1:
 		base.Kind, base.Decision = AuditKindDecision, AuditRefused
-		base.Refusal = &AuditRefusal{Code: "out-of-scope", Message: "envelope 2 is outside the warrant's window; ask for a warrant covering it"}
+		base.Refusal = &AuditRefusal{Code: "out-of-scope"}
 	default:
 		return AuditRecord{Time: base.Time, Kind: AuditKindShareDestroyed, Epoch: uint64(i)}
 	}
@@ -947,9 +948,9 @@ func TestAuditRecordEncoding(t *testing.T) {
 		Judges:      []string{"judge-a.example", "judge-b.example"},
 		Requester:   strings.Repeat("01", 32),
 		CaseRefHash: strings.Repeat("cd", 32),
-		Refusal:     &AuditRefusal{Code: "expired", Message: "warrant expired at 2026-02-28T00:00:00Z; ask the issuing judge for a new one <&>"},
+		Refusal:     &AuditRefusal{Code: "expired"},
 	}
-	const want = `{"version":"keyquorum/v1/audit-record","time":"2026-03-01T12:00:00.25Z","kind":"decision","epoch":3,"decision":"refused","warrant_id":"W-2026-0042","warrant_hash":"abababababababababababababababababababababababababababababababab","judges":["judge-a.example","judge-b.example"],"requester":"0101010101010101010101010101010101010101010101010101010101010101","case_ref_hash":"cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd","refusal":{"code":"expired","message":"warrant expired at 2026-02-28T00:00:00Z; ask the issuing judge for a new one <&>"}}`
+	const want = `{"version":"keyquorum/v2/audit-record","time":"2026-03-01T12:00:00.25Z","kind":"decision","epoch":3,"decision":"refused","warrant_id":"W-2026-0042","warrant_hash":"abababababababababababababababababababababababababababababababab","judges":["judge-a.example","judge-b.example"],"requester":"0101010101010101010101010101010101010101010101010101010101010101","case_ref_hash":"cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd","refusal":{"code":"expired"}}`
 	got, err := rec.Marshal()
 	if err != nil {
 		t.Fatal(err)
@@ -995,17 +996,22 @@ func TestAuditRecordRefusals(t *testing.T) {
 		{"unknown decision", with(func(r *AuditRecord) { r.Decision = "maybe" })},
 		{"refused without a reason", with(func(r *AuditRecord) { r.Decision = AuditRefused })},
 		{"granted with a reason", with(func(r *AuditRecord) { r.Refusal = &AuditRefusal{Code: "x"} })},
-		{"reason without a code", with(func(r *AuditRecord) { r.Decision, r.Refusal = AuditRefused, &AuditRefusal{Message: "no"} })},
+		{"reason without a code", with(func(r *AuditRecord) { r.Decision, r.Refusal = AuditRefused, &AuditRefusal{} })},
 		{"case reference in clear", with(func(r *AuditRecord) { r.CaseRefHash = "case 2026/17, J. Smith" })},
 		{"warrant hash in capitals", with(func(r *AuditRecord) { r.WarrantHash = strings.ToUpper(ok.WarrantHash) })},
 		{"warrant hash too short", with(func(r *AuditRecord) { r.WarrantHash = ok.WarrantHash[:62] })},
 		{"requester not hex", with(func(r *AuditRecord) { r.Requester = strings.Repeat("zz", 32) })},
 		{"warrant id not UTF-8", with(func(r *AuditRecord) { r.WarrantID = "W-\xff" })},
 		{"warrant id too long", with(func(r *AuditRecord) { r.WarrantID = strings.Repeat("w", 257) })},
+		{"warrant id with free text", with(func(r *AuditRecord) { r.WarrantID = "W-1 (targets: alice)" })},
+		{"request hash not hex", with(func(r *AuditRecord) { r.RequestHash = "targets: alice" })},
+		{"epochs not ascending", with(func(r *AuditRecord) { r.Epochs = []uint64{2, 1} })},
+		{"epochs repeated", with(func(r *AuditRecord) { r.Epochs = []uint64{1, 1} })},
+		{"session id with a space", with(func(r *AuditRecord) { r.Sessions = []string{"carol dave"} })},
 		{"control character in a judge name", with(func(r *AuditRecord) { r.Judges[0] = "judge\nb" })},
 		{"empty session id", with(func(r *AuditRecord) { r.Sessions = []string{"s1", ""} })},
-		{"refusal message with a tab", with(func(r *AuditRecord) {
-			r.Decision, r.Refusal = AuditRefused, &AuditRefusal{Code: "c", Message: "a\tb"}
+		{"refusal code with free text", with(func(r *AuditRecord) {
+			r.Decision, r.Refusal = AuditRefused, &AuditRefusal{Code: "out-of-scope (targets: alice)"}
 		})},
 	}
 	for _, tt := range tests {
@@ -1041,25 +1047,27 @@ func TestParseAuditRecordRefusals(t *testing.T) {
 		{"leading space", " " + c},
 		{"trailing newline", c + "\n"},
 		{"space after a colon", repl(`"kind":`, `"kind": `)},
-		{"fields reordered", repl(`"kind":"decision","epoch":0`, `"epoch":0,"kind":"decision"`)},
+		{"fields reordered", repl(`"kind":"decision","epoch":1`, `"epoch":1,"kind":"decision"`)},
 		{"key in capitals", repl(`"kind"`, `"KIND"`)},
 		{"duplicate key", repl(`"kind":"decision"`, `"kind":"share-destroyed","kind":"decision"`)},
-		{"unknown field", repl(`"epoch":0`, `"epoch":0,"plaintext":"secret"`)},
+		{"unknown field", repl(`"epoch":1`, `"epoch":1,"plaintext":"secret"`)},
 		{"escaped letter", repl(`"decision":"granted"`, `"decision":"gr\u0061nted"`)},
-		{"escaped slash", repl(`"version":"keyquorum/v1/audit-record"`, `"version":"keyquorum\/v1\/audit-record"`)},
+		{"escaped slash", repl(`"version":"keyquorum/v2/audit-record"`, `"version":"keyquorum\/v2\/audit-record"`)},
 		{"null list", b[:len(b)-1] + `,"judges":null}`},
 		{"empty list", b[:len(b)-1] + `,"judges":[]}`},
 		{"null refusal", c[:len(c)-1] + `,"refusal":null}`},
 		{"empty refusal", c[:len(c)-1] + `,"refusal":{}}`},
-		{"other version", repl("keyquorum/v1/audit-record", "keyquorum/v2/audit-record")},
-		{"no version", repl(`"version":"keyquorum/v1/audit-record",`, ``)},
+		{"other version", repl("keyquorum/v2/audit-record", "keyquorum/v1/audit-record")},
+		{"no version", repl(`"version":"keyquorum/v2/audit-record",`, ``)},
 		{"time with an offset", repl(`"2026-03-01T12:00:00Z"`, `"2026-03-01T13:00:00+01:00"`)},
 		{"time with trailing zeros", repl(`"2026-03-01T12:00:00Z"`, `"2026-03-01T12:00:00.000Z"`)},
 		{"time not RFC 3339", repl(`"2026-03-01T12:00:00Z"`, `"1 March 2026"`)},
-		{"epoch as a float", repl(`"epoch":0`, `"epoch":0.0`)},
-		{"epoch as a string", repl(`"epoch":0`, `"epoch":"0"`)},
-		{"negative epoch", repl(`"epoch":0`, `"epoch":-1`)},
+		{"epoch as a float", repl(`"epoch":1`, `"epoch":1.0`)},
+		{"epoch as a string", repl(`"epoch":1`, `"epoch":"1"`)},
+		{"negative epoch", repl(`"epoch":1`, `"epoch":-1`)},
 		{"trailing data", c + `{}`},
+		{"refusal message (version 1 logged free text)", repl(`"decision":"granted"`, `"decision":"refused","refusal":{"code":"out-of-scope","message":"targets: alice"}`)},
+		{"epochs out of order", repl(`"epochs":[1,2]`, `"epochs":[2,1]`)},
 		{"two records", c + c},
 		{"not an object", `["decision"]`},
 		{"empty", ``},
@@ -1140,7 +1148,7 @@ func FuzzAuditRecordRoundTrip(f *testing.F) {
 			rec.Requester = hexOf(msg)
 		}
 		if code != "" || msg != "" {
-			rec.Refusal = &AuditRefusal{Code: code, Message: msg}
+			rec.Refusal = &AuditRefusal{Code: code}
 		}
 		b, err := rec.Marshal()
 		if err != nil {
@@ -1187,7 +1195,7 @@ func ExampleAuditLog() {
 		Kind:     AuditKindDecision,
 		Epoch:    1,
 		Decision: AuditRefused,
-		Refusal:  &AuditRefusal{Code: "no-judge", Message: "warrant not signed by a trusted judge"},
+		Refusal:  &AuditRefusal{Code: "no-judge"},
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -1211,6 +1219,6 @@ func ExampleAuditLog() {
 	// Output:
 	// head: 1 record(s), <nil>
 	// inclusion: <nil>
-	// record: {"version":"keyquorum/v1/audit-record","time":"2026-03-01T12:00:00Z","kind":"decision","epoch":1,"decision":"refused","refusal":{"code":"no-judge","message":"warrant not signed by a trusted judge"}}
+	// record: {"version":"keyquorum/v2/audit-record","time":"2026-03-01T12:00:00Z","kind":"decision","epoch":1,"decision":"refused","refusal":{"code":"no-judge"}}
 	// consistency: <nil>
 }

@@ -25,7 +25,7 @@ import (
 func fastOptions() trustee.DecryptOptions {
 	return trustee.DecryptOptions{
 		Timeout: 5 * time.Second, Attempts: 2, Backoff: 10 * time.Millisecond, Grace: time.Second,
-		Now: func() time.Time { return netNow }, Rand: netRand("requester options"),
+		Now: func() time.Time { return netNow }, // Rand: crypto/rand, so that every request has an id of its own
 	}
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -32,6 +33,13 @@ import (
 // refusal by the node carries the node's refusal code (403, or 429 for
 // [CodeRateLimited], 503 for [CodeAuditUnavailable], 400 for
 // [CodeBadRequest]); the API's own errors use the codes below.
+//
+// A decrypt body must arrive whole within the body timeout (408
+// [CodeBodyTimeout]) before the request takes one of the
+// [MaxConcurrentDecrypts] slots. A request no trusted judge signed is
+// refused without an audit record ([ErrUnauthenticated]), counted in
+// /metrics and the operational log, and charged to its client address; a
+// client past its allowance gets 429 [CodeUnauthenticatedLimited].
 const (
 	PathDecrypt     = "/v1/decrypt"
 	PathInfo        = "/v1/info"
@@ -52,6 +60,12 @@ const (
 	CodeOutOfRange       = "out-of-range"
 	CodeAuditCorrupt     = "audit-log-corrupt"
 	CodeInternal         = "internal-error"
+	// CodeBodyTimeout: the decrypt body did not arrive within the
+	// server's body timeout (408).
+	CodeBodyTimeout = "body-timeout"
+	// CodeUnauthenticatedLimited: the client used up its allowance of
+	// unauthenticated requests (429).
+	CodeUnauthenticatedLimited = "unauthenticated-rate-limited"
 )
 
 // DefaultMaxRequestBytes is the default limit on a decrypt request's body:
@@ -121,6 +135,10 @@ type Server struct {
 	// busy holds a token per decryption request in progress; a full
 	// channel means the node is at capacity and says so with a 503.
 	busy chan struct{}
+	// bodyTimeout bounds reading a decrypt body, before it takes a slot.
+	bodyTimeout time.Duration
+	// unauth limits each client's unauthenticated requests.
+	unauth *clientLimiter
 }
 
 // MaxConcurrentDecrypts is how many decryption requests a node works on
@@ -157,9 +175,31 @@ func WithMaxRequestBytes(n int64) ServerOption { return func(s *Server) { s.maxB
 // publishes (the node itself holds only the signer).
 func WithLogKey(verifierKey string) ServerOption { return func(s *Server) { s.logKey = verifierKey } }
 
+// WithBodyTimeout sets how long a decrypt request's body may take to
+// arrive (default [DefaultBodyTimeout]); a slower one gets 408 and never
+// takes a decrypt slot.
+func WithBodyTimeout(d time.Duration) ServerOption { return func(s *Server) { s.bodyTimeout = d } }
+
+// WithUnauthenticatedLimit sets each client's allowance of decrypt
+// requests that no trusted judge signed: burst at once, then one per
+// every (defaults [DefaultUnauthenticatedBurst] and
+// [DefaultUnauthenticatedEvery]). A client past it gets 429
+// [CodeUnauthenticatedLimited] for every decrypt request until its
+// allowance refills.
+func WithUnauthenticatedLimit(burst int, every time.Duration) ServerOption {
+	return func(s *Server) { s.unauth = newClientLimiter(burst, every) }
+}
+
+// Defaults of [WithBodyTimeout] and [WithUnauthenticatedLimit].
+const (
+	DefaultBodyTimeout          = 10 * time.Second
+	DefaultUnauthenticatedBurst = 20
+	DefaultUnauthenticatedEvery = 3 * time.Second
+)
+
 // NewServer returns the HTTP API over node.
 func NewServer(node *Node, opts ...ServerOption) *Server {
-	s := &Server{node: node, maxBody: DefaultMaxRequestBytes}
+	s := &Server{node: node, maxBody: DefaultMaxRequestBytes, bodyTimeout: DefaultBodyTimeout}
 	for _, o := range opts {
 		o(s)
 	}
@@ -171,6 +211,12 @@ func NewServer(node *Node, opts ...ServerOption) *Server {
 	}
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxRequestBytes
+	}
+	if s.bodyTimeout <= 0 {
+		s.bodyTimeout = DefaultBodyTimeout
+	}
+	if s.unauth == nil {
+		s.unauth = newClientLimiter(DefaultUnauthenticatedBurst, DefaultUnauthenticatedEvery)
 	}
 	s.busy = make(chan struct{}, MaxConcurrentDecrypts)
 	s.routes = map[string]route{
@@ -205,6 +251,9 @@ func (w *statusWriter) WriteHeader(status int) {
 	}
 	w.ResponseWriter.WriteHeader(status)
 }
+
+// Unwrap lets [http.ResponseController] reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
@@ -302,27 +351,43 @@ func refusalStatus(code string) int {
 }
 
 func (s *Server) handleDecrypt(w *statusWriter, r *http.Request) {
+	client := clientOf(r)
+	if !s.unauth.allowed(client, time.Now()) {
+		s.metrics.observeUnauthenticated(CodeUnauthenticatedLimited)
+		s.writeError(w, http.StatusTooManyRequests, CodeUnauthenticatedLimited,
+			fmt.Sprintf("this client sent more than %d requests that no trusted judge signed; wait %v and send only warranted requests", s.unauth.burst, s.unauth.every))
+		return
+	}
+	// The whole body must arrive within a short deadline before the
+	// request takes one of the decrypt slots: a client that trickles its
+	// body holds a connection, never a slot.
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.bodyTimeout))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		var ne net.Error
+		switch {
+		case errors.As(err, &tooBig):
+			s.writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge,
+				fmt.Sprintf("request body is larger than the %d bytes this trustee accepts; split the envelopes over several requests", s.maxBody))
+		case errors.As(err, &ne) && ne.Timeout():
+			s.writeError(w, http.StatusRequestTimeout, CodeBodyTimeout,
+				fmt.Sprintf("the request body did not arrive within %v; send it in one go", s.bodyTimeout))
+		default:
+			s.writeError(w, http.StatusBadRequest, CodeBadRequest, "reading the request body: "+err.Error())
+		}
+		return
+	}
+	if len(body) == 0 {
+		s.writeError(w, http.StatusBadRequest, CodeBadRequest, "empty body; send an encoded decryption request (application/octet-stream)")
+		return
+	}
 	select {
 	case s.busy <- struct{}{}:
 		defer func() { <-s.busy }()
 	default:
 		s.writeError(w, http.StatusServiceUnavailable, CodeBusy,
 			fmt.Sprintf("this trustee is already working on %d decryption requests; retry shortly", MaxConcurrentDecrypts))
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			s.writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge,
-				fmt.Sprintf("request body is larger than the %d bytes this trustee accepts; split the envelopes over several requests", s.maxBody))
-			return
-		}
-		s.writeError(w, http.StatusBadRequest, CodeBadRequest, "reading the request body: "+err.Error())
-		return
-	}
-	if len(body) == 0 {
-		s.writeError(w, http.StatusBadRequest, CodeBadRequest, "empty body; send an encoded decryption request (application/octet-stream)")
 		return
 	}
 	start := time.Now()
@@ -333,6 +398,15 @@ func (s *Server) handleDecrypt(w *statusWriter, r *http.Request) {
 		if !errors.As(err, &refusal) {
 			s.log.Error("decide failed", slog.String("error", err.Error()))
 			s.writeError(w, http.StatusInternalServerError, CodeInternal, "the trustee failed to decide the request")
+			return
+		}
+		if errors.Is(err, ErrUnauthenticated) {
+			// Not in the audit log: counted, logged here, and charged to
+			// the client's allowance.
+			s.unauth.charge(client, time.Now())
+			s.metrics.observeUnauthenticated(refusal.Code)
+			s.log.Warn("unauthenticated decrypt request refused", slog.String("code", refusal.Code), slog.String("client", client))
+			s.writeError(w, refusalStatus(refusal.Code), refusal.Code, refusal.Err.Error())
 			return
 		}
 		s.metrics.observeDecision(false, refusal.Code, 0, took)
