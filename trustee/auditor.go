@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyquorum/keyquorum/auditlog"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -110,7 +111,8 @@ func headTree(signed []byte) (tlog.Tree, error) {
 	if !errors.As(err, &unverified) {
 		return tlog.Tree{}, fmt.Errorf("%w: %v", ErrMalformedHead, err)
 	}
-	return tlog.ParseTree([]byte(unverified.Note.Text))
+	_, tree, err := auditlog.ParseCheckpointText(unverified.Note.Text)
+	return tree, err
 }
 
 func seenHead(h []byte, tree tlog.Tree) SeenHead {

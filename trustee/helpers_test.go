@@ -532,12 +532,12 @@ func (s *failingStore) setFail(v bool) {
 	s.fail = v
 }
 
-func (s *failingStore) Append(start int64, records [][]byte, hashes []tlog.Hash) error {
+func (s *failingStore) Append(start int64, records [][]byte, hashes []tlog.Hash, checkpoint []byte) error {
 	s.mu.Lock()
 	fail := s.fail
 	s.mu.Unlock()
 	if fail {
 		return errStoreDown
 	}
-	return s.MemAuditStore.Append(start, records, hashes)
+	return s.MemAuditStore.Append(start, records, hashes, checkpoint)
 }

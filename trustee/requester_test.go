@@ -414,7 +414,7 @@ func TestDecryptGrace(t *testing.T) {
 // failStore is an audit store that cannot write.
 type failStore struct{ *trustee.MemAuditStore }
 
-func (failStore) Append(int64, [][]byte, []tlog.Hash) error { return errors.New("disk full") }
+func (failStore) Append(int64, [][]byte, []tlog.Hash, []byte) error { return errors.New("disk full") }
 
 func TestDecryptAuditUnavailable(t *testing.T) {
 	// 3 of 3, and trustee-1 cannot write its audit log: it refuses with
