@@ -57,6 +57,7 @@ func newApp() *cli.App {
 			trusteeCommand(),
 			decryptCommand(),
 			auditCommand(),
+			transcriptCommand(),
 			simulateCommand(),
 			sharesCommand(),
 			benchCommand(),
