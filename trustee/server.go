@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/keyquorum/keyquorum/auditlog"
 	"github.com/keyquorum/keyquorum/internal/group"
 )
 
@@ -139,6 +140,8 @@ type Server struct {
 	bodyTimeout time.Duration
 	// unauth limits each client's unauthenticated requests.
 	unauth *clientLimiter
+	// witness, if set, serves PathAddCheckpoint.
+	witness *auditlog.Witness
 }
 
 // MaxConcurrentDecrypts is how many decryption requests a node works on
@@ -228,6 +231,8 @@ func NewServer(node *Node, opts ...ServerOption) *Server {
 		PathConsistency: {http.MethodGet, "consistency", s.handleConsistency},
 		PathHealth:      {http.MethodGet, "health", s.handleHealth},
 		PathMetrics:     {http.MethodGet, "metrics", s.handleMetrics},
+		// C2SP tlog-witness, for the other trustees' logs.
+		PathAddCheckpoint: {http.MethodPost, "add-checkpoint", s.handleAddCheckpoint},
 	}
 	s.addCeremonyRoutes()
 	return s
