@@ -36,7 +36,7 @@ func auditCommand() *cli.Command {
 				Flags: []cli.Flag{
 					groupFlag,
 					&cli.StringFlag{Name: "state", Usage: "`FILE` of the heads seen last time (created on the first run, updated after each)", EnvVars: envVar("state")},
-					&cli.StringSliceFlag{Name: "import", Usage: "a requester's state `FILE` (decrypt --state): every trustee's log must also extend the checkpoints it holds (repeatable)"},
+					&cli.StringSliceFlag{Name: "import", Usage: "a requester's state `FILE` (decrypt --state): every trustee's log must also extend the checkpoints it holds (repeatable)", EnvVars: envVar("import")},
 					timeoutFlag,
 				},
 				Action: auditVerify,
