@@ -22,9 +22,9 @@ var (
 	// without a code).
 	ErrBadRecord = errors.New("auditlog: bad audit record")
 
-	// ErrMalformedCheckpoint: the bytes are not a signed tree head in the format
+	// ErrMalformedCheckpoint: the bytes are not a signed checkpoint in the format
 	// [Log.Head] produces. Fetch the head again.
-	ErrMalformedCheckpoint = errors.New("auditlog: malformed signed tree head")
+	ErrMalformedCheckpoint = errors.New("auditlog: malformed signed checkpoint")
 
 	// ErrWrongKey: the head carries no signature by the trustee key
 	// you hold. Check that you have the right trustee's verifier key (from

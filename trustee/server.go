@@ -23,12 +23,13 @@ import (
 //
 //	POST /v1/decrypt                        -> 200 decryptAnswerJSON
 //	GET  /v1/info                           -> 200 NodeInfo
-//	GET  /v1/log/head                       -> 200 signed tree head note
+//	GET  /v1/log/head                       -> 200 signed C2SP checkpoint (note)
 //	GET  /v1/log/records?start=S&end=E      -> 200 {"records":[base64...]}, records S..E-1, at most MaxRecordsPerRequest
 //	GET  /v1/log/inclusion?index=I&size=N   -> 200 {"proof":[base64 hash...]}
 //	GET  /v1/log/consistency?old=M&new=N    -> 200 {"proof":[base64 hash...]}
 //	GET  /healthz                           -> 200 {"status":"ok"}
 //	GET  /metrics                           -> 200 Prometheus text format
+//	POST /add-checkpoint                    -> C2SP tlog-witness, with [WithWitness]
 //
 // Every error is {"error":{"code":"<stable code>","message":"..."}}: a
 // refusal by the node carries the node's refusal code (403, or 429 for
