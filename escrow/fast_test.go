@@ -145,7 +145,7 @@ func refPartialDecryptAnyIndex(index int, xi kyber.Scalar, env *Envelope, Q kybe
 	}
 	H := group.Point().Add(env.U, Q)
 	if H.Equal(group.Point()) {
-		return nil, fmt.Errorf("escrow: U+Q is the identity; refusing to answer")
+		return nil, fmt.Errorf("%w; refusing to answer", ErrIdentityBase)
 	}
 	Xi := group.Point().Mul(xi, nil)
 	Vi := group.Point().Mul(xi, H)

@@ -37,6 +37,26 @@ const PartialLen = 1 + 2 + 16 + group.PointLen + 2*group.ScalarLen
 // ErrBadPartial is wrapped when a partial decryption cannot be parsed.
 var ErrBadPartial = errors.New("escrow: malformed partial decryption")
 
+// ErrIdentityBase: U+Q is the identity point (the envelope was crafted
+// with U = −Q), so a partial decryption would be the identity and prove
+// nothing. A trustee refuses such an envelope before it logs a grant.
+var ErrIdentityBase = errors.New("escrow: U+Q is the identity point (an envelope crafted against this requester key)")
+
+// CheckPartialInputs reports whether [PartialDecrypt] can answer for env
+// and the requester key Q: Q must be a canonical point of the prime-order
+// subgroup and U+Q must not be the identity ([ErrIdentityBase]). A
+// trustee calls it before it logs a grant, so that nothing it logs as
+// granted is then withheld.
+func CheckPartialInputs(env *Envelope, Q kyber.Point) error {
+	if _, err := group.ParseFilippoPoint(group.PointBytes(Q)); err != nil {
+		return fmt.Errorf("escrow: requester key refused: %w", err)
+	}
+	if _, H := dleqBase(env, Q); H.Equal(ed.NewIdentityPoint()) == 1 {
+		return ErrIdentityBase
+	}
+	return nil
+}
+
 // dleqChallenge hashes the challenge input: the label, both bases, both
 // public values, both commitments (all by their encodings), the trustee
 // index and the envelope's context, so a proof made for one trustee, session
@@ -62,7 +82,7 @@ func PartialDecrypt(index int, xi kyber.Scalar, env *Envelope, Q kyber.Point, ra
 	}
 	Hb, H := dleqBase(env, Q)
 	if H.Equal(ed.NewIdentityPoint()) == 1 {
-		return nil, fmt.Errorf("escrow: U+Q is the identity; refusing to answer")
+		return nil, fmt.Errorf("%w; refusing to answer", ErrIdentityBase)
 	}
 	// x_i and the nonce k are secret: constant-time multiplications only
 	// (filippo.io/edwards25519's; see internal/group).

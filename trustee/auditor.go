@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/keyquorum/keyquorum/auditlog"
 	"github.com/keyquorum/keyquorum/escrow"
 	"golang.org/x/mod/sumdb/note"
 	"golang.org/x/mod/sumdb/tlog"
@@ -111,7 +112,8 @@ func headTree(signed []byte) (tlog.Tree, error) {
 	if !errors.As(err, &unverified) {
 		return tlog.Tree{}, fmt.Errorf("%w: %v", ErrMalformedHead, err)
 	}
-	return tlog.ParseTree([]byte(unverified.Note.Text))
+	_, tree, err := auditlog.ParseCheckpointText(unverified.Note.Text)
+	return tree, err
 }
 
 func seenHead(h []byte, tree tlog.Tree) SeenHead {
@@ -175,6 +177,12 @@ func (r *AuditResult) Failed() []TrusteeAudit {
 type AuditOptions struct {
 	// Timeout bounds the whole audit of one trustee (default 2 minutes).
 	Timeout time.Duration
+	// Imported are other parties' states: checkpoints requesters kept
+	// ([DecryptResult.Seen]) or witnesses cosigned. Each trustee's current
+	// checkpoint must extend every one of them too; one it cannot prove
+	// it extends makes the trustee [AuditForked], with that checkpoint as
+	// SavedHead. They are not saved into the auditor's state.
+	Imported []AuditState
 }
 
 // Audit checks every trustee's log against the heads in state (which may
@@ -204,7 +212,13 @@ func Audit(ctx context.Context, g *escrow.GroupFile, clients []*Client, state Au
 			tctx, cancel := context.WithTimeout(ctx, opts.Timeout)
 			defer cancel()
 			saved, ok := state[c.member.Name]
-			res.Trustees[i], logs[i] = auditOne(tctx, c, saved, ok)
+			var others []SeenHead
+			for _, st := range opts.Imported {
+				if h, ok := st[c.member.Name]; ok {
+					others = append(others, h)
+				}
+			}
+			res.Trustees[i], logs[i] = auditOne(tctx, c, saved, ok, others)
 		}()
 	}
 	wg.Wait()
@@ -220,7 +234,7 @@ func Audit(ctx context.Context, g *escrow.GroupFile, clients []*Client, state Au
 	return res, nil
 }
 
-func auditOne(ctx context.Context, c *Client, saved SeenHead, haveSaved bool) (TrusteeAudit, *VerifiedLog) {
+func auditOne(ctx context.Context, c *Client, saved SeenHead, haveSaved bool, others []SeenHead) (TrusteeAudit, *VerifiedLog) {
 	m := c.member
 	out := TrusteeAudit{Index: m.Index, Name: m.Name}
 	if haveSaved {
@@ -245,24 +259,14 @@ func auditOne(ctx context.Context, c *Client, saved SeenHead, haveSaved bool) (T
 	}
 	out.Size = tree.N
 	if haveSaved {
-		old, err := VerifyHead([]byte(saved.Note), verifier)
-		if err != nil {
-			return fail(AuditBadHead, fmt.Errorf("the head saved for %s does not verify with its log key in the group file (was the key changed, or the state file edited?): %w", m.Name, err))
+		if err := checkExtends(ctx, c, verifier, []byte(saved.Note), tree); err != nil {
+			return fail(extendsStatus(err), err)
 		}
-		var proof tlog.TreeProof
-		if old.N > 0 && old.N <= tree.N {
-			if proof, err = c.Consistency(ctx, old.N, tree.N); err != nil {
-				var api *APIError
-				if errors.As(err, &api) && api.Status < 500 {
-					// A trustee that cannot prove its own head extends the
-					// one it signed before has no such proof.
-					return fail(AuditForked, fmt.Errorf("%w: %s cannot prove size %d extends size %d: %v", ErrLogForked, m.Name, tree.N, old.N, err))
-				}
-				return fail(AuditUnreachable, err)
-			}
-		}
-		if err := VerifyConsistency(old, tree, proof); err != nil {
-			return fail(AuditForked, err)
+	}
+	for _, h := range others {
+		if err := checkExtends(ctx, c, verifier, []byte(h.Note), tree); err != nil {
+			out.SavedHead = h.Note
+			return fail(extendsStatus(err), fmt.Errorf("against a checkpoint from an imported state: %w", err))
 		}
 	}
 	records, err := fetchRecords(ctx, c, tree.N)
@@ -491,4 +495,48 @@ func Report(logs []*VerifiedLog) *TransparencyReport {
 	}
 	sort.Slice(rep.Trustees, func(i, j int) bool { return rep.Trustees[i].Index < rep.Trustees[j].Index })
 	return rep
+}
+
+// errSavedHead marks a saved checkpoint that does not verify.
+var errSavedHead = errors.New("trustee: saved checkpoint does not verify")
+
+// checkExtends checks that tree, which c's trustee signed just now,
+// extends the checkpoint old that someone kept from before (an auditor's
+// state, a requester's state file, a witness), asking the trustee for the
+// consistency proof. Its error wraps [ErrLogForked] or [ErrLogShrank] for
+// a fork, errSavedHead when old does not verify with the trustee's log
+// key, and is a transport error otherwise; see extendsStatus.
+func checkExtends(ctx context.Context, c *Client, verifier note.Verifier, old []byte, tree tlog.Tree) error {
+	m := c.member
+	oldTree, err := VerifyHead(old, verifier)
+	if err != nil {
+		return fmt.Errorf("%w: the checkpoint kept for %s does not verify with its log key in the group file (was the key changed, or the file edited?): %w", errSavedHead, m.Name, err)
+	}
+	var proof tlog.TreeProof
+	if oldTree.N > 0 && oldTree.N <= tree.N {
+		if proof, err = c.Consistency(ctx, oldTree.N, tree.N); err != nil {
+			var api *APIError
+			if errors.As(err, &api) && api.Status < 500 {
+				// A trustee that cannot prove its own checkpoint extends
+				// the one it signed before has no such proof.
+				return fmt.Errorf("%w: %s cannot prove size %d extends size %d: %v", ErrLogForked, m.Name, tree.N, oldTree.N, err)
+			}
+			return err
+		}
+	}
+	if err := VerifyConsistency(oldTree, tree, proof); err != nil {
+		return fmt.Errorf("%s: %w", m.Name, err)
+	}
+	return nil
+}
+
+// extendsStatus is the audit status for an error of checkExtends.
+func extendsStatus(err error) string {
+	switch {
+	case errors.Is(err, ErrLogForked), errors.Is(err, ErrLogShrank):
+		return AuditForked
+	case errors.Is(err, errSavedHead):
+		return AuditBadHead
+	}
+	return AuditUnreachable
 }

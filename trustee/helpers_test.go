@@ -400,6 +400,18 @@ func grant(t testing.TB, n *testNode, req []byte) *trustee.Answer {
 // refuse asks n to decide req and requires a refusal with the given code
 // that wraps sentinel, no answer, and exactly one new log record: a
 // refused decision carrying that code and releasing no session.
+// unauthenticated reports whether a refusal for sentinel is one of a
+// request the node cannot attribute to a trusted judge, which it does not
+// log.
+func unauthenticated(sentinel error) bool {
+	for _, s := range []error{escrow.ErrWarrantSignature, escrow.ErrUnknownJudge, escrow.ErrTooFewJudges, escrow.ErrBadWarrant, escrow.ErrBadRequest, trustee.ErrStaleRequest} {
+		if sentinel == s {
+			return true
+		}
+	}
+	return false
+}
+
 func refuse(t testing.TB, n *testNode, req []byte, code string, sentinel error) *trustee.RefusalError {
 	t.Helper()
 	before := logSize(t, n)
@@ -419,6 +431,20 @@ func refuse(t testing.TB, n *testNode, req []byte, code string, sentinel error) 
 	}
 	if !errors.Is(err, sentinel) {
 		t.Errorf("%s: refusal %v does not wrap %v", n.Name(), err, sentinel)
+	}
+	if unauthenticated(sentinel) {
+		// Not signed by the judges the node trusts (or not even a
+		// request): refused without a record.
+		if !errors.Is(err, trustee.ErrUnauthenticated) {
+			t.Errorf("%s: refusal %v does not wrap ErrUnauthenticated", n.Name(), err)
+		}
+		if after := logSize(t, n); after != before {
+			t.Fatalf("%s: log went from %d to %d records on an unauthenticated request, want no record", n.Name(), before, after)
+		}
+		return re
+	}
+	if errors.Is(err, trustee.ErrUnauthenticated) {
+		t.Errorf("%s: refusal %v wraps ErrUnauthenticated", n.Name(), err)
 	}
 	if after := logSize(t, n); after != before+1 {
 		t.Fatalf("%s: log went from %d to %d records on a refusal, want one more", n.Name(), before, after)
@@ -506,12 +532,12 @@ func (s *failingStore) setFail(v bool) {
 	s.fail = v
 }
 
-func (s *failingStore) Append(start int64, records [][]byte, hashes []tlog.Hash) error {
+func (s *failingStore) Append(start int64, records [][]byte, hashes []tlog.Hash, checkpoint []byte) error {
 	s.mu.Lock()
 	fail := s.fail
 	s.mu.Unlock()
 	if fail {
 		return errStoreDown
 	}
-	return s.MemAuditStore.Append(start, records, hashes)
+	return s.MemAuditStore.Append(start, records, hashes, checkpoint)
 }

@@ -19,6 +19,7 @@ import (
 //	keyquorum_trustee_decisions_total{decision,code}       decrypt decisions: granted, or refused with its refusal code
 //	keyquorum_trustee_decrypt_duration_seconds              time to decide and answer one decrypt request
 //	keyquorum_trustee_sessions_released_total               sessions whose partial decryptions were released
+//	keyquorum_trustee_unauthenticated_total{code}           decrypt requests refused without an audit record (not signed by trusted judges, malformed or stale), and those refused for a client past its allowance
 //
 // No label carries request content: endpoints are the fixed route names,
 // codes the fixed refusal codes.
@@ -28,6 +29,7 @@ type Metrics struct {
 	decisions *prometheus.CounterVec
 	latency   prometheus.Histogram
 	released  prometheus.Counter
+	unauth    *prometheus.CounterVec
 }
 
 // NewMetrics returns the metrics of one trustee API on a new registry.
@@ -51,8 +53,12 @@ func NewMetrics() *Metrics {
 			Name: "keyquorum_trustee_sessions_released_total",
 			Help: "Sessions whose partial decryptions this trustee released.",
 		}),
+		unauth: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "keyquorum_trustee_unauthenticated_total",
+			Help: "Decrypt requests refused without an audit record, by refusal code: not signed by enough trusted judges, malformed or stale, or from a client past its allowance of those.",
+		}, []string{"code"}),
 	}
-	m.reg.MustRegister(m.requests, m.decisions, m.latency, m.released)
+	m.reg.MustRegister(m.requests, m.decisions, m.latency, m.released, m.unauth)
 	return m
 }
 
@@ -78,4 +84,8 @@ func (m *Metrics) observeDecision(granted bool, code string, sessions int, took 
 		return
 	}
 	m.decisions.WithLabelValues(AuditRefused, code).Inc()
+}
+
+func (m *Metrics) observeUnauthenticated(code string) {
+	m.unauth.WithLabelValues(code).Inc()
 }

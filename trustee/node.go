@@ -10,8 +10,8 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"sort"
-	"strings"
 	"sync"
 	"time"
 
@@ -105,6 +105,10 @@ type Node struct {
 	public       map[uint32]kyber.Point               // X_i of every held epoch, checked against the group
 	released     map[string]map[escrow.SessionID]bool // by warrant id
 	judgeUse     map[string][]time.Time               // grant times by judge
+	// seen holds the requests decided within twice MaxRequestAge, by id,
+	// oldest first in seenOrder, to answer replays the same way.
+	seen      map[requestID]*decided
+	seenOrder []requestID
 }
 
 // Option configures a Node.
@@ -142,6 +146,7 @@ func New(name string, index int, policy Policy, store AuditStore, logSigner note
 		public:       map[uint32]kyber.Point{},
 		released:     map[string]map[escrow.SessionID]bool{},
 		judgeUse:     map[string][]time.Time{},
+		seen:         map[requestID]*decided{},
 	}
 	for _, o := range opts {
 		o(n)
@@ -165,14 +170,25 @@ func New(name string, index int, policy Policy, store AuditStore, logSigner note
 // between logging a grant and answering counts the grant, which errs on the
 // side of the cap.
 func (n *Node) replay() error {
-	h, err := n.log.Head()
+	size, err := n.log.Size()
 	if err != nil {
 		return fmt.Errorf("trustee: reading the audit log at start: %w", err)
 	}
-	for i := int64(0); i < h.Tree.N; i++ {
+	for i := int64(0); i < size; i++ {
 		rec, _, err := n.log.Record(i)
 		if err != nil {
 			return fmt.Errorf("trustee: replaying the audit log at start: %w", err)
+		}
+		if rec.Kind == AuditKindDecision && rec.Request != "" && rec.RequestHash != "" {
+			var id requestID
+			if b, err := hex.DecodeString(rec.Request); err == nil && len(b) == len(id) {
+				copy(id[:], b)
+				d := &decided{index: i, hash: rec.RequestHash, at: rec.Time}
+				if rec.Refusal != nil {
+					d.code = rec.Refusal.Code
+				}
+				n.remember(id, d)
+			}
 		}
 		switch {
 		case rec.Kind == AuditKindShareDestroyed:
@@ -350,8 +366,27 @@ func (n *Node) DestroyEpochsBefore(current uint32) ([]uint32, error) {
 }
 
 // Decide checks an encoded decryption request and either returns partial
-// decryptions with the audit evidence, or a *RefusalError. Both outcomes
-// are logged; a grant is logged before any share is computed.
+// decryptions with the audit evidence, or a *RefusalError.
+//
+// # What is logged
+//
+// A request that does not carry a valid signature from enough judges this
+// node trusts, or that is malformed or stale, is refused without an audit
+// record: the refusal wraps [ErrUnauthenticated]. Otherwise anybody could
+// grow the public log at will. Every other decision, granted or refused,
+// is one record; a grant is durably logged before any share is computed,
+// and every reason to withhold shares (including U+Q being the identity)
+// is checked before the grant is logged.
+//
+// # Replays
+//
+// A request whose id the node has already decided (within
+// [MaxRequestAge], across restarts: the records say) gets the same answer
+// again without a new record and without counting against caps or rate
+// limits: the same refusal code, or partial decryptions for the same
+// sessions with the original grant's record and a fresh proof. A
+// different request under an id already used is refused
+// ([ErrRequestIDReused]), also without a new record.
 //
 // Decide is safe to call concurrently. The stateless checks (signatures,
 // envelope proofs) and the partial decryptions run outside the node's lock,
@@ -361,11 +396,25 @@ func (n *Node) DestroyEpochsBefore(current uint32) ([]uint32, error) {
 func (n *Node) Decide(reqBytes []byte) (*Answer, error) {
 	now := n.clock()
 	rec := AuditRecord{Time: now, Kind: AuditKindDecision}
-	d, refusal := n.check(reqBytes, now, &rec)
+	req, vw, refusal := n.authenticate(reqBytes, now, &rec)
+	if req == nil {
+		return nil, refusal // not authenticated: no record
+	}
+	if prev, ok := n.decided(req.ID); ok {
+		return n.again(prev, req, vw, refusal, rec.RequestHash, now)
+	}
+	var d *decision
+	if refusal == nil {
+		d, refusal = n.check(req, vw, now, &rec, false)
+	}
 	if refusal == nil {
 		var ans *Answer
 		var held []kyber.Scalar
-		ans, held, refusal = n.commit(d, now, &rec)
+		var prev *decided
+		ans, held, prev, refusal = n.commit(d, now, &rec)
+		if prev != nil {
+			return n.again(prev, req, vw, nil, rec.RequestHash, now)
+		}
 		if refusal == nil {
 			return n.answer(ans, d, held)
 		}
@@ -373,30 +422,151 @@ func (n *Node) Decide(reqBytes []byte) (*Answer, error) {
 			return nil, refusal
 		}
 	}
+	return nil, n.logRefusal(req.ID, rec, refusal, now)
+}
+
+// logRefusal logs a refusal of an authenticated request and remembers it
+// for replays. If logging fails the refusal still stands, and the
+// requester is told the log failed.
+func (n *Node) logRefusal(id requestID, rec AuditRecord, refusal *RefusalError, now time.Time) *RefusalError {
 	rec.Decision = AuditRefused
-	rec.Sessions = nil
-	rec.Refusal = &AuditRefusal{Code: refusal.Code, Message: logSafe(refusal.Err.Error())}
-	// A refusal is logged too; if logging fails the refusal still stands,
-	// and the requester is told the log failed.
-	if _, _, _, err := n.log.Append(rec); err != nil {
-		refusal.Err = fmt.Errorf("%w (and the refusal could not be logged: %v)", refusal.Err, err)
+	rec.Sessions, rec.Epochs = nil, nil
+	rec.Refusal = &AuditRefusal{Code: refusal.Code}
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if prev, ok := n.seen[id]; ok {
+		// A concurrent copy of this request was decided first.
+		if prev.refusal != nil {
+			return prev.refusal
+		}
+		return refusal
 	}
-	return nil, refusal
+	idx, _, _, err := n.log.Append(rec)
+	if err != nil {
+		refusal.Err = fmt.Errorf("%w (and the refusal could not be logged: %v)", refusal.Err, err)
+		return refusal
+	}
+	n.remember(id, &decided{index: idx, hash: rec.RequestHash, refusal: refusal, at: now})
+	return refusal
+}
+
+// requestID is a decryption request's id ([escrow.DecryptionRequest].ID).
+type requestID = [16]byte
+
+// decided is what the node remembers of a request it decided, to answer
+// a replay of it the same way.
+type decided struct {
+	index   int64  // its audit record
+	hash    string // RequestHash of the request
+	refusal *RefusalError
+	code    string // the refusal code, when only the log told (after a restart)
+	at      time.Time
+}
+
+// ErrRequestIDReused: a request reuses the id of a different request this
+// node already decided. Make a new request (it gets a fresh id).
+var ErrRequestIDReused = errors.New("trustee: this request id was already used by a different request; make a new request")
+
+// ErrUnauthenticated is wrapped by the refusal of a request that is
+// malformed, stale, or not signed by enough judges this trustee trusts.
+// Such a request leaves no audit record (it is counted in the node's
+// metrics and operational log instead).
+var ErrUnauthenticated = errors.New("trustee: request not authenticated by the judges this trustee trusts (not logged)")
+
+func (n *Node) decided(id requestID) (*decided, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	d, ok := n.seen[id]
+	return d, ok
+}
+
+// remember records a decided request and forgets those too old to be
+// replayed. The caller holds n.mu.
+func (n *Node) remember(id requestID, d *decided) {
+	n.seen[id] = d
+	n.seenOrder = append(n.seenOrder, id)
+	for len(n.seenOrder) > 0 {
+		old := n.seen[n.seenOrder[0]]
+		if old != nil && d.at.Sub(old.at) <= 2*MaxRequestAge {
+			break
+		}
+		delete(n.seen, n.seenOrder[0])
+		n.seenOrder = n.seenOrder[1:]
+	}
+}
+
+// again answers a request already decided, without logging or counting:
+// the same refusal, or fresh partial decryptions of the same sessions
+// under the original grant's record.
+// refusal is the refusal authenticate gave it this time, if any.
+func (n *Node) again(prev *decided, req *escrow.DecryptionRequest, vw *escrow.VerifiedWarrant, refusal *RefusalError, hash string, now time.Time) (*Answer, error) {
+	if prev.hash != hash {
+		return nil, n.refuse(CodeBadRequest, fmt.Errorf("%w (request %x, audit record %d)", ErrRequestIDReused, req.ID[:], prev.index))
+	}
+	if prev.refusal != nil {
+		return nil, prev.refusal
+	}
+	if prev.code != "" {
+		err := fmt.Errorf("trustee: request %x was refused before (%s, audit record %d); a replay gets the same answer", req.ID[:], prev.code, prev.index)
+		if sentinel := refusalSentinel(prev.code); sentinel != nil {
+			err = fmt.Errorf("%w: %w", sentinel, err)
+		}
+		return nil, n.refuse(prev.code, err)
+	}
+	if refusal != nil {
+		return nil, refusal
+	}
+	var rec AuditRecord
+	d, refusal := n.check(req, vw, now, &rec, true)
+	if refusal != nil {
+		return nil, refusal
+	}
+	n.mu.Lock()
+	held := make([]kyber.Scalar, len(d.envs))
+	for i, e := range d.envs {
+		s, ok := n.shares[e.Context.Epoch]
+		if !ok {
+			n.mu.Unlock()
+			return nil, n.refuse(CodeEpochDestroyed, fmt.Errorf("%w (epoch %d, session %s)", ErrEpochDestroyed, e.Context.Epoch, e.Context.SessionID))
+		}
+		held[i] = s.Share.Clone()
+	}
+	index := n.index
+	n.mu.Unlock()
+	head, err := n.log.Head()
+	if err != nil {
+		return nil, n.refuse(CodeAuditUnavailable, fmt.Errorf("%w: %w", ErrAuditFailed, err))
+	}
+	_, data, err := n.log.Record(prev.index)
+	if err != nil {
+		return nil, n.refuse(CodeAuditUnavailable, fmt.Errorf("%w: %w", ErrAuditFailed, err))
+	}
+	proof, err := n.log.InclusionProof(prev.index, head.Tree.N)
+	if err != nil {
+		return nil, n.refuse(CodeAuditUnavailable, fmt.Errorf("%w: %w", ErrAuditFailed, err))
+	}
+	ans := &Answer{Trustee: n.name, Index: index, RecordIndex: prev.index, Record: data, Head: head.Note, Proof: proof}
+	return n.answer(ans, d, held)
 }
 
 // commit re-checks what may have changed since check under the lock, logs
 // the grant, counts it, and returns copies of the shares to answer with.
-func (n *Node) commit(d *decision, now time.Time, rec *AuditRecord) (*Answer, []kyber.Scalar, *RefusalError) {
+// If a concurrent copy of the request was decided first, it returns that
+// decision instead.
+func (n *Node) commit(d *decision, now time.Time, rec *AuditRecord) (*Answer, []kyber.Scalar, *decided, *RefusalError) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if prev, ok := n.seen[d.id]; ok {
+		return nil, nil, prev, nil
+	}
 	if r := n.rateLimited(d.judges, now); r != nil {
-		return nil, nil, r
+		return nil, nil, nil, r
 	}
 	held := make([]kyber.Scalar, len(d.envs))
 	for i, e := range d.envs {
 		s, ok := n.shares[e.Context.Epoch]
 		if !ok {
-			return nil, nil, n.refuse(CodeEpochDestroyed, fmt.Errorf("%w (epoch %d, session %s)", ErrEpochDestroyed, e.Context.Epoch, e.Context.SessionID))
+			return nil, nil, nil, n.refuse(CodeEpochDestroyed, fmt.Errorf("%w (epoch %d, session %s)", ErrEpochDestroyed, e.Context.Epoch, e.Context.SessionID))
 		}
 		held[i] = s.Share
 	}
@@ -410,14 +580,15 @@ func (n *Node) commit(d *decision, now time.Time, rec *AuditRecord) (*Answer, []
 		}
 	}
 	if total > limit {
-		return nil, nil, n.refuse(CodeSessionCap, fmt.Errorf("%w: warrant %s may release %d sessions here, %d already released, this request would make %d; ask the judge to raise max-sessions", ErrSessionCap, w.ID, limit, len(already), total))
+		return nil, nil, nil, n.refuse(CodeSessionCap, fmt.Errorf("%w: warrant %s may release %d sessions here, %d already released, this request would make %d; ask the judge to raise max-sessions", ErrSessionCap, w.ID, limit, len(already), total))
 	}
 	rec.Decision = AuditGranted
 	idx, head, proof, err := n.log.Append(*rec)
 	if err != nil {
-		return nil, nil, n.refuse(CodeAuditUnavailable, fmt.Errorf("%w: %w", ErrAuditFailed, err))
+		return nil, nil, nil, n.refuse(CodeAuditUnavailable, fmt.Errorf("%w: %w", ErrAuditFailed, err))
 	}
 	// Logged: count the release.
+	n.remember(d.id, &decided{index: idx, hash: rec.RequestHash, at: now})
 	if already == nil {
 		already = map[escrow.SessionID]bool{}
 		n.released[w.ID] = already
@@ -433,7 +604,7 @@ func (n *Node) commit(d *decision, now time.Time, rec *AuditRecord) (*Answer, []
 	}
 	ans := &Answer{Trustee: n.name, Index: n.index, RecordIndex: idx, Head: head.Note, Proof: proof}
 	ans.Record, _ = rec.Marshal()
-	return ans, held, nil
+	return ans, held, nil, nil
 }
 
 // answer computes the partial decryptions of a logged grant. The proof
@@ -460,6 +631,7 @@ func (n *Node) answer(ans *Answer, d *decision, held []kyber.Scalar) (*Answer, e
 }
 
 type decision struct {
+	id      requestID
 	warrant *escrow.Warrant
 	judges  []string
 	envs    []*escrow.Envelope
@@ -483,32 +655,51 @@ func (n *Node) rateLimited(judges []string, now time.Time) *RefusalError {
 	return nil
 }
 
-// check runs every policy check in order, filling rec as it learns things.
-// It holds the node's lock only to read what the node remembers; the
-// session cap is checked by commit, under the lock that also logs.
-func (n *Node) check(reqBytes []byte, now time.Time, rec *AuditRecord) (*decision, *RefusalError) {
+// authenticate parses the request and checks that it is fresh and that
+// its warrant carries valid signatures from enough judges this node
+// trusts. Its refusals wrap [ErrUnauthenticated] and come with a nil
+// request: they are not logged. A warrant whose signatures verify but
+// whose dates do not hold is refused with the request: that is logged.
+func (n *Node) authenticate(reqBytes []byte, now time.Time, rec *AuditRecord) (*escrow.DecryptionRequest, *escrow.VerifiedWarrant, *RefusalError) {
+	unauthenticated := func(code string, err error) *RefusalError {
+		return n.refuse(code, fmt.Errorf("%w: %w", ErrUnauthenticated, err))
+	}
 	req, err := escrow.ParseDecryptionRequest(reqBytes)
 	if err != nil {
-		return nil, n.refuse(CodeBadRequest, err)
+		return nil, nil, unauthenticated(CodeBadRequest, err)
 	}
 	// A request is good for a short while only, so one seen in transit (by
-	// another trustee, say) cannot be replayed for long to use up a judge's
-	// rate limit.
+	// another trustee, say) cannot be replayed for long.
 	if d := now.Sub(req.Created); d > MaxRequestAge || d < -MaxRequestAge {
-		return nil, n.refuse(CodeBadRequest, fmt.Errorf("%w: request created at %s, this trustee's clock says %s; requests are accepted for %v either way, so make a new one (and check both clocks)",
+		return nil, nil, unauthenticated(CodeBadRequest, fmt.Errorf("%w: request created at %s, this trustee's clock says %s; requests are accepted for %v either way, so make a new one (and check both clocks)",
 			ErrStaleRequest, req.Created.Format(time.RFC3339), now.UTC().Format(time.RFC3339), MaxRequestAge))
 	}
-	rec.Request = hex.EncodeToString(req.ID[:])
-	wh := sha256.Sum256(req.Warrant)
-	rec.WarrantHash = hex.EncodeToString(wh[:])
 	pol := n.currentPolicy() // a reload (SetPolicy) may replace it meanwhile
 	vw, err := escrow.VerifyWarrant(req.Warrant, escrow.JudgePolicy{Judges: pol.Judges, Required: pol.JudgesRequired}, now)
-	if vw != nil && vw.Warrant != nil {
-		n.describeWarrant(vw, req.Warrant, rec)
+	if err != nil && !errors.Is(err, escrow.ErrWarrantExpired) && !errors.Is(err, escrow.ErrWarrantNotYetValid) {
+		// Only a warrant whose judges' signatures verify gets as far as
+		// its validity dates.
+		return nil, nil, unauthenticated(warrantCode(err), err)
 	}
+	rec.Request = hex.EncodeToString(req.ID[:])
+	rh := sha256.Sum256(reqBytes)
+	rec.RequestHash = hex.EncodeToString(rh[:])
+	wh := sha256.Sum256(req.Warrant)
+	rec.WarrantHash = hex.EncodeToString(wh[:])
 	if err != nil {
-		return nil, n.refuse(warrantCode(err), err)
+		return req, nil, n.refuse(warrantCode(err), err)
 	}
+	n.describeWarrant(vw, req.Warrant, rec)
+	return req, vw, nil
+}
+
+// check runs every policy check on an authenticated request in order,
+// filling rec as it learns things. It holds the node's lock only to read
+// what the node remembers; the session cap is checked by commit, under
+// the lock that also logs. A replay (of a request granted before) skips
+// the rate limit: it is not counted again.
+func (n *Node) check(req *escrow.DecryptionRequest, vw *escrow.VerifiedWarrant, now time.Time, rec *AuditRecord, replay bool) (*decision, *RefusalError) {
+	pol := n.currentPolicy() // a reload (SetPolicy) may replace it meanwhile
 	w := vw.Warrant
 	if win := w.WindowEnd.Sub(w.WindowStart); win > pol.MaxWindow {
 		return nil, n.refuse(CodePolicyLimit, fmt.Errorf("%w: session window is %v, this trustee allows at most %v; ask the judge for a narrower warrant", ErrPolicyLimit, win, pol.MaxWindow))
@@ -520,7 +711,10 @@ func (n *Node) check(reqBytes []byte, now time.Time, rec *AuditRecord) (*decisio
 		return nil, n.refuse(CodeBadSignature, err)
 	}
 	n.mu.Lock()
-	limited := n.rateLimited(vw.Judges, now)
+	var limited *RefusalError
+	if !replay {
+		limited = n.rateLimited(vw.Judges, now)
+	}
 	keys, destroyed := map[uint32]kyber.Point{}, map[uint32]bool{}
 	for e, s := range n.shares {
 		keys[e] = s.GroupKey
@@ -546,8 +740,9 @@ func (n *Node) check(reqBytes []byte, now time.Time, rec *AuditRecord) (*decisio
 			}
 		}
 	})
-	d := &decision{warrant: w, judges: vw.Judges}
+	d := &decision{id: req.ID, warrant: w, judges: vw.Judges}
 	seen := map[escrow.SessionID]bool{}
+	epochs := map[uint64]bool{}
 	for i, e := range envs {
 		if parseErr[i] != nil {
 			return nil, n.refuse(CodeBadEnvelope, fmt.Errorf("envelope %d: %w", i, parseErr[i]))
@@ -572,9 +767,20 @@ func (n *Node) check(reqBytes []byte, now time.Time, rec *AuditRecord) (*decisio
 		if pol.ProspectiveOnly && e.Context.Start.Before(w.ValidFrom) {
 			return nil, n.refuse(CodeProspectiveOnly, fmt.Errorf("%w: session %s started %s, warrant valid from %s", ErrProspectiveOnly, sid, e.Context.Start.Format(time.RFC3339), w.ValidFrom.Format(time.RFC3339)))
 		}
+		// Every reason to withhold the share is checked before the grant
+		// is logged: U+Q = identity would make the answer useless and is
+		// refused by PartialDecrypt.
+		if err := escrow.CheckPartialInputs(e, w.Requester); err != nil {
+			return nil, n.refuse(CodeBadEnvelope, fmt.Errorf("session %s: %w", sid, err))
+		}
 		d.envs = append(d.envs, e)
 		rec.Sessions = append(rec.Sessions, sid.String())
+		if !epochs[uint64(e.Context.Epoch)] {
+			epochs[uint64(e.Context.Epoch)] = true
+			rec.Epochs = append(rec.Epochs, uint64(e.Context.Epoch))
+		}
 	}
+	slices.Sort(rec.Epochs)
 	return d, nil
 }
 
@@ -666,23 +872,6 @@ func (n *Node) StoredShares() []escrow.EpochShare {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Epoch < out[j].Epoch })
 	return out
-}
-
-// logSafe makes an error message fit an audit record: printable, one line,
-// at most 1024 bytes.
-func logSafe(msg string) string {
-	b := []byte(msg)
-	out := make([]byte, 0, len(b))
-	for _, c := range b {
-		if c < 0x20 || c == 0x7f {
-			c = ' '
-		}
-		out = append(out, c)
-	}
-	if len(out) > 1024 {
-		out = append(out[:1021], "..."...)
-	}
-	return strings.ToValidUTF8(string(out), "?")
 }
 
 // RecordCeremony appends a ceremony event to the node's audit log and

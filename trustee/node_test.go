@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"filippo.io/edwards25519"
 	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/group"
 	"github.com/keyquorum/keyquorum/shares"
@@ -199,6 +200,9 @@ func TestWarrantRefusals(t *testing.T) {
 				return
 			}
 			refuse(t, n, req, tc.code, tc.sentinel)
+			if unauthenticated(tc.sentinel) {
+				return // no record, checked by refuse
+			}
 			rec, b := lastRecord(t, n)
 			if rec.WarrantHash != hexSHA256(warrant) {
 				t.Errorf("refused record's warrant hash %s, want %s", rec.WarrantHash, hexSHA256(warrant))
@@ -821,7 +825,7 @@ func TestEveryDecisionIsLogged(t *testing.T) {
 		{trustee.AuditGranted, ""},
 		{trustee.AuditRefused, trustee.CodeOutOfScope},
 		{trustee.AuditRefused, trustee.CodeBadSignature},
-		{trustee.AuditRefused, trustee.CodeBadRequest},
+		// "not a request" is not authenticated: no record.
 		{trustee.AuditRefused, trustee.CodeWarrantExpired},
 		{trustee.AuditGranted, ""},
 	}
@@ -1015,4 +1019,93 @@ func wantCaseRef(warrant []byte) string {
 	b = binary.BigEndian.AppendUint64(b, uint64(len(warrant)))
 	b = append(b, warrant...)
 	return hexSHA256(append(b, caseText...))
+}
+
+// TestReplayedRequestSameAnswer: a requester (or anyone who saw its
+// request in transit) sends one signed request again and again. Every copy
+// gets the answer of the first, under the first's record; the log holds
+// one record, the judge's rate limit counts one use, and a restarted node
+// still recognises the copies from its log.
+func TestReplayedRequestSameAnswer(t *testing.T) {
+	w := newWorld(t)
+	p := w.policy()
+	p.RateLimit, p.RatePeriod = 2, 24*time.Hour
+	store := trustee.NewMemAuditStore()
+	n := w.node(t, 1, p, store)
+	warrant := w.warrant(t, nil)
+	in := w.session(t, "alice", "bob", t0.Add(19*day))
+	out := w.session(t, "bob", "carol", t0.Add(19*day))
+
+	req := w.request(t, warrant, w.requester, in)
+	first := grant(t, n, req)
+	for range 29 {
+		ans, err := n.Decide(req)
+		if err != nil {
+			t.Fatalf("replay refused: %v", err)
+		}
+		if ans.RecordIndex != first.RecordIndex || !bytes.Equal(ans.Record, first.Record) || len(ans.Partials) != 1 {
+			t.Fatalf("replay answered under record %d, the first under %d", ans.RecordIndex, first.RecordIndex)
+		}
+	}
+	refused := w.request(t, warrant, w.requester, out)
+	refuse(t, n, refused, trustee.CodeOutOfScope, escrow.ErrOutOfScope)
+	if got := logSize(t, n); got != 2 {
+		t.Fatalf("log holds %d records after 30 copies of a grant and one refusal, want 2", got)
+	}
+	// A replayed refusal gets the same code, unlogged.
+	if _, err := n.Decide(refused); !errors.Is(err, escrow.ErrOutOfScope) {
+		t.Fatalf("replayed refusal: %v, want ErrOutOfScope", err)
+	}
+	// A different request under a used id is refused.
+	var r escrow.DecryptionRequest
+	parsed, err := escrow.ParseDecryptionRequest(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r = *parsed
+	other, err := escrow.NewDecryptionRequest(warrant, r.Envelopes, w.requester, w.clock().Add(time.Second), bytes.NewReader(r.ID[:]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := n.Decide(other.Marshal()); !errors.Is(err, trustee.ErrRequestIDReused) {
+		t.Fatalf("reused id: %v, want ErrRequestIDReused", err)
+	}
+	if got := logSize(t, n); got != 2 {
+		t.Fatalf("log holds %d records, want 2 (a reused id is not logged again)", got)
+	}
+
+	// After a restart the log says which requests were decided.
+	n2 := w.node(t, 1, p, store)
+	if ans, err := n2.Decide(req); err != nil || ans.RecordIndex != first.RecordIndex {
+		t.Fatalf("replay after a restart: %v, record %v", err, ans)
+	}
+	if _, err := n2.Decide(refused); !errors.Is(err, escrow.ErrOutOfScope) {
+		t.Fatalf("replayed refusal after a restart: %v, want ErrOutOfScope", err)
+	}
+	// The rate limit of 2 counted the 30 copies once.
+	grant(t, n2, w.request(t, warrant, w.requester, in))
+	refuse(t, n2, w.request(t, warrant, w.requester, in), trustee.CodeRateLimited, trustee.ErrRateLimited)
+}
+
+// TestIdentityBaseRefusedBeforeGrant: a requester who sealed a session
+// itself knows r and makes its key q = −r, so U = −Q and U+Q is the
+// identity; a judge signs a warrant for Q covering the session. The node
+// refuses before it logs anything as granted.
+func TestIdentityBaseRefusedBeforeGrant(t *testing.T) {
+	w := newWorld(t)
+	n := w.node(t, 1, w.policy(), nil)
+	in := w.session(t, "alice", "bob", t0.Add(19*day))
+	cb, err := in.keys.Context.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := group.HashToFilippoScalar("keyquorum/v1/envelope/r", in.keys.Key, cb)
+	q := group.FromFilippoScalar(edwards25519.NewScalar().Negate(r))
+	evil := &escrow.RequesterKey{Private: q, Public: group.Point().Mul(q, nil)}
+	warrant := w.warrant(t, func(wr *escrow.Warrant) { wr.Requester = evil.Public })
+	req := w.request(t, warrant, evil, in)
+	re := refuse(t, n, req, trustee.CodeBadEnvelope, escrow.ErrIdentityBase)
+	if !strings.Contains(re.Error(), "identity") {
+		t.Errorf("refusal %v does not say why", re)
+	}
 }

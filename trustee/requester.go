@@ -19,6 +19,7 @@ import (
 	"github.com/keyquorum/keyquorum/internal/group"
 	"github.com/keyquorum/keyquorum/internal/retry"
 	"golang.org/x/mod/sumdb/note"
+	"golang.org/x/mod/sumdb/tlog"
 )
 
 // Errors from [Decrypt].
@@ -55,6 +56,11 @@ const (
 	// the record does not say it granted these sessions. Its answer was not
 	// used: a share without proof that its release was logged is refused.
 	StatusBadEvidence = "bad-audit-evidence"
+	// StatusForked: the trustee's checkpoint does not extend the one it
+	// showed this requester before ([DecryptOptions.Seen]): its log was
+	// rewritten, rolled back or forked. Its answer was not used; Reason
+	// and the state keep both checkpoints as evidence.
+	StatusForked = "forked"
 )
 
 // TrusteeResult is what one trustee did with a request.
@@ -75,6 +81,8 @@ type TrusteeResult struct {
 	Head        string `json:"head,omitempty"`
 	// Err is the error behind Status, when there is one.
 	Err error `json:"-"`
+
+	tree tlog.Tree // what Head says, once verified
 }
 
 func (r TrusteeResult) describe() string {
@@ -97,6 +105,10 @@ type DecryptResult struct {
 	Keys map[escrow.SessionID][]byte
 	// Unrecovered says why each other session could not be decrypted.
 	Unrecovered map[escrow.SessionID]string
+	// Seen is [DecryptOptions.Seen] updated with the checkpoint of every
+	// trustee whose answer was used; a forked trustee keeps the one seen
+	// before, as evidence.
+	Seen AuditState
 }
 
 // QuorumError is the error [Decrypt] returns when some session could not
@@ -162,6 +174,15 @@ type DecryptOptions struct {
 	// number done and the total. It may be called from several goroutines,
 	// but never concurrently.
 	Progress func(done, total int)
+	// Seen holds the checkpoints each trustee showed this requester
+	// before, by trustee name (the requester's state file, in the format
+	// of [AuditState]). An answer whose checkpoint does not provably
+	// extend the one seen is not used: the trustee is marked
+	// [StatusForked]. [DecryptResult.Seen] is the state to keep next.
+	Seen AuditState
+	// Transcript, if set, is filled with the request and every answer
+	// used, for [VerifyTranscript].
+	Transcript *Transcript
 }
 
 func (o *DecryptOptions) defaults() {
@@ -208,8 +229,9 @@ func (o *DecryptOptions) defaults() {
 //
 // Each trustee gets opts.Attempts tries of opts.Timeout each, with backoff,
 // when it cannot be reached or answers with a server error; refusals are
-// final. A retry repeats the same signed request, so a trustee that did
-// answer the first time logs a second decision for the same sessions.
+// final. A retry repeats the same signed request; a trustee that did
+// answer the first time answers the same again under the same record,
+// without logging or counting it twice.
 //
 // The result lists every trustee's outcome and every recovered key. If a
 // session could not be decrypted, Decrypt returns the result together with
@@ -238,8 +260,19 @@ func Decrypt(ctx context.Context, g *escrow.GroupFile, clients []*Client, warran
 		return nil, fmt.Errorf("trustee: %w", err)
 	}
 	job.requestID = hex.EncodeToString(req.ID[:])
-	answers := job.fanOut(ctx, clients, req.Marshal())
-	return job.combine(answers)
+	wire := req.Marshal()
+	answers := job.fanOut(ctx, clients, wire)
+	res, err := job.combine(answers)
+	if opts.Transcript != nil {
+		var used []verifiedAnswer
+		for _, a := range answers {
+			if res.Trustees[a.slot].Status == StatusGranted {
+				used = append(used, a)
+			}
+		}
+		opts.Transcript.record(wire, used)
+	}
+	return res, err
 }
 
 // decryptJob is one request's fixed inputs, parsed once.
@@ -394,13 +427,26 @@ func (j *decryptJob) ask(ctx context.Context, c *Client, wire []byte, quorum <-c
 		}
 		return fail(StatusUnreachable, "", err)
 	}
-	if err := j.verify(ans, verifier); err != nil {
+	tree, err := j.verify(ans, verifier)
+	if err != nil {
 		if errors.Is(err, ErrBadAnswer) {
 			return fail(StatusCheated, "", err)
 		}
 		return fail(StatusBadEvidence, "", err)
 	}
+	if seen, ok := j.opts.Seen[c.member.Name]; ok {
+		if err := checkExtends(ctx, c, verifier, []byte(seen.Note), tree); err != nil {
+			switch extendsStatus(err) {
+			case AuditForked:
+				return fail(StatusForked, "", fmt.Errorf("%w; its checkpoint now: %q, the one it showed before: %q", err, ans.Head, seen.Note))
+			case AuditBadHead:
+				return fail(StatusBadEvidence, "", err)
+			}
+			return fail(StatusUnreachable, "", err)
+		}
+	}
 	res.Status = StatusGranted
+	res.tree = tree
 	res.RecordIndex = ans.RecordIndex
 	res.Head = string(ans.Head)
 	return ans, nil
@@ -436,12 +482,19 @@ func retryable(err error) bool {
 // 503; it may recover.
 func retryableRefusal(r *RefusalError) bool { return r.Code == CodeAuditUnavailable }
 
-// verify checks an answer's audit evidence and shape against the request.
-func (j *decryptJob) verify(ans *Answer, logKey note.Verifier) error {
+// verify checks an answer's audit evidence and shape against the request,
+// and returns the tree its checkpoint describes.
+func (j *decryptJob) verify(ans *Answer, logKey note.Verifier) (tlog.Tree, error) {
 	tree, err := VerifyHead(ans.Head, logKey)
 	if err != nil {
-		return err
+		return tlog.Tree{}, err
 	}
+	return tree, j.verifyRecord(ans, tree)
+}
+
+// verifyRecord checks that the answer's record is in tree and grants
+// exactly this request, and the answer's shape.
+func (j *decryptJob) verifyRecord(ans *Answer, tree tlog.Tree) error {
 	if err := VerifyInclusion(tree, ans.RecordIndex, ans.Record, ans.Proof); err != nil {
 		return err
 	}
@@ -488,6 +541,17 @@ func (j *decryptJob) combine(answers []verifiedAnswer) (*DecryptResult, error) {
 		Trustees:    j.results,
 		Keys:        make(map[escrow.SessionID][]byte, len(j.envs)),
 		Unrecovered: map[escrow.SessionID]string{},
+		Seen:        AuditState{},
+	}
+	for name, h := range j.opts.Seen {
+		res.Seen[name] = h
+	}
+	for _, t := range j.results {
+		// A granted answer's checkpoint verified and extends the one seen
+		// before (checked in ask).
+		if t.Status == StatusGranted && (res.Seen[t.Name].Note == "" || t.tree.N >= res.Seen[t.Name].Size) {
+			res.Seen[t.Name] = seenHead([]byte(t.Head), t.tree)
+		}
 	}
 	slotOf := map[int]int{} // trustee index -> roster slot
 	for i, m := range j.g.Trustees {

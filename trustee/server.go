@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/keyquorum/keyquorum/auditlog"
 	"github.com/keyquorum/keyquorum/ceremony"
 	"github.com/keyquorum/keyquorum/internal/group"
 )
@@ -23,17 +25,25 @@ import (
 //
 //	POST /v1/decrypt                        -> 200 decryptAnswerJSON
 //	GET  /v1/info                           -> 200 NodeInfo
-//	GET  /v1/log/head                       -> 200 signed tree head note
+//	GET  /v1/log/head                       -> 200 signed C2SP checkpoint (note)
 //	GET  /v1/log/records?start=S&end=E      -> 200 {"records":[base64...]}, records S..E-1, at most MaxRecordsPerRequest
 //	GET  /v1/log/inclusion?index=I&size=N   -> 200 {"proof":[base64 hash...]}
 //	GET  /v1/log/consistency?old=M&new=N    -> 200 {"proof":[base64 hash...]}
 //	GET  /healthz                           -> 200 {"status":"ok"}
 //	GET  /metrics                           -> 200 Prometheus text format
+//	POST /add-checkpoint                    -> C2SP tlog-witness, with [WithWitness]
 //
 // Every error is {"error":{"code":"<stable code>","message":"..."}}: a
 // refusal by the node carries the node's refusal code (403, or 429 for
 // [CodeRateLimited], 503 for [CodeAuditUnavailable], 400 for
 // [CodeBadRequest]); the API's own errors use the codes below.
+//
+// A decrypt body must arrive whole within the body timeout (408
+// [CodeBodyTimeout]) before the request takes one of the
+// [MaxConcurrentDecrypts] slots. A request no trusted judge signed is
+// refused without an audit record ([ErrUnauthenticated]), counted in
+// /metrics and the operational log, and charged to its client address; a
+// client past its allowance gets 429 [CodeUnauthenticatedLimited].
 const (
 	PathDecrypt     = "/v1/decrypt"
 	PathInfo        = "/v1/info"
@@ -54,6 +64,12 @@ const (
 	CodeOutOfRange       = "out-of-range"
 	CodeAuditCorrupt     = "audit-log-corrupt"
 	CodeInternal         = "internal-error"
+	// CodeBodyTimeout: the decrypt body did not arrive within the
+	// server's body timeout (408).
+	CodeBodyTimeout = "body-timeout"
+	// CodeUnauthenticatedLimited: the client used up its allowance of
+	// unauthenticated requests (429).
+	CodeUnauthenticatedLimited = "unauthenticated-rate-limited"
 )
 
 // DefaultMaxRequestBytes is the default limit on a decrypt request's body:
@@ -123,6 +139,12 @@ type Server struct {
 	// busy holds a token per decryption request in progress; a full
 	// channel means the node is at capacity and says so with a 503.
 	busy chan struct{}
+	// bodyTimeout bounds reading a decrypt body, before it takes a slot.
+	bodyTimeout time.Duration
+	// unauth limits each client's unauthenticated requests.
+	unauth *clientLimiter
+	// witness, if set, serves PathAddCheckpoint.
+	witness *auditlog.Witness
 }
 
 // MaxConcurrentDecrypts is how many decryption requests a node works on
@@ -159,9 +181,31 @@ func WithMaxRequestBytes(n int64) ServerOption { return func(s *Server) { s.maxB
 // publishes (the node itself holds only the signer).
 func WithLogKey(verifierKey string) ServerOption { return func(s *Server) { s.logKey = verifierKey } }
 
+// WithBodyTimeout sets how long a decrypt request's body may take to
+// arrive (default [DefaultBodyTimeout]); a slower one gets 408 and never
+// takes a decrypt slot.
+func WithBodyTimeout(d time.Duration) ServerOption { return func(s *Server) { s.bodyTimeout = d } }
+
+// WithUnauthenticatedLimit sets each client's allowance of decrypt
+// requests that no trusted judge signed: burst at once, then one per
+// every (defaults [DefaultUnauthenticatedBurst] and
+// [DefaultUnauthenticatedEvery]). A client past it gets 429
+// [CodeUnauthenticatedLimited] for every decrypt request until its
+// allowance refills.
+func WithUnauthenticatedLimit(burst int, every time.Duration) ServerOption {
+	return func(s *Server) { s.unauth = newClientLimiter(burst, every) }
+}
+
+// Defaults of [WithBodyTimeout] and [WithUnauthenticatedLimit].
+const (
+	DefaultBodyTimeout          = 10 * time.Second
+	DefaultUnauthenticatedBurst = 20
+	DefaultUnauthenticatedEvery = 3 * time.Second
+)
+
 // NewServer returns the HTTP API over node.
 func NewServer(node *Node, opts ...ServerOption) *Server {
-	s := &Server{node: node, maxBody: DefaultMaxRequestBytes}
+	s := &Server{node: node, maxBody: DefaultMaxRequestBytes, bodyTimeout: DefaultBodyTimeout}
 	for _, o := range opts {
 		o(s)
 	}
@@ -174,6 +218,12 @@ func NewServer(node *Node, opts ...ServerOption) *Server {
 	if s.maxBody <= 0 {
 		s.maxBody = DefaultMaxRequestBytes
 	}
+	if s.bodyTimeout <= 0 {
+		s.bodyTimeout = DefaultBodyTimeout
+	}
+	if s.unauth == nil {
+		s.unauth = newClientLimiter(DefaultUnauthenticatedBurst, DefaultUnauthenticatedEvery)
+	}
 	s.busy = make(chan struct{}, MaxConcurrentDecrypts)
 	s.routes = map[string]route{
 		PathDecrypt:     {http.MethodPost, "decrypt", s.handleDecrypt},
@@ -184,6 +234,8 @@ func NewServer(node *Node, opts ...ServerOption) *Server {
 		PathConsistency: {http.MethodGet, "consistency", s.handleConsistency},
 		PathHealth:      {http.MethodGet, "health", s.handleHealth},
 		PathMetrics:     {http.MethodGet, "metrics", s.handleMetrics},
+		// C2SP tlog-witness, for the other trustees' logs.
+		PathAddCheckpoint: {http.MethodPost, "add-checkpoint", s.handleAddCheckpoint},
 	}
 	s.addCeremonyRoutes()
 	return s
@@ -201,16 +253,15 @@ type statusWriter struct {
 	bytes  int64
 }
 
-// Unwrap lets http.ResponseController reach the connection (read
-// deadlines).
-func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
-
 func (w *statusWriter) WriteHeader(status int) {
 	if w.status == 0 {
 		w.status = status
 	}
 	w.ResponseWriter.WriteHeader(status)
 }
+
+// Unwrap lets [http.ResponseController] reach the connection.
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func (w *statusWriter) Write(b []byte) (int, error) {
 	if w.status == 0 {
@@ -310,27 +361,43 @@ func refusalStatus(code string) int {
 }
 
 func (s *Server) handleDecrypt(w *statusWriter, r *http.Request) {
+	client := clientOf(r)
+	if !s.unauth.allowed(client, time.Now()) {
+		s.metrics.observeUnauthenticated(CodeUnauthenticatedLimited)
+		s.writeError(w, http.StatusTooManyRequests, CodeUnauthenticatedLimited,
+			fmt.Sprintf("this client sent more than %d requests that no trusted judge signed; wait %v and send only warranted requests", s.unauth.burst, s.unauth.every))
+		return
+	}
+	// The whole body must arrive within a short deadline before the
+	// request takes one of the decrypt slots: a client that trickles its
+	// body holds a connection, never a slot.
+	http.NewResponseController(w).SetReadDeadline(time.Now().Add(s.bodyTimeout))
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		var ne net.Error
+		switch {
+		case errors.As(err, &tooBig):
+			s.writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge,
+				fmt.Sprintf("request body is larger than the %d bytes this trustee accepts; split the envelopes over several requests", s.maxBody))
+		case errors.As(err, &ne) && ne.Timeout():
+			s.writeError(w, http.StatusRequestTimeout, CodeBodyTimeout,
+				fmt.Sprintf("the request body did not arrive within %v; send it in one go", s.bodyTimeout))
+		default:
+			s.writeError(w, http.StatusBadRequest, CodeBadRequest, "reading the request body: "+err.Error())
+		}
+		return
+	}
+	if len(body) == 0 {
+		s.writeError(w, http.StatusBadRequest, CodeBadRequest, "empty body; send an encoded decryption request (application/octet-stream)")
+		return
+	}
 	select {
 	case s.busy <- struct{}{}:
 		defer func() { <-s.busy }()
 	default:
 		s.writeError(w, http.StatusServiceUnavailable, CodeBusy,
 			fmt.Sprintf("this trustee is already working on %d decryption requests; retry shortly", MaxConcurrentDecrypts))
-		return
-	}
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.maxBody))
-	if err != nil {
-		var tooBig *http.MaxBytesError
-		if errors.As(err, &tooBig) {
-			s.writeError(w, http.StatusRequestEntityTooLarge, CodeTooLarge,
-				fmt.Sprintf("request body is larger than the %d bytes this trustee accepts; split the envelopes over several requests", s.maxBody))
-			return
-		}
-		s.writeError(w, http.StatusBadRequest, CodeBadRequest, "reading the request body: "+err.Error())
-		return
-	}
-	if len(body) == 0 {
-		s.writeError(w, http.StatusBadRequest, CodeBadRequest, "empty body; send an encoded decryption request (application/octet-stream)")
 		return
 	}
 	start := time.Now()
@@ -341,6 +408,15 @@ func (s *Server) handleDecrypt(w *statusWriter, r *http.Request) {
 		if !errors.As(err, &refusal) {
 			s.log.Error("decide failed", slog.String("error", err.Error()))
 			s.writeError(w, http.StatusInternalServerError, CodeInternal, "the trustee failed to decide the request")
+			return
+		}
+		if errors.Is(err, ErrUnauthenticated) {
+			// Not in the audit log: counted, logged here, and charged to
+			// the client's allowance.
+			s.unauth.charge(client, time.Now())
+			s.metrics.observeUnauthenticated(refusal.Code)
+			s.log.Warn("unauthenticated decrypt request refused", slog.String("code", refusal.Code), slog.String("client", client))
+			s.writeError(w, refusalStatus(refusal.Code), refusal.Code, refusal.Err.Error())
 			return
 		}
 		s.metrics.observeDecision(false, refusal.Code, 0, took)

@@ -300,7 +300,7 @@ func (f *netFed) warrant(edit func(*escrow.Warrant)) []byte {
 // request encodes a signed decryption request.
 func (f *netFed) request(warrant []byte, envs [][]byte) []byte {
 	f.t.Helper()
-	r, err := escrow.NewDecryptionRequest(warrant, envs, f.requester, netNow, netRand("request"))
+	r, err := escrow.NewDecryptionRequest(warrant, envs, f.requester, netNow, rand.Reader)
 	if err != nil {
 		f.t.Fatal(err)
 	}

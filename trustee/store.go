@@ -52,8 +52,9 @@ var (
 
 	storeBuckets = [][]byte{bucketMeta, bucketVault, bucketSecrets, bucketShares, bucketRecords, bucketHashes, bucketCeremonies}
 
-	keyFormat    = []byte("format")
-	keyAuditSize = []byte("audit-size")
+	keyFormat     = []byte("format")
+	keyAuditSize  = []byte("audit-size")
+	keyCheckpoint = []byte("audit-checkpoint") // the latest checkpoint the log signed, stored with the records it covers
 )
 
 // Store is a trustee node's durable state: one bbolt file (DIR/node.db)
@@ -420,9 +421,10 @@ func (s *Store) Size() (int64, error) {
 	return n, err
 }
 
-// Append implements [AuditStore]: records and hashes are written in one
-// bbolt transaction that is synced to disk before Append returns nil.
-func (s *Store) Append(start int64, records [][]byte, hashes []tlog.Hash) error {
+// Append implements [AuditStore]: records, hashes and the checkpoint that
+// covers them are written in one bbolt transaction that is synced to disk
+// before Append returns nil.
+func (s *Store) Append(start int64, records [][]byte, hashes []tlog.Hash, checkpoint []byte) error {
 	return s.update("appending to the audit log", func(tx *bolt.Tx) error {
 		size, err := s.auditSize(tx)
 		if err != nil {
@@ -449,8 +451,25 @@ func (s *Store) Append(start int64, records [][]byte, hashes []tlog.Hash) error 
 				return err
 			}
 		}
+		if err := tx.Bucket(bucketMeta).Put(keyCheckpoint, checkpoint); err != nil {
+			return err
+		}
 		return tx.Bucket(bucketMeta).Put(keyAuditSize, be64(uint64(end)))
 	})
+}
+
+// Checkpoint implements [AuditStore].
+func (s *Store) Checkpoint() ([]byte, error) {
+	var out []byte
+	err := s.view("reading the audit checkpoint", func(tx *bolt.Tx) error {
+		meta, err := s.bucket(tx, bucketMeta)
+		if err != nil {
+			return err
+		}
+		out = bytes.Clone(meta.Get(keyCheckpoint))
+		return nil
+	})
+	return out, err
 }
 
 // ReadHashes implements [tlog.HashReader] and so [AuditStore].

@@ -70,7 +70,7 @@ func TestAuditStoreContract(t *testing.T) {
 				{"too many hashes", 0, [][]byte{rec}, append(good, good...), errAny},
 			}
 			for _, tt := range refused {
-				err := s.Append(tt.start, tt.records, tt.hashes)
+				err := s.Append(tt.start, tt.records, tt.hashes, nil)
 				if err == nil || tt.want != errAny && !errors.Is(err, tt.want) {
 					t.Fatalf("%s: err = %v, want %v", tt.name, err, tt.want)
 				}
@@ -85,7 +85,7 @@ func TestAuditStoreContract(t *testing.T) {
 			// Two records in one call; the store keeps its own copy.
 			buf := []byte("r1")
 			h0, h1 := tlog.RecordHash(rec), tlog.RecordHash(buf)
-			if err := s.Append(0, [][]byte{rec, buf}, []tlog.Hash{h0, h1, tlog.NodeHash(h0, h1)}); err != nil {
+			if err := s.Append(0, [][]byte{rec, buf}, []tlog.Hash{h0, h1, tlog.NodeHash(h0, h1)}, nil); err != nil {
 				t.Fatal(err)
 			}
 			buf[0] = 'X'
@@ -114,7 +114,7 @@ func TestAuditStoreContract(t *testing.T) {
 					t.Fatalf("ReadRecord(%d): err = %v", i, err)
 				}
 			}
-			if err := s.Append(0, [][]byte{rec}, good); !errors.Is(err, ErrAuditStoreConflict) {
+			if err := s.Append(0, [][]byte{rec}, good, nil); !errors.Is(err, ErrAuditStoreConflict) {
 				t.Fatalf("append over existing records: err = %v", err)
 			}
 		})
@@ -379,7 +379,7 @@ func TestStoreSealedSecretDamage(t *testing.T) {
 func TestStoreAuditSizeMismatch(t *testing.T) {
 	s, path := newBoltStore(t)
 	rec := []byte("r0")
-	if err := s.Append(0, [][]byte{rec}, []tlog.Hash{tlog.RecordHash(rec)}); err != nil {
+	if err := s.Append(0, [][]byte{rec}, []tlog.Hash{tlog.RecordHash(rec)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := s.db.Update(func(tx *bolt.Tx) error {

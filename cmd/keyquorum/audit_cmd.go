@@ -1,7 +1,6 @@
 package main
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -29,12 +28,14 @@ func auditCommand() *cli.Command {
 				ArgsUsage: " ",
 				Description: "Fetches each trustee's signed tree head and checks it with the trustee's log key from the group file;\n" +
 					"with --state, checks that it extends the head saved there last time (a consistency proof), then saves the\n" +
-					"new heads; fetches every record and checks they are exactly what the head commits to.\n\n" +
+					"new heads; with --import, checks that it also extends every checkpoint a requester kept (decrypt --state);\n" +
+					"fetches every record and checks they are exactly what the head commits to.\n\n" +
 					"Exit status: 0 every log verified; 1 a log is forked, rolled back or rewritten (the trustee is named, and\n" +
 					"the state file keeps the earlier head as evidence); 2 bad input; 4 a trustee could not be reached.",
 				Flags: []cli.Flag{
 					groupFlag,
 					&cli.StringFlag{Name: "state", Usage: "`FILE` of the heads seen last time (created on the first run, updated after each)", EnvVars: envVar("state")},
+					&cli.StringSliceFlag{Name: "import", Usage: "a requester's state `FILE` (decrypt --state): every trustee's log must also extend the checkpoints it holds (repeatable)", EnvVars: envVar("import")},
 					timeoutFlag,
 					jsonFlag(),
 				},
@@ -72,7 +73,18 @@ func runAudit(c *cli.Context, state trustee.AuditState) (*trustee.AuditResult, e
 	if c.Duration("timeout") <= 0 {
 		return nil, auditBadInput("--timeout must be positive")
 	}
-	res, err := trustee.Audit(c.Context, g, clients, state, trustee.AuditOptions{Timeout: c.Duration("timeout")})
+	opts := trustee.AuditOptions{Timeout: c.Duration("timeout")}
+	for _, path := range c.StringSlice("import") {
+		st, found, err := readStateFile(path)
+		if err == nil && !found {
+			err = fmt.Errorf("%s does not exist", path)
+		}
+		if err != nil {
+			return nil, auditBadInput("--import: %v", err)
+		}
+		opts.Imported = append(opts.Imported, st)
+	}
+	res, err := trustee.Audit(c.Context, g, clients, state, opts)
 	if err != nil {
 		return nil, auditBadInput("%v", err)
 	}
@@ -87,17 +99,12 @@ func auditVerify(c *cli.Context) error {
 	state := trustee.AuditState{}
 	firstRun := true
 	if statePath != "" {
-		b, err := os.ReadFile(statePath)
-		switch {
-		case errors.Is(err, fs.ErrNotExist):
-		case err != nil:
+		var found bool
+		var err error
+		if state, found, err = readStateFile(statePath); err != nil {
 			return auditBadInput("%v", err)
-		default:
-			if state, err = trustee.ParseAuditState(b); err != nil {
-				return auditBadInput("%s: %v", statePath, err)
-			}
-			firstRun = false
 		}
+		firstRun = !found
 	}
 	res, err := runAudit(c, state)
 	if err != nil {

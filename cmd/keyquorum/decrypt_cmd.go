@@ -61,6 +61,8 @@ func decryptCommand() *cli.Command {
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "time allowed for each attempt at each trustee", EnvVars: envVar("timeout")},
 			keyPassphraseFileFlag(),
 			jsonFlag(),
+			&cli.StringFlag{Name: "state", Usage: "`FILE` of the checkpoints each trustee showed this requester (created on the first run, updated after each); a trustee whose log forked since is named and its answer not used", EnvVars: envVar("state")},
+			&cli.StringFlag{Name: "transcript", Usage: "write `FILE` (new) with everything needed to re-check this decryption offline: the request, each answer's partial decryptions and proofs, checkpoints and inclusion proofs (keyquorum transcript verify)", EnvVars: envVar("transcript")},
 		}, judgeFlags()...),
 		Action: jsonOnError(schemaDecrypt, decryptAction),
 	}
@@ -294,6 +296,20 @@ func decryptAction(c *cli.Context) error {
 		envs[i] = s.Envelope
 	}
 	opts := trustee.DecryptOptions{Timeout: c.Duration("timeout")}
+	statePath := c.String("state")
+	if statePath != "" {
+		if opts.Seen, _, err = readStateFile(statePath); err != nil {
+			return decryptBadInput("%v", err)
+		}
+	}
+	var transcript *trustee.Transcript
+	if path := c.String("transcript"); path != "" {
+		if _, err := os.Lstat(path); err == nil {
+			return decryptBadInput("%s exists; choose a new file for the transcript", path)
+		}
+		transcript = &trustee.Transcript{}
+		opts.Transcript = transcript
+	}
 	bar := newCombineProgress(c.App.ErrWriter, len(envs))
 	if bar != nil {
 		opts.Progress = bar.update
@@ -303,6 +319,30 @@ func decryptAction(c *cli.Context) error {
 	bar.finish()
 	if res == nil {
 		return decryptBadInput("%v", derr)
+	}
+
+	if statePath != "" {
+		b, err := res.Seen.Marshal()
+		if err == nil {
+			err = replaceStateFile(statePath, b, 0o644)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if transcript != nil {
+		b, err := transcript.Marshal()
+		if err == nil {
+			err = writeNewFile(c.String("transcript"), b, 0o644)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	for _, t := range res.Trustees {
+		if t.Status == trustee.StatusForked {
+			fmt.Fprintf(c.App.ErrWriter, "keyquorum: %s's log FORKED: its checkpoint does not extend the one it showed this requester before; its answer was not used, and %s keeps the earlier checkpoint as evidence against %s\n", t.Name, statePath, t.Name)
+		}
 	}
 
 	wh := sha256.Sum256(warrantBytes)

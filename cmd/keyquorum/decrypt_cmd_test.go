@@ -39,6 +39,7 @@ type cliFed struct {
 	servers  []*httptest.Server
 	certs    []tls.Certificate
 	signers  []note.Signer
+	nodes    []*trustee.Node
 	judgeV   note.Verifier
 	traffic  *sim.Traffic
 	now      time.Time
@@ -90,6 +91,7 @@ func newCLIFed(t *testing.T) *cliFed {
 		f.servers = append(f.servers, ts)
 		f.certs = append(f.certs, cert)
 		f.signers = append(f.signers, signer)
+		f.nodes = append(f.nodes, node)
 	}
 	f.paths["group"] = f.write(t, "group.signed", f.signedGroup(t, g))
 
@@ -222,7 +224,7 @@ func runCLI(t *testing.T, args ...string) (string, string, int) {
 		Writer:         &stdout,
 		ErrWriter:      &stderr,
 		ExitErrHandler: func(*cli.Context, error) {},
-		Commands:       []*cli.Command{decryptCommand(), auditCommand(), simulateCommand()},
+		Commands:       []*cli.Command{decryptCommand(), auditCommand(), transcriptCommand(), simulateCommand()},
 	}
 	err := app.Run(append([]string{"keyquorum"}, args...))
 	code := 0

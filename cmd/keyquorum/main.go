@@ -63,6 +63,7 @@ func newApp() *cli.App {
 			trusteeCommand(),
 			decryptCommand(),
 			auditCommand(),
+			transcriptCommand(),
 			simulateCommand(),
 			sharesCommand(),
 			benchCommand(),

@@ -65,6 +65,7 @@ type Options struct {
 	Threshold  int      // t
 	Judges     []string // judge verifier keys every trustee trusts
 	Retention  int      // retention_epochs in every policy (0: keep all)
+	RateLimit  int      // rate_limit in every policy: grants per judge per day (0: none)
 	Passphrase string   // every trustee's passphrase (a demo shortcut)
 	// KDFMemoryMiB and KDFPasses, if set, are the argon2id cost of every
 	// trustee's passphrase (`trustee init --kdf-memory --kdf-passes`):
@@ -283,11 +284,11 @@ judges_required = 1
 max_window = "744h"
 max_validity = "744h"
 max_sessions_per_warrant = 100000
-rate_limit = 0
+rate_limit = %d
 rate_period = "24h"
 retention_epochs = %d
 prospective_only = false
-`, strings.Join(quoted, ", "), o.Retention)
+`, strings.Join(quoted, ", "), o.RateLimit, o.Retention)
 }
 
 // StartAll starts every trustee and waits until each answers.

@@ -69,6 +69,7 @@ type fixtureConfig struct {
 	// now; with one epoch it runs from 30 days ago to 30 days ahead.
 	dkg       bool
 	retention int // retention_epochs in every trustee's policy
+	rateLimit int // rate_limit (grants per judge per day) in every trustee's policy
 	epochs    int
 	epochDays int
 	down      []int                                      // trustees (1-based) not started: the first ceremony leaves them out
@@ -153,7 +154,7 @@ func newFixture(t *testing.T, cfg fixtureConfig) *fixture {
 	start := time.Now()
 	opts := fedrun.Options{
 		Binary: keyquorumBin, Dir: filepath.Join(t.TempDir(), "federation"),
-		Names: names, Threshold: cfg.threshold, Judges: []string{vkey}, Passphrase: testPassphrase, Retention: cfg.retention,
+		Names: names, Threshold: cfg.threshold, Judges: []string{vkey}, Passphrase: testPassphrase, Retention: cfg.retention, RateLimit: cfg.rateLimit,
 		KeyGeneration: fedrun.KeyGenerationDealer, Epochs: epochs, Dealer: rand.Reader,
 	}
 	if cfg.dkg {

@@ -1,8 +1,9 @@
-package trustee
+package auditlog
 
 import (
 	"bytes"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -45,10 +46,10 @@ func hexOf(s string) string {
 }
 
 // testRecord returns a valid record that differs for every i and tag.
-func testRecord(i int, tag string) AuditRecord {
-	base := AuditRecord{
+func testRecord(i int, tag string) Record {
+	base := Record{
 		Time:        testEpoch.Add(time.Duration(i) * time.Second),
-		Epoch:       uint64(i / 5),
+		Epoch:       uint64(i/5) + 1,
 		WarrantID:   fmt.Sprintf("W-%s-%d", tag, i),
 		WarrantHash: hexOf("warrant " + tag + fmt.Sprint(i)),
 		Judges:      []string{"judge-a.example"},
@@ -57,22 +58,23 @@ func testRecord(i int, tag string) AuditRecord {
 	}
 	switch i % 3 {
 	case 0:
-		base.Kind, base.Decision = AuditKindDecision, AuditGranted
+		base.Kind, base.Decision = KindDecision, Granted
 		base.Sessions = []string{fmt.Sprintf("session-%d", i), fmt.Sprintf("session-%d", i+1)}
+		base.Epochs = []uint64{1, uint64(i) + 2}
 	case 1:
-		base.Kind, base.Decision = AuditKindDecision, AuditRefused
-		base.Refusal = &AuditRefusal{Code: "out-of-scope", Message: "envelope 2 is outside the warrant's window; ask for a warrant covering it"}
+		base.Kind, base.Decision = KindDecision, Refused
+		base.Refusal = &Refusal{Code: "out-of-scope"}
 	default:
-		return AuditRecord{Time: base.Time, Kind: AuditKindShareDestroyed, Epoch: uint64(i)}
+		return Record{Time: base.Time, Kind: KindShareDestroyed, Epoch: uint64(i)}
 	}
 	return base
 }
 
-func newTestLog(t testing.TB) (*AuditLog, *MemAuditStore, note.Verifier) {
+func newTestLog(t testing.TB) (*Log, *MemStore, note.Verifier) {
 	t.Helper()
 	signer, verifier := testLogKey(t, "trustee-1.keyquorum", 1)
-	store := NewMemAuditStore()
-	l, err := NewAuditLog(store, signer, testClock)
+	store := NewMemStore()
+	l, err := New(store, signer, testClock)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,13 +83,13 @@ func newTestLog(t testing.TB) (*AuditLog, *MemAuditStore, note.Verifier) {
 
 // appendN appends n records tagged tag and returns the verified head after
 // each size, heads[0] being the empty log's.
-func appendN(t testing.TB, l *AuditLog, v note.Verifier, n int, tag string) []tlog.Tree {
+func appendN(t testing.TB, l *Log, v note.Verifier, n int, tag string) []tlog.Tree {
 	t.Helper()
 	h, err := l.Head()
 	if err != nil {
 		t.Fatal(err)
 	}
-	tree, err := VerifyHead(h.Note, v)
+	tree, err := VerifyCheckpoint(h.Note, v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -98,7 +100,7 @@ func appendN(t testing.TB, l *AuditLog, v note.Verifier, n int, tag string) []tl
 		if err != nil {
 			t.Fatalf("append %d: %v", i, err)
 		}
-		tree, err := VerifyHead(head.Note, v)
+		tree, err := VerifyCheckpoint(head.Note, v)
 		if err != nil {
 			t.Fatalf("append %d: head: %v", i, err)
 		}
@@ -224,19 +226,19 @@ func TestAuditLogConsistencyEveryPair(t *testing.T) {
 			oldBad, newBad := heads[a], heads[b]
 			oldBad.Hash[0] ^= 1
 			newBad.Hash[31] ^= 1
-			if err := VerifyConsistency(oldBad, heads[b], proof); !errors.Is(err, ErrLogForked) {
-				t.Errorf("%d -> %d with altered old hash: err = %v, want ErrLogForked", a, b, err)
+			if err := VerifyConsistency(oldBad, heads[b], proof); !errors.Is(err, ErrForked) {
+				t.Errorf("%d -> %d with altered old hash: err = %v, want ErrForked", a, b, err)
 			}
-			if err := VerifyConsistency(heads[a], newBad, proof); !errors.Is(err, ErrLogForked) {
-				t.Errorf("%d -> %d with altered new hash: err = %v, want ErrLogForked", a, b, err)
+			if err := VerifyConsistency(heads[a], newBad, proof); !errors.Is(err, ErrForked) {
+				t.Errorf("%d -> %d with altered new hash: err = %v, want ErrForked", a, b, err)
 			}
 			if len(proof) > 0 {
-				if err := VerifyConsistency(heads[a], heads[b], proof[:len(proof)-1]); !errors.Is(err, ErrLogForked) {
-					t.Errorf("%d -> %d with truncated proof: err = %v, want ErrLogForked", a, b, err)
+				if err := VerifyConsistency(heads[a], heads[b], proof[:len(proof)-1]); !errors.Is(err, ErrForked) {
+					t.Errorf("%d -> %d with truncated proof: err = %v, want ErrForked", a, b, err)
 				}
 			}
-			if err := VerifyConsistency(heads[b], heads[a], proof); a != b && !errors.Is(err, ErrLogShrank) {
-				t.Errorf("%d -> %d reversed: err = %v, want ErrLogShrank", a, b, err)
+			if err := VerifyConsistency(heads[b], heads[a], proof); a != b && !errors.Is(err, ErrShrank) {
+				t.Errorf("%d -> %d reversed: err = %v, want ErrShrank", a, b, err)
 			}
 		}
 	}
@@ -244,15 +246,15 @@ func TestAuditLogConsistencyEveryPair(t *testing.T) {
 
 // replaceStore rebuilds s from records, recomputing every hash, as someone
 // with write access to the trustee's disk and no signing key could.
-func replaceStore(t *testing.T, s *MemAuditStore, records [][]byte) {
+func replaceStore(t *testing.T, s *MemStore, records [][]byte) {
 	t.Helper()
-	fresh := NewMemAuditStore()
+	fresh := NewMemStore()
 	for i, r := range records {
 		hs, err := tlog.StoredHashes(int64(i), r, fresh)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := fresh.Append(int64(i), [][]byte{r}, hs); err != nil {
+		if err := fresh.Append(int64(i), [][]byte{r}, hs, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -263,7 +265,7 @@ func replaceStore(t *testing.T, s *MemAuditStore, records [][]byte) {
 
 func TestAuditLogDetectsRewrite(t *testing.T) {
 	const n, victim = 8, 3
-	forged, err := AuditRecord{Time: testEpoch, Kind: AuditKindShareDestroyed, Epoch: 99}.Marshal()
+	forged, err := Record{Time: testEpoch, Kind: KindShareDestroyed, Epoch: 99}.Marshal()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,64 +273,72 @@ func TestAuditLogDetectsRewrite(t *testing.T) {
 		name string
 		// tamper alters the store and returns what the rewritten record
 		// now reads as.
-		tamper func(t *testing.T, s *MemAuditStore, records [][]byte)
+		tamper func(t *testing.T, s *MemStore, records [][]byte)
 		// recordErr is what the running trustee's Record(victim) returns.
 		recordErr error
-		// headErr is what the running trustee's Head returns.
-		headErr error
-		// restartErr is what an auditor holding the old head gets when
-		// checking consistency with the head a restarted trustee signs.
+		// headErr is what the running trustee's Head returns, and
+		// restartErr what New returns over the store after a restart:
+		// the log refuses to sign a fork either way.
+		headErr    error
 		restartErr error
 	}{
 		{
 			name: "record bytes rewritten",
-			tamper: func(t *testing.T, s *MemAuditStore, _ [][]byte) {
+			tamper: func(t *testing.T, s *MemStore, _ [][]byte) {
 				s.records[victim] = forged
 			},
-			recordErr: ErrAuditStoreCorrupt,
+			recordErr: ErrStoreCorrupt,
 		},
 		{
 			name: "record and its leaf hash rewritten",
-			tamper: func(t *testing.T, s *MemAuditStore, _ [][]byte) {
+			tamper: func(t *testing.T, s *MemStore, _ [][]byte) {
 				s.records[victim] = forged
 				s.hashes[tlog.StoredHashIndex(0, victim)] = tlog.RecordHash(forged)
 			},
+			// The stored interior hashes, which the root is read from,
+			// are unchanged: auditors' inclusion proofs fail instead,
+			// and a node's bbolt store recomputes every hash when it
+			// opens (see trustee.Store).
 		},
 		{
 			name: "neighbouring leaf hash rewritten",
-			tamper: func(t *testing.T, s *MemAuditStore, _ [][]byte) {
+			tamper: func(t *testing.T, s *MemStore, _ [][]byte) {
 				s.hashes[tlog.StoredHashIndex(0, victim-1)][0] ^= 1
 			},
+			// The stored interior hashes, which the root is read from,
+			// are unchanged: auditors' inclusion proofs fail instead,
+			// and a node's bbolt store recomputes every hash when it
+			// opens (see trustee.Store).
 		},
 		{
 			name: "whole tree rebuilt around a rewritten record",
-			tamper: func(t *testing.T, s *MemAuditStore, records [][]byte) {
+			tamper: func(t *testing.T, s *MemStore, records [][]byte) {
 				rs := append([][]byte(nil), records...)
 				rs[victim] = forged
 				replaceStore(t, s, rs)
 			},
-			headErr:    ErrAuditStoreCorrupt,
-			restartErr: ErrLogForked,
+			headErr:    ErrWouldFork,
+			restartErr: ErrWouldFork,
 		},
 		{
 			name: "log truncated",
-			tamper: func(t *testing.T, s *MemAuditStore, records [][]byte) {
+			tamper: func(t *testing.T, s *MemStore, records [][]byte) {
 				replaceStore(t, s, records[:victim])
 			},
-			headErr:    ErrAuditStoreCorrupt,
-			restartErr: ErrLogShrank,
+			headErr:    ErrWouldFork,
+			restartErr: ErrWouldFork,
 		},
 		{
 			name: "log truncated and regrown to the same size",
-			tamper: func(t *testing.T, s *MemAuditStore, records [][]byte) {
+			tamper: func(t *testing.T, s *MemStore, records [][]byte) {
 				rs := append([][]byte(nil), records[:victim]...)
 				for len(rs) < n {
 					rs = append(rs, forged)
 				}
 				replaceStore(t, s, rs)
 			},
-			headErr:    ErrAuditStoreCorrupt,
-			restartErr: ErrLogForked,
+			headErr:    ErrWouldFork,
+			restartErr: ErrWouldFork,
 		},
 	}
 	for _, tt := range tests {
@@ -389,31 +399,17 @@ func TestAuditLogDetectsRewrite(t *testing.T) {
 				}
 			}
 
-			// A restarted trustee signs whatever its store holds; the
-			// auditor's consistency check catches it.
-			if tt.restartErr != nil {
-				signer, _ := testLogKey(t, "trustee-1.keyquorum", 1)
-				restarted, err := NewAuditLog(store, signer, testClock)
-				if err != nil {
-					t.Fatal(err)
-				}
+			// A restarted trustee (the store is kept, checkpoint and all)
+			// refuses to sign a rewritten log.
+			signer, _ := testLogKey(t, "trustee-1.keyquorum", 1)
+			restarted, err := New(store, signer, testClock)
+			if tt.restartErr == nil && err != nil || tt.restartErr != nil && !errors.Is(err, tt.restartErr) {
+				t.Fatalf("restart: err = %v, want %v", err, tt.restartErr)
+			}
+			if err == nil {
 				h, err := restarted.Head()
-				if err != nil {
-					t.Fatal(err)
-				}
-				after, err := VerifyHead(h.Note, v)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var proof tlog.TreeProof
-				if after.N >= before.N {
-					proof, err = restarted.ConsistencyProof(before.N, after.N)
-					if err != nil {
-						t.Fatal(err)
-					}
-				}
-				if err := VerifyConsistency(before, after, proof); !errors.Is(err, tt.restartErr) {
-					t.Errorf("consistency old head -> restarted head: err = %v, want %v", err, tt.restartErr)
+				if err != nil || h.Tree != before {
+					t.Fatalf("restarted head %+v, %v; want %+v", h.Tree, err, before)
 				}
 			}
 		})
@@ -422,8 +418,8 @@ func TestAuditLogDetectsRewrite(t *testing.T) {
 
 func TestAuditLogForkedHeads(t *testing.T) {
 	signer, v := testLogKey(t, "trustee-1.keyquorum", 1)
-	newLog := func() *AuditLog {
-		l, err := NewAuditLog(NewMemAuditStore(), signer, testClock)
+	newLog := func() *Log {
+		l, err := New(NewMemStore(), signer, testClock)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -445,7 +441,7 @@ func TestAuditLogForkedHeads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var headB6 SignedHead
+	var headB6 SignedCheckpoint
 	for i := common; i < 9; i++ {
 		_, h, _, err := b.Append(testRecord(i+1, "shown-to-auditor"))
 		if err != nil {
@@ -459,15 +455,15 @@ func TestAuditLogForkedHeads(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	treeA, err := VerifyHead(headA.Note, v)
+	treeA, err := VerifyCheckpoint(headA.Note, v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	treeB6, err := VerifyHead(headB6.Note, v)
+	treeB6, err := VerifyCheckpoint(headB6.Note, v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	treeB, err := VerifyHead(headB.Note, v)
+	treeB, err := VerifyCheckpoint(headB.Note, v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -490,9 +486,9 @@ func TestAuditLogForkedHeads(t *testing.T) {
 		proof    tlog.TreeProof
 		want     error
 	}{
-		{"same size, different hashes", treeA, treeB6, proofB6, ErrLogForked},
-		{"same size, different hashes, no proof", treeA, treeB6, nil, ErrLogForked},
-		{"larger head does not extend the other log's head", treeA, treeB, proofB, ErrLogForked},
+		{"same size, different hashes", treeA, treeB6, proofB6, ErrForked},
+		{"same size, different hashes, no proof", treeA, treeB6, nil, ErrForked},
+		{"larger head does not extend the other log's head", treeA, treeB, proofB, ErrForked},
 		{"the other log's proof over the common prefix", tlog.Tree{N: int64(common), Hash: mustTreeHash(t, b, int64(common))}, treeA, proofA5to6, nil},
 	}
 	for _, tt := range tests {
@@ -505,7 +501,7 @@ func TestAuditLogForkedHeads(t *testing.T) {
 	}
 }
 
-func mustTreeHash(t *testing.T, l *AuditLog, n int64) tlog.Hash {
+func mustTreeHash(t *testing.T, l *Log, n int64) tlog.Hash {
 	t.Helper()
 	h, err := tlog.TreeHash(n, l.store)
 	if err != nil {
@@ -532,7 +528,7 @@ func TestVerifyHeadRefusals(t *testing.T) {
 		}
 		return msg
 	}
-	body := string(tlog.FormatTree(head.Tree))
+	body := FormatCheckpoint("trustee-1.keyquorum", head.Tree)
 	sigLine := string(head.Note[len(body)+1:])
 	// flip changes the base64 character at offset i of s to another valid one.
 	flip := func(s string, i int) string {
@@ -552,22 +548,25 @@ func TestVerifyHeadRefusals(t *testing.T) {
 	}{
 		{"genuine", head.Note, v, nil},
 		{"genuine with a witness cosignature", sign(body, signer, witness), v, nil},
-		{"another trustee's key", head.Note, otherV, ErrHeadWrongKey},
-		{"same key name, different key", head.Note, sameNameOtherKey, ErrHeadWrongKey},
-		{"signed only by someone else", sign(body, witness), v, ErrHeadWrongKey},
-		{"size changed", []byte(strings.Replace(string(head.Note), "\n8\n", "\n9\n", 1)), v, ErrBadHeadSignature},
-		{"root hash changed", []byte(strings.Replace(string(head.Note), hashLine, flip(hashLine, 0), 1)), v, ErrBadHeadSignature},
-		{"signature changed", []byte(body + "\n" + flip(sigLine, len("— trustee-1.keyquorum ")+12)), v, ErrBadHeadSignature},
-		{"extra line in the signed body", sign(body+"time 2026-03-01T12:00:00Z\n", signer), v, ErrMalformedHead},
-		{"signed text is not a tree", sign("hello\n", signer), v, ErrMalformedHead},
-		{"size with a leading zero", sign(strings.Replace(body, "\n8\n", "\n08\n", 1), signer), v, ErrMalformedHead},
-		{"signature block cut off", head.Note[:len(body)], v, ErrMalformedHead},
-		{"empty", nil, v, ErrMalformedHead},
-		{"not a note", []byte("go.sum database tree\n8\n"), v, ErrMalformedHead},
+		{"another trustee's key", head.Note, otherV, ErrWrongKey},
+		{"same key name, different key", head.Note, sameNameOtherKey, ErrWrongKey},
+		{"signed only by someone else", sign(body, witness), v, ErrWrongKey},
+		{"size changed", []byte(strings.Replace(string(head.Note), "\n8\n", "\n9\n", 1)), v, ErrBadSignature},
+		{"root hash changed", []byte(strings.Replace(string(head.Note), hashLine, flip(hashLine, 0), 1)), v, ErrBadSignature},
+		{"signature changed", []byte(body + "\n" + flip(sigLine, len("— trustee-1.keyquorum ")+12)), v, ErrBadSignature},
+		{"extension line (C2SP allows them)", sign(body+"time 2026-03-01T12:00:00Z\n", signer), v, nil},
+		{"another log's origin", sign(strings.Replace(body, "trustee-1.keyquorum", "trustee-2.keyquorum", 1), signer), v, ErrMalformedCheckpoint},
+		{"the go.sum origin of keyquorum before C2SP", sign(string(tlog.FormatTree(head.Tree)), signer), v, ErrMalformedCheckpoint},
+		{"root hash of 31 bytes", sign("trustee-1.keyquorum\n8\n"+base64.StdEncoding.EncodeToString(head.Tree.Hash[:31])+"\n", signer), v, ErrMalformedCheckpoint},
+		{"signed text is not a tree", sign("hello\n", signer), v, ErrMalformedCheckpoint},
+		{"size with a leading zero", sign(strings.Replace(body, "\n8\n", "\n08\n", 1), signer), v, ErrMalformedCheckpoint},
+		{"signature block cut off", head.Note[:len(body)], v, ErrMalformedCheckpoint},
+		{"empty", nil, v, ErrMalformedCheckpoint},
+		{"not a note", []byte("trustee-1.keyquorum\n8\n"), v, ErrMalformedCheckpoint},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			tree, err := VerifyHead(tt.msg, tt.verifier)
+			tree, err := VerifyCheckpoint(tt.msg, tt.verifier)
 			if tt.want == nil {
 				if err != nil {
 					t.Fatal(err)
@@ -580,13 +579,13 @@ func TestVerifyHeadRefusals(t *testing.T) {
 			if !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
-			if !strings.HasPrefix(err.Error(), "trustee: ") {
+			if !strings.HasPrefix(err.Error(), "auditlog: ") {
 				t.Errorf("error %q lacks the package prefix", err)
 			}
 		})
 	}
-	if _, err := VerifyHead(head.Note, nil); err == nil {
-		t.Error("VerifyHead with no verifier: no error")
+	if _, err := VerifyCheckpoint(head.Note, nil); err == nil {
+		t.Error("VerifyCheckpoint with no verifier: no error")
 	}
 }
 
@@ -662,14 +661,14 @@ func TestVerifyConsistencyRefusals(t *testing.T) {
 		{"genuine", heads[3], heads[7], proof, nil},
 		{"from the empty tree", heads[0], heads[7], nil, nil},
 		{"same head", heads[7], heads[7], nil, nil},
-		{"old larger than new", heads[7], heads[3], proof, ErrLogShrank},
-		{"altered proof", heads[3], heads[7], altered, ErrLogForked},
-		{"proof for other sizes", heads[2], heads[7], proof, ErrLogForked},
-		{"no proof", heads[3], heads[7], nil, ErrLogForked},
-		{"same head with a proof attached", heads[7], heads[7], proof, ErrLogForked},
-		{"size 0 with a non-empty hash", notEmpty, heads[7], nil, ErrLogForked},
-		{"from the empty tree with a proof attached", heads[0], heads[7], proof, ErrLogForked},
-		{"negative size", tlog.Tree{N: -1}, heads[7], nil, ErrMalformedHead},
+		{"old larger than new", heads[7], heads[3], proof, ErrShrank},
+		{"altered proof", heads[3], heads[7], altered, ErrForked},
+		{"proof for other sizes", heads[2], heads[7], proof, ErrForked},
+		{"no proof", heads[3], heads[7], nil, ErrForked},
+		{"same head with a proof attached", heads[7], heads[7], proof, ErrForked},
+		{"size 0 with a non-empty hash", notEmpty, heads[7], nil, ErrForked},
+		{"from the empty tree with a proof attached", heads[0], heads[7], proof, ErrForked},
+		{"negative size", tlog.Tree{N: -1}, heads[7], nil, ErrMalformedCheckpoint},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -700,29 +699,29 @@ func TestAuditLogOutOfRange(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if err := tt.call(); !errors.Is(err, ErrAuditOutOfRange) {
-				t.Fatalf("err = %v, want ErrAuditOutOfRange", err)
+			if err := tt.call(); !errors.Is(err, ErrOutOfRange) {
+				t.Fatalf("err = %v, want ErrOutOfRange", err)
 			}
 		})
 	}
 }
 
-// failingStore is a MemAuditStore whose Append fails, or whose Size lies.
+// failingStore is a MemStore whose Append fails, or whose Size lies.
 type failingStore struct {
-	*MemAuditStore
+	*MemStore
 	appendErr error
 	sizeDelta int64
 }
 
-func (s *failingStore) Append(start int64, records [][]byte, hashes []tlog.Hash) error {
+func (s *failingStore) Append(start int64, records [][]byte, hashes []tlog.Hash, checkpoint []byte) error {
 	if s.appendErr != nil {
 		return s.appendErr
 	}
-	return s.MemAuditStore.Append(start, records, hashes)
+	return s.MemStore.Append(start, records, hashes, checkpoint)
 }
 
 func (s *failingStore) Size() (int64, error) {
-	n, err := s.MemAuditStore.Size()
+	n, err := s.MemStore.Size()
 	return n + s.sizeDelta, err
 }
 
@@ -732,22 +731,31 @@ func TestAuditLogFailsClosed(t *testing.T) {
 	tests := []struct {
 		name  string
 		store *failingStore
-		rec   AuditRecord
+		rec   Record
 		want  error
 	}{
-		{"store refuses the write", &failingStore{MemAuditStore: NewMemAuditStore(), appendErr: diskFull}, testRecord(0, "f"), diskFull},
-		{"store moved underneath", &failingStore{MemAuditStore: NewMemAuditStore(), sizeDelta: -1}, testRecord(0, "f"), ErrAuditStoreConflict},
-		{"invalid record", &failingStore{MemAuditStore: NewMemAuditStore()}, AuditRecord{Kind: "decision", Decision: "maybe"}, ErrBadAuditRecord},
+		{"store refuses the write", &failingStore{MemStore: NewMemStore(), appendErr: diskFull}, testRecord(0, "f"), diskFull},
+		// The store says it holds fewer records than the checkpoint it
+		// keeps covers: the log refuses to open over it.
+		{"store moved underneath", &failingStore{MemStore: NewMemStore(), sizeDelta: -1}, testRecord(0, "f"), ErrWouldFork},
+		{"invalid record", &failingStore{MemStore: NewMemStore()}, Record{Kind: "decision", Decision: "maybe"}, ErrBadRecord},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			// Put one record in first, so the conflicting Size is valid.
-			if err := tt.store.MemAuditStore.Append(0, [][]byte{[]byte("x")}, []tlog.Hash{tlog.RecordHash([]byte("x"))}); err != nil {
-				t.Fatal(err)
-			}
-			l, err := NewAuditLog(tt.store, signer, testClock)
+			first, err := New(tt.store.MemStore, signer, testClock)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if _, _, _, err := first.Append(testRecord(1, "f")); err != nil {
+				t.Fatal(err)
+			}
+			l, err := New(tt.store, signer, testClock)
+			if err != nil {
+				if !errors.Is(err, tt.want) {
+					t.Fatalf("New: err = %v, want %v", err, tt.want)
+				}
+				return
 			}
 			idx, head, proof, err := l.Append(tt.rec)
 			if !errors.Is(err, tt.want) {
@@ -756,7 +764,7 @@ func TestAuditLogFailsClosed(t *testing.T) {
 			if idx != -1 || head.Note != nil || proof != nil {
 				t.Errorf("failed Append returned index %d, head %q, proof %v", idx, head.Note, proof)
 			}
-			if n, _ := tt.store.MemAuditStore.Size(); n != 1 {
+			if n, _ := tt.store.MemStore.Size(); n != 1 {
 				t.Errorf("store holds %d records after a failed append, want 1", n)
 			}
 		})
@@ -764,7 +772,7 @@ func TestAuditLogFailsClosed(t *testing.T) {
 }
 
 func TestMemAuditStoreAppendIsAllOrNothing(t *testing.T) {
-	s := NewMemAuditStore()
+	s := NewMemStore()
 	rec := []byte("r0")
 	good := []tlog.Hash{tlog.RecordHash(rec)}
 	tests := []struct {
@@ -774,13 +782,13 @@ func TestMemAuditStoreAppendIsAllOrNothing(t *testing.T) {
 		hashes  []tlog.Hash
 		want    error
 	}{
-		{"wrong start", 1, [][]byte{rec}, good, ErrAuditStoreConflict},
+		{"wrong start", 1, [][]byte{rec}, good, ErrStoreConflict},
 		{"too few hashes", 0, [][]byte{rec}, nil, errAny},
 		{"too many hashes", 0, [][]byte{rec}, append(good, good...), errAny},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := s.Append(tt.start, tt.records, tt.hashes)
+			err := s.Append(tt.start, tt.records, tt.hashes, nil)
 			if err == nil || tt.want != errAny && !errors.Is(err, tt.want) {
 				t.Fatalf("err = %v, want %v", err, tt.want)
 			}
@@ -793,14 +801,14 @@ func TestMemAuditStoreAppendIsAllOrNothing(t *testing.T) {
 	buf := []byte("r1")
 	h0 := tlog.RecordHash(rec)
 	h1 := tlog.RecordHash(buf)
-	if err := s.Append(0, [][]byte{rec, buf}, []tlog.Hash{h0, h1, tlog.NodeHash(h0, h1)}); err != nil {
+	if err := s.Append(0, [][]byte{rec, buf}, []tlog.Hash{h0, h1, tlog.NodeHash(h0, h1)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	buf[0] = 'X'
 	if got, _ := s.ReadRecord(1); string(got) != "r1" {
 		t.Fatalf("record 1 = %q after the caller changed its buffer", got)
 	}
-	if _, err := s.ReadHashes([]int64{3}); !errors.Is(err, ErrAuditOutOfRange) {
+	if _, err := s.ReadHashes([]int64{3}); !errors.Is(err, ErrOutOfRange) {
 		t.Fatalf("ReadHashes beyond the end: err = %v", err)
 	}
 }
@@ -842,7 +850,7 @@ func TestAuditLogConcurrentAppend(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	finalTree, err := VerifyHead(final.Note, v)
+	finalTree, err := VerifyCheckpoint(final.Note, v)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -910,10 +918,10 @@ func TestAuditLogStampsTime(t *testing.T) {
 
 func TestNewAuditLogNeedsEverything(t *testing.T) {
 	signer, _ := testLogKey(t, "trustee-1.keyquorum", 1)
-	store := NewMemAuditStore()
+	store := NewMemStore()
 	for _, tt := range []struct {
 		name   string
-		store  AuditStore
+		store  Store
 		signer note.Signer
 		now    func() time.Time
 	}{
@@ -921,14 +929,14 @@ func TestNewAuditLogNeedsEverything(t *testing.T) {
 		{"no signer", store, nil, testClock},
 		{"no clock", store, signer, nil},
 	} {
-		if _, err := NewAuditLog(tt.store, tt.signer, tt.now); err == nil {
+		if _, err := New(tt.store, tt.signer, tt.now); err == nil {
 			t.Errorf("%s: no error", tt.name)
 		}
 	}
 }
 
 // recordsEqual compares records by time instant and all other fields.
-func recordsEqual(a, b AuditRecord) bool {
+func recordsEqual(a, b Record) bool {
 	if !a.Time.Equal(b.Time) {
 		return false
 	}
@@ -937,19 +945,19 @@ func recordsEqual(a, b AuditRecord) bool {
 }
 
 func TestAuditRecordEncoding(t *testing.T) {
-	rec := AuditRecord{
+	rec := Record{
 		Time:        time.Date(2026, 3, 1, 12, 0, 0, 250_000_000, time.UTC),
-		Kind:        AuditKindDecision,
+		Kind:        KindDecision,
 		Epoch:       3,
-		Decision:    AuditRefused,
+		Decision:    Refused,
 		WarrantID:   "W-2026-0042",
 		WarrantHash: strings.Repeat("ab", 32),
 		Judges:      []string{"judge-a.example", "judge-b.example"},
 		Requester:   strings.Repeat("01", 32),
 		CaseRefHash: strings.Repeat("cd", 32),
-		Refusal:     &AuditRefusal{Code: "expired", Message: "warrant expired at 2026-02-28T00:00:00Z; ask the issuing judge for a new one <&>"},
+		Refusal:     &Refusal{Code: "expired"},
 	}
-	const want = `{"version":"keyquorum/v1/audit-record","time":"2026-03-01T12:00:00.25Z","kind":"decision","epoch":3,"decision":"refused","warrant_id":"W-2026-0042","warrant_hash":"abababababababababababababababababababababababababababababababab","judges":["judge-a.example","judge-b.example"],"requester":"0101010101010101010101010101010101010101010101010101010101010101","case_ref_hash":"cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd","refusal":{"code":"expired","message":"warrant expired at 2026-02-28T00:00:00Z; ask the issuing judge for a new one <&>"}}`
+	const want = `{"version":"keyquorum/v2/audit-record","time":"2026-03-01T12:00:00.25Z","kind":"decision","epoch":3,"decision":"refused","warrant_id":"W-2026-0042","warrant_hash":"abababababababababababababababababababababababababababababababab","judges":["judge-a.example","judge-b.example"],"requester":"0101010101010101010101010101010101010101010101010101010101010101","case_ref_hash":"cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd","refusal":{"code":"expired"}}`
 	got, err := rec.Marshal()
 	if err != nil {
 		t.Fatal(err)
@@ -963,7 +971,7 @@ func TestAuditRecordEncoding(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		back, err := ParseAuditRecord(b)
+		back, err := ParseRecord(b)
 		if err != nil {
 			t.Fatalf("record %d: %v\n%s", i, err, b)
 		}
@@ -975,7 +983,7 @@ func TestAuditRecordEncoding(t *testing.T) {
 
 func TestAuditRecordRefusals(t *testing.T) {
 	ok := testRecord(0, "v")
-	with := func(f func(r *AuditRecord)) AuditRecord {
+	with := func(f func(r *Record)) Record {
 		r := ok
 		r.Judges = append([]string(nil), ok.Judges...)
 		f(&r)
@@ -983,35 +991,40 @@ func TestAuditRecordRefusals(t *testing.T) {
 	}
 	tests := []struct {
 		name string
-		rec  AuditRecord
+		rec  Record
 	}{
-		{"no time", with(func(r *AuditRecord) { r.Time = time.Time{} })},
-		{"year 10000", with(func(r *AuditRecord) { r.Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) })},
-		{"no kind", with(func(r *AuditRecord) { r.Kind = "" })},
-		{"kind with capitals", with(func(r *AuditRecord) { r.Kind = "Decision" })},
-		{"kind with a space", with(func(r *AuditRecord) { r.Kind = "share destroyed" })},
-		{"kind starting with a digit", with(func(r *AuditRecord) { r.Kind = "1decision" })},
-		{"decision record without a decision", with(func(r *AuditRecord) { r.Decision = "" })},
-		{"unknown decision", with(func(r *AuditRecord) { r.Decision = "maybe" })},
-		{"refused without a reason", with(func(r *AuditRecord) { r.Decision = AuditRefused })},
-		{"granted with a reason", with(func(r *AuditRecord) { r.Refusal = &AuditRefusal{Code: "x"} })},
-		{"reason without a code", with(func(r *AuditRecord) { r.Decision, r.Refusal = AuditRefused, &AuditRefusal{Message: "no"} })},
-		{"case reference in clear", with(func(r *AuditRecord) { r.CaseRefHash = "case 2026/17, J. Smith" })},
-		{"warrant hash in capitals", with(func(r *AuditRecord) { r.WarrantHash = strings.ToUpper(ok.WarrantHash) })},
-		{"warrant hash too short", with(func(r *AuditRecord) { r.WarrantHash = ok.WarrantHash[:62] })},
-		{"requester not hex", with(func(r *AuditRecord) { r.Requester = strings.Repeat("zz", 32) })},
-		{"warrant id not UTF-8", with(func(r *AuditRecord) { r.WarrantID = "W-\xff" })},
-		{"warrant id too long", with(func(r *AuditRecord) { r.WarrantID = strings.Repeat("w", 257) })},
-		{"control character in a judge name", with(func(r *AuditRecord) { r.Judges[0] = "judge\nb" })},
-		{"empty session id", with(func(r *AuditRecord) { r.Sessions = []string{"s1", ""} })},
-		{"refusal message with a tab", with(func(r *AuditRecord) {
-			r.Decision, r.Refusal = AuditRefused, &AuditRefusal{Code: "c", Message: "a\tb"}
+		{"no time", with(func(r *Record) { r.Time = time.Time{} })},
+		{"year 10000", with(func(r *Record) { r.Time = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC) })},
+		{"no kind", with(func(r *Record) { r.Kind = "" })},
+		{"kind with capitals", with(func(r *Record) { r.Kind = "Decision" })},
+		{"kind with a space", with(func(r *Record) { r.Kind = "share destroyed" })},
+		{"kind starting with a digit", with(func(r *Record) { r.Kind = "1decision" })},
+		{"decision record without a decision", with(func(r *Record) { r.Decision = "" })},
+		{"unknown decision", with(func(r *Record) { r.Decision = "maybe" })},
+		{"refused without a reason", with(func(r *Record) { r.Decision = Refused })},
+		{"granted with a reason", with(func(r *Record) { r.Refusal = &Refusal{Code: "x"} })},
+		{"reason without a code", with(func(r *Record) { r.Decision, r.Refusal = Refused, &Refusal{} })},
+		{"case reference in clear", with(func(r *Record) { r.CaseRefHash = "case 2026/17, J. Smith" })},
+		{"warrant hash in capitals", with(func(r *Record) { r.WarrantHash = strings.ToUpper(ok.WarrantHash) })},
+		{"warrant hash too short", with(func(r *Record) { r.WarrantHash = ok.WarrantHash[:62] })},
+		{"requester not hex", with(func(r *Record) { r.Requester = strings.Repeat("zz", 32) })},
+		{"warrant id not UTF-8", with(func(r *Record) { r.WarrantID = "W-\xff" })},
+		{"warrant id too long", with(func(r *Record) { r.WarrantID = strings.Repeat("w", 257) })},
+		{"warrant id with free text", with(func(r *Record) { r.WarrantID = "W-1 (targets: alice)" })},
+		{"request hash not hex", with(func(r *Record) { r.RequestHash = "targets: alice" })},
+		{"epochs not ascending", with(func(r *Record) { r.Epochs = []uint64{2, 1} })},
+		{"epochs repeated", with(func(r *Record) { r.Epochs = []uint64{1, 1} })},
+		{"session id with a space", with(func(r *Record) { r.Sessions = []string{"carol dave"} })},
+		{"control character in a judge name", with(func(r *Record) { r.Judges[0] = "judge\nb" })},
+		{"empty session id", with(func(r *Record) { r.Sessions = []string{"s1", ""} })},
+		{"refusal code with free text", with(func(r *Record) {
+			r.Decision, r.Refusal = Refused, &Refusal{Code: "out-of-scope (targets: alice)"}
 		})},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := tt.rec.Marshal(); !errors.Is(err, ErrBadAuditRecord) {
-				t.Fatalf("err = %v, want ErrBadAuditRecord", err)
+			if _, err := tt.rec.Marshal(); !errors.Is(err, ErrBadRecord) {
+				t.Fatalf("err = %v, want ErrBadRecord", err)
 			}
 		})
 	}
@@ -1041,35 +1054,37 @@ func TestParseAuditRecordRefusals(t *testing.T) {
 		{"leading space", " " + c},
 		{"trailing newline", c + "\n"},
 		{"space after a colon", repl(`"kind":`, `"kind": `)},
-		{"fields reordered", repl(`"kind":"decision","epoch":0`, `"epoch":0,"kind":"decision"`)},
+		{"fields reordered", repl(`"kind":"decision","epoch":1`, `"epoch":1,"kind":"decision"`)},
 		{"key in capitals", repl(`"kind"`, `"KIND"`)},
 		{"duplicate key", repl(`"kind":"decision"`, `"kind":"share-destroyed","kind":"decision"`)},
-		{"unknown field", repl(`"epoch":0`, `"epoch":0,"plaintext":"secret"`)},
+		{"unknown field", repl(`"epoch":1`, `"epoch":1,"plaintext":"secret"`)},
 		{"escaped letter", repl(`"decision":"granted"`, `"decision":"gr\u0061nted"`)},
-		{"escaped slash", repl(`"version":"keyquorum/v1/audit-record"`, `"version":"keyquorum\/v1\/audit-record"`)},
+		{"escaped slash", repl(`"version":"keyquorum/v2/audit-record"`, `"version":"keyquorum\/v2\/audit-record"`)},
 		{"null list", b[:len(b)-1] + `,"judges":null}`},
 		{"empty list", b[:len(b)-1] + `,"judges":[]}`},
 		{"null refusal", c[:len(c)-1] + `,"refusal":null}`},
 		{"empty refusal", c[:len(c)-1] + `,"refusal":{}}`},
-		{"other version", repl("keyquorum/v1/audit-record", "keyquorum/v2/audit-record")},
-		{"no version", repl(`"version":"keyquorum/v1/audit-record",`, ``)},
+		{"other version", repl("keyquorum/v2/audit-record", "keyquorum/v1/audit-record")},
+		{"no version", repl(`"version":"keyquorum/v2/audit-record",`, ``)},
 		{"time with an offset", repl(`"2026-03-01T12:00:00Z"`, `"2026-03-01T13:00:00+01:00"`)},
 		{"time with trailing zeros", repl(`"2026-03-01T12:00:00Z"`, `"2026-03-01T12:00:00.000Z"`)},
 		{"time not RFC 3339", repl(`"2026-03-01T12:00:00Z"`, `"1 March 2026"`)},
-		{"epoch as a float", repl(`"epoch":0`, `"epoch":0.0`)},
-		{"epoch as a string", repl(`"epoch":0`, `"epoch":"0"`)},
-		{"negative epoch", repl(`"epoch":0`, `"epoch":-1`)},
+		{"epoch as a float", repl(`"epoch":1`, `"epoch":1.0`)},
+		{"epoch as a string", repl(`"epoch":1`, `"epoch":"1"`)},
+		{"negative epoch", repl(`"epoch":1`, `"epoch":-1`)},
 		{"trailing data", c + `{}`},
+		{"refusal message (version 1 logged free text)", repl(`"decision":"granted"`, `"decision":"refused","refusal":{"code":"out-of-scope","message":"targets: alice"}`)},
+		{"epochs out of order", repl(`"epochs":[1,2]`, `"epochs":[2,1]`)},
 		{"two records", c + c},
 		{"not an object", `["decision"]`},
 		{"empty", ``},
 		{"invalid UTF-8 in a string", repl(`"W-p-0"`, "\"W-p-\xff\"")},
-		{"oversized", c[:len(c)-1] + `,"x":"` + strings.Repeat("a", maxAuditRecordSize) + `"}`},
+		{"oversized", c[:len(c)-1] + `,"x":"` + strings.Repeat("a", maxRecordSize) + `"}`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if _, err := ParseAuditRecord([]byte(tt.in)); !errors.Is(err, ErrBadAuditRecord) {
-				t.Fatalf("err = %v, want ErrBadAuditRecord", err)
+			if _, err := ParseRecord([]byte(tt.in)); !errors.Is(err, ErrBadRecord) {
+				t.Fatalf("err = %v, want ErrBadRecord", err)
 			}
 		})
 	}
@@ -1090,10 +1105,10 @@ func FuzzParseAuditRecord(f *testing.F) {
 	f.Add([]byte(`{}`))
 	f.Add([]byte(``))
 	f.Fuzz(func(t *testing.T, b []byte) {
-		rec, err := ParseAuditRecord(b)
+		rec, err := ParseRecord(b)
 		if err != nil {
-			if !errors.Is(err, ErrBadAuditRecord) {
-				t.Fatalf("error %v does not wrap ErrBadAuditRecord", err)
+			if !errors.Is(err, ErrBadRecord) {
+				t.Fatalf("error %v does not wrap ErrBadRecord", err)
 			}
 			return
 		}
@@ -1104,7 +1119,7 @@ func FuzzParseAuditRecord(f *testing.F) {
 		if !bytes.Equal(again, b) {
 			t.Fatalf("marshal(parse(b)) != b:\n%q\n%q", b, again)
 		}
-		back, err := ParseAuditRecord(again)
+		back, err := ParseRecord(again)
 		if err != nil || !reflect.DeepEqual(back, rec) {
 			t.Fatalf("parse(marshal(x)) = %+v, %v; want %+v", back, err, rec)
 		}
@@ -1123,7 +1138,7 @@ func FuzzAuditRecordRoundTrip(f *testing.F) {
 			}
 			return strings.Split(s, "\n")
 		}
-		rec := AuditRecord{
+		rec := Record{
 			Time:      time.Unix(sec, nsec).UTC(),
 			Kind:      kind,
 			Epoch:     epoch,
@@ -1140,16 +1155,16 @@ func FuzzAuditRecordRoundTrip(f *testing.F) {
 			rec.Requester = hexOf(msg)
 		}
 		if code != "" || msg != "" {
-			rec.Refusal = &AuditRefusal{Code: code, Message: msg}
+			rec.Refusal = &Refusal{Code: code}
 		}
 		b, err := rec.Marshal()
 		if err != nil {
-			if !errors.Is(err, ErrBadAuditRecord) {
-				t.Fatalf("error %v does not wrap ErrBadAuditRecord", err)
+			if !errors.Is(err, ErrBadRecord) {
+				t.Fatalf("error %v does not wrap ErrBadRecord", err)
 			}
 			return
 		}
-		back, err := ParseAuditRecord(b)
+		back, err := ParseRecord(b)
 		if err != nil {
 			t.Fatalf("parse(marshal(x)): %v\n%s", err, b)
 		}
@@ -1176,18 +1191,18 @@ func BenchmarkAuditLogAppend(b *testing.B) {
 // A trustee logs a decision and hands the requester the head and proof; the
 // requester, holding only the trustee's verifier key, checks both, and later
 // checks that the log only grew.
-func ExampleAuditLog() {
+func ExampleLog() {
 	seed := bytes.NewReader(bytes.Repeat([]byte{7}, 32))
 	skey, vkey, _ := note.GenerateKey(seed, "trustee-1.keyquorum")
 	signer, _ := note.NewSigner(skey)
 	clock := func() time.Time { return time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) }
-	log, _ := NewAuditLog(NewMemAuditStore(), signer, clock)
+	log, _ := New(NewMemStore(), signer, clock)
 
-	idx, head, proof, err := log.Append(AuditRecord{
-		Kind:     AuditKindDecision,
+	idx, head, proof, err := log.Append(Record{
+		Kind:     KindDecision,
 		Epoch:    1,
-		Decision: AuditRefused,
-		Refusal:  &AuditRefusal{Code: "no-judge", Message: "warrant not signed by a trusted judge"},
+		Decision: Refused,
+		Refusal:  &Refusal{Code: "no-judge"},
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -1197,20 +1212,20 @@ func ExampleAuditLog() {
 
 	// The requester's side.
 	verifier, _ := note.NewVerifier(vkey)
-	tree, err := VerifyHead(head.Note, verifier)
+	tree, err := VerifyCheckpoint(head.Note, verifier)
 	fmt.Println("head:", tree.N, "record(s),", err)
 	fmt.Println("inclusion:", VerifyInclusion(tree, idx, recordBytes, proof))
 	fmt.Printf("record: %s\n", recordBytes)
 
 	// Later, an auditor fetches a newer head and a consistency proof.
-	log.Append(AuditRecord{Kind: AuditKindShareDestroyed, Epoch: 0})
+	log.Append(Record{Kind: KindShareDestroyed, Epoch: 0})
 	newer, _ := log.Head()
-	newTree, _ := VerifyHead(newer.Note, verifier)
+	newTree, _ := VerifyCheckpoint(newer.Note, verifier)
 	cp, _ := log.ConsistencyProof(tree.N, newTree.N)
 	fmt.Println("consistency:", VerifyConsistency(tree, newTree, cp))
 	// Output:
 	// head: 1 record(s), <nil>
 	// inclusion: <nil>
-	// record: {"version":"keyquorum/v1/audit-record","time":"2026-03-01T12:00:00Z","kind":"decision","epoch":1,"decision":"refused","refusal":{"code":"no-judge","message":"warrant not signed by a trusted judge"}}
+	// record: {"version":"keyquorum/v2/audit-record","time":"2026-03-01T12:00:00Z","kind":"decision","epoch":1,"decision":"refused","refusal":{"code":"no-judge"}}
 	// consistency: <nil>
 }
