@@ -83,6 +83,7 @@ func outsiderNodes(t *testing.T, prefix string, n int) *fedrun.Federation {
 	fed, err := fedrun.Setup(ctx, fedrun.Options{
 		Binary: keyquorumBin, Dir: filepath.Join(t.TempDir(), prefix), Names: names, Threshold: n,
 		Judges: []string{vkey}, Passphrase: testPassphrase, KeyGeneration: fedrun.KeyGenerationDKG,
+		KDFMemoryMiB: testKDFMemoryMiB, KDFPasses: 1,
 	})
 	if err != nil {
 		t.Fatal(err)

@@ -54,6 +54,9 @@ func testMain(m *testing.M) int {
 
 const testPassphrase = "fedrun integration tests"
 
+// testKDFMemoryMiB is the argon2id memory of the test trustees' stores.
+const testKDFMemoryMiB = 8
+
 // fixtureConfig sizes a test federation and its traffic.
 type fixtureConfig struct {
 	trustees, threshold int
@@ -156,6 +159,10 @@ func newFixture(t *testing.T, cfg fixtureConfig) *fixture {
 		Binary: keyquorumBin, Dir: filepath.Join(t.TempDir(), "federation"),
 		Names: names, Threshold: cfg.threshold, Judges: []string{vkey}, Passphrase: testPassphrase, Retention: cfg.retention, RateLimit: cfg.rateLimit,
 		KeyGeneration: fedrun.KeyGenerationDealer, Epochs: epochs, Dealer: rand.Reader,
+		// The passphrase sits in a file next to the stores: a full-cost
+		// key derivation would protect nothing here and only slow every
+		// start (the trustee package tests the default cost).
+		KDFMemoryMiB: testKDFMemoryMiB, KDFPasses: 1,
 	}
 	if cfg.dkg {
 		opts.KeyGeneration, opts.Epochs, opts.Dealer = fedrun.KeyGenerationDKG, nil, nil
