@@ -256,7 +256,7 @@ func (h *CeremonyHost) checkApproved(p *CeremonyParams) error {
 	return nil
 }
 
-// approvedProposal returns the proposal of a hosted ceremony.
+// proposal returns the proposal of a hosted ceremony.
 func (hc *hosted) proposal() *Proposal {
 	p, _ := peekProposal([]byte(hc.st.Params.Proposal))
 	return p

@@ -19,8 +19,8 @@ import (
 // DKGOptions configures [RunDKG].
 type DKGOptions struct {
 	// Proposal is the signed proposal the ceremony runs ([SignProposal]);
-	// every trustee takes part only if its operator approved it. Use
-	// [OptionsFromProposal] to fill the fields below from it.
+	// it fixes the kind, roster, threshold, epoch window and deadline, and
+	// every trustee takes part only if its operator approved it.
 	Proposal []byte
 	// Group is the current signed group file for a rotation or a
 	// reshare (the one the proposal names); nil for a group's first key.
@@ -53,8 +53,8 @@ type DKGReport struct {
 	CeremonyID string
 	Signed     []byte // the group file, signed by every holder
 	Group      *escrow.GroupFile
-	// Excluded names the trustees left out of the roster because they did
-	// not answer at the start, and Disqualified those whose deals did not
+	// Excluded names the trustees that took no part (down at the start, or
+	// their operators did not approve), and Disqualified those whose deals did not
 	// count; Problems lists what participants reported about others.
 	Excluded     []string
 	Disqualified []*MisbehaviourReport
@@ -97,10 +97,11 @@ func (o *DKGOptions) progress(format string, args ...any) {
 
 // RunDKG runs a dealerless key generation among running trustees: it
 // relays their messages (public, or encrypted to their recipient) and
-// never holds anything that lets it compute the key. Trustees that do not
-// answer at the start are left out of the roster if at least the
-// threshold remain (a rotation, whose roster is fixed, needs them all);
-// trustees that stop answering later, or deal badly, are disqualified
+// never holds anything that lets it compute the key. The roster is the
+// proposal's: trustees that are down at the start, or whose operators did
+// not approve, take part under keys nobody holds (they deal nothing and
+// get no share) while the thresholds are still met; trustees that stop
+// answering later, or deal badly, are disqualified
 // while at least the threshold of deals qualify. The result is a group
 // file signed by every trustee that holds a share, installed on each of
 // them. On failure every participant forgets the ceremony.

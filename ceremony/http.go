@@ -64,6 +64,8 @@ func ErrorStatus(err error) (int, string) {
 		return http.StatusConflict, CodeCeremonyAborted
 	case errors.Is(err, ErrNotApproved):
 		return http.StatusForbidden, CodeNotApproved
+	case errors.Is(err, ErrBadProposal):
+		return http.StatusBadRequest, CodeBadProposal
 	case errors.Is(err, ErrCeremonyBusy):
 		return http.StatusServiceUnavailable, CodeCeremonyBusy
 	case errors.Is(err, ErrCeremonyRefused), errors.Is(err, escrow.ErrGroupUnsigned), errors.Is(err, escrow.ErrGroupSignature), errors.Is(err, escrow.ErrBadGroupFile):
@@ -118,7 +120,7 @@ func (e *CallError) Is(target error) bool {
 	s := map[string]error{
 		CodeCeremonyRefused: ErrCeremonyRefused, CodeCeremonyUnknown: ErrNoCeremony,
 		CodeCeremonyIncomplete: ErrCeremonyIncomplete, CodeCeremonyAborted: ErrCeremonyAborted,
-		CodeCeremonyBadMessage: ErrBadDKGMessage, CodeCeremonyBusy: ErrCeremonyBusy, CodeNotApproved: ErrNotApproved,
+		CodeCeremonyBadMessage: ErrBadDKGMessage, CodeCeremonyBusy: ErrCeremonyBusy, CodeNotApproved: ErrNotApproved, CodeBadProposal: ErrBadProposal,
 	}[e.Code]
 	return s != nil && s == target
 }
@@ -223,7 +225,6 @@ func (hd *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, CodeCeremonyBadMessage, "the ceremony call is not valid JSON: "+err.Error())
 		return
 	}
-	body = nil
 	ans, err := hd.Host.Serve(r.URL.Path, &call)
 	if err != nil {
 		status, code := ErrorStatus(err)

@@ -26,8 +26,11 @@ const (
 	ProposeReshare = "reshare"
 )
 
-// CodeNotApproved is the API code of [ErrNotApproved].
-const CodeNotApproved = "ceremony-not-approved"
+// API codes of [ErrNotApproved] and [ErrBadProposal].
+const (
+	CodeNotApproved = "ceremony-not-approved"
+	CodeBadProposal = "bad-proposal"
+)
 
 // ErrBadProposal: a proposal does not parse, is not signed by a trustee it
 // names, or breaks a rule; the error says which.

@@ -120,9 +120,6 @@ func ControlHandler(cfg ControlConfig) http.Handler {
 	}
 	fail := func(w http.ResponseWriter, err error) {
 		status, code := ceremony.ErrorStatus(err)
-		if errors.Is(err, ceremony.ErrBadProposal) {
-			status, code = http.StatusBadRequest, "bad-proposal"
-		}
 		if code == "" {
 			code = CodeInternal
 		}
@@ -237,11 +234,7 @@ func (c *ControlClient) do(method, path string, body any, out any) error {
 			Error struct{ Code, Message string } `json:"error"`
 		}
 		json.Unmarshal(b, &e)
-		ce := &ceremony.CallError{Trustee: c.dir, Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
-		if e.Error.Code == "bad-proposal" {
-			return fmt.Errorf("%w", errors.Join(ceremony.ErrBadProposal, errors.New(e.Error.Message)))
-		}
-		return ce
+		return &ceremony.CallError{Trustee: c.dir, Status: resp.StatusCode, Code: e.Error.Code, Message: e.Error.Message}
 	}
 	return json.Unmarshal(b, out)
 }

@@ -34,9 +34,10 @@ type CeremonyOptions struct {
 
 // RunDKG makes the group's first epoch key by a dealerless ceremony among
 // every trustee (the roster is built from their descriptors, in the order
-// of Options.Names), with this process as the coordinator. Trustees that
-// do not answer at the start are left out of the roster
-// (report.Excluded); their Index becomes 0. Epoch e gives the epoch's
+// of Options.Names), with this process as the coordinator, playing every
+// operator (see [Federation.Propose] and [Federation.Approve]). Trustees
+// that do not answer at the start stay in the roster holding no share
+// (report.Excluded). Epoch e gives the epoch's
 // number (0: 1) and window. On success the signed group file is written to
 // GroupPath and Group, Members and every trustee's Member, Index and
 // Client follow it.
