@@ -8,9 +8,10 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/escrow"
-	"github.com/keyquorum/keyquorum/internal/group"
 	"go.dedis.ch/kyber/v3"
+	"go.dedis.ch/kyber/v3/group/edwards25519"
 	"go.dedis.ch/kyber/v3/share"
+	"go.dedis.ch/kyber/v3/util/random"
 )
 
 // exampleRand is a fixed, deterministic randomness source so the examples
@@ -24,8 +25,8 @@ func exampleRand() io.Reader {
 // and a trustee checks the proof that binds U to the context.
 func ExampleSealEnvelope() {
 	rand := exampleRand()
-	x, _ := group.RandomScalar(rand) // the group key; made by a DKG in practice
-	groupKey := group.Point().Mul(x, nil)
+	x := suite.Scalar().Pick(random.New(rand)) // the group key; made by a DKG in practice
+	groupKey := suite.Point().Mul(x, nil)
 
 	K := make([]byte, escrow.KeySize)
 	io.ReadFull(rand, K)
@@ -77,13 +78,13 @@ func ExampleCombine() {
 
 	// Deal the shares (a DKG does this without a dealer in practice).
 	// kyber's PriShare.I is 0-based; the trustee index is I+1.
-	x, _ := group.RandomScalar(rand)
-	poly := share.NewPriPoly(group.Suite(), t, x, group.Stream(rand))
+	x := suite.Scalar().Pick(random.New(rand))
+	poly := share.NewPriPoly(suite, t, x, random.New(rand))
 	shares := map[int]kyber.Scalar{}
-	g := &escrow.Group{Epoch: 1, Key: group.Point().Mul(x, nil), Threshold: t, PublicShares: map[int]kyber.Point{}}
+	g := &escrow.Group{Epoch: 1, Key: suite.Point().Mul(x, nil), Threshold: t, PublicShares: map[int]kyber.Point{}}
 	for _, s := range poly.Shares(n) {
 		shares[s.I+1] = s.V
-		g.PublicShares[s.I+1] = group.Point().Mul(s.V, nil)
+		g.PublicShares[s.I+1] = suite.Point().Mul(s.V, nil)
 	}
 
 	// A session's envelope.
@@ -122,3 +123,7 @@ func ExampleCombine() {
 	// combined answers from trustees [1 3 5]
 	// recovered K matches the session key: true
 }
+
+// suite is the Ed25519 group keyquorum computes in, from kyber's public
+// packages: what code outside this module uses.
+var suite = edwards25519.NewBlakeSHA256Ed25519()

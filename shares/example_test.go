@@ -5,12 +5,13 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/keyquorum/keyquorum/internal/group"
 	"github.com/keyquorum/keyquorum/shares"
+	"go.dedis.ch/kyber/v3/group/edwards25519"
+	"go.dedis.ch/kyber/v3/util/random"
 )
 
 func ExampleSplit() {
-	secret, _ := group.RandomScalar(rand.Reader)
+	secret := suite.Scalar().Pick(random.New(rand.Reader))
 	all, commitment, err := shares.Split(secret, 3, 5, rand.Reader)
 	if err != nil {
 		panic(err)
@@ -20,7 +21,7 @@ func ExampleSplit() {
 		fmt.Printf("share %d of %d valid: %v\n", s.Index, len(all), commitment.Verify(s) == nil)
 	}
 	fmt.Println("threshold:", commitment.Threshold())
-	fmt.Println("public key is secret·G:", commitment.PublicKey().Equal(group.Point().Mul(secret, nil)))
+	fmt.Println("public key is secret·G:", commitment.PublicKey().Equal(suite.Point().Mul(secret, nil)))
 	// Output:
 	// share 1 of 5 valid: true
 	// share 2 of 5 valid: true
@@ -32,7 +33,7 @@ func ExampleSplit() {
 }
 
 func ExampleRecover() {
-	secret, _ := group.RandomScalar(rand.Reader)
+	secret := suite.Scalar().Pick(random.New(rand.Reader))
 	all, commitment, _ := shares.Split(secret, 3, 5, rand.Reader)
 
 	// Any three shares, in any order, give the secret back.
@@ -48,7 +49,7 @@ func ExampleRecover() {
 	fmt.Println(err)
 
 	// A share that was altered is caught and named.
-	bad := shares.Share{Index: 2, Value: group.Scalar().Add(all[1].Value, group.Scalar().One())}
+	bad := shares.Share{Index: 2, Value: suite.Scalar().Add(all[1].Value, suite.Scalar().One())}
 	_, err = shares.RecoverWithCommitment([]shares.Share{all[0], bad, all[2]}, commitment)
 	var inconsistent *shares.InconsistentShareError
 	fmt.Println(errors.As(err, &inconsistent), inconsistent.Index)
@@ -59,3 +60,7 @@ func ExampleRecover() {
 	// shares: too few shares: 2 given, 3 needed; get 1 more share(s) of the same split from their holders
 	// true 2
 }
+
+// suite is the Ed25519 group keyquorum computes in, from kyber's public
+// packages: what code outside this module uses.
+var suite = edwards25519.NewBlakeSHA256Ed25519()
