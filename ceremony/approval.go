@@ -332,7 +332,8 @@ const (
 	maxCallBody     = 32 << 20
 )
 
-// noteRoster updates the largest roster size among the approvals.
+// noteRosters updates the largest roster size among the approvals (the
+// current group's counts too while any approval stands).
 func (h *CeremonyHost) noteRosters() {
 	hs, err := h.cfg.Store.ApprovalHashes()
 	if err != nil {
@@ -345,8 +346,11 @@ func (h *CeremonyHost) noteRosters() {
 			continue
 		}
 		if p, err := peekProposal(b); err == nil {
-			n = max(n, int64(len(p.Roster)), int64(h.currentSize()))
+			n = max(n, int64(len(p.Roster)))
 		}
+	}
+	if n > 0 {
+		n = max(n, int64(h.currentSize()))
 	}
 	h.maxRoster.Store(n)
 }

@@ -325,9 +325,6 @@ func OpenProposal(signed []byte, cur []byte) (*Proposal, []string, error) {
 	return p, who, nil
 }
 
-// NewProposalID draws a ceremony id for a proposal.
-func NewProposalID(r io.Reader) (string, error) { return NewCeremonyID(r) }
-
 // RotationProposal proposes the next epoch of the signed group file:
 // the same roster and threshold, starting when the last epoch ends and
 // lasting length (default: as long as the last epoch); if the last one
