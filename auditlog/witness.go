@@ -65,6 +65,8 @@ func WitnessHTTPStatus(err error) int {
 		return 400
 	case errors.Is(err, ErrInconsistent):
 		return 422
+	case errors.Is(err, ErrNotWitnessed):
+		return 404
 	}
 	return 500
 }
@@ -170,6 +172,43 @@ func (w *Witness) AddCheckpoint(body []byte) ([]byte, error) {
 	_, sig, _ := bytes.Cut(cosigned, []byte("\n\n"))
 	return sig, nil
 }
+
+// ErrNotWitnessed: the witness knows the log but has cosigned none of its
+// checkpoints yet.
+var ErrNotWitnessed = errors.New("auditlog: witness: no checkpoint of this log cosigned yet")
+
+// Checkpoint returns the latest checkpoint of the log origin that the
+// witness cosigned, as the log signed it, followed by a fresh
+// cosignature line of the witness: what an auditor asks every witness
+// for, so that a log showing it anything that does not extend this
+// checkpoint is caught from the witnesses alone. It refuses with
+// [ErrUnknownLog] or [ErrNotWitnessed].
+func (w *Witness) Checkpoint(origin string) ([]byte, error) {
+	v, ok := w.logs[origin]
+	if !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownLog, origin)
+	}
+	latest, err := w.store.Latest(origin)
+	if err != nil {
+		return nil, fmt.Errorf("auditlog: witness: %w", err)
+	}
+	if latest == nil {
+		return nil, fmt.Errorf("%w: %s", ErrNotWitnessed, origin)
+	}
+	n, err := note.Open(latest, note.VerifierList(v))
+	if err != nil {
+		return nil, fmt.Errorf("auditlog: witness: the checkpoint kept for %s does not verify: %w", origin, err)
+	}
+	cosigned, err := note.Sign(&note.Note{Text: n.Text}, w.cosigner)
+	if err != nil {
+		return nil, fmt.Errorf("auditlog: witness: cosigning: %w", err)
+	}
+	_, sig, _ := bytes.Cut(cosigned, []byte("\n\n"))
+	return append(bytes.Clone(latest), sig...), nil
+}
+
+// Name returns the witness's key name, the name of its cosignatures.
+func (w *Witness) Name() string { return w.cosigner.Name() }
 
 // FormatAddCheckpoint is the body of a C2SP tlog-witness add-checkpoint
 // request: "old <size>", the consistency proof's hashes in base64 one per

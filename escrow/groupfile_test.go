@@ -152,6 +152,8 @@ func TestParseGroupFileRefusals(t *testing.T) {
 		{"unknown key generation", edit(func(g *escrow.GroupFile) { g.KeyGeneration = "trusted" })},
 		{"threshold above n", edit(func(g *escrow.GroupFile) { g.Threshold = 6 })},
 		{"threshold zero", edit(func(g *escrow.GroupFile) { g.Threshold = 0 })},
+		{"witness quorum of n", edit(func(g *escrow.GroupFile) { g.WitnessQuorum = 5 })},
+		{"negative witness quorum", edit(func(g *escrow.GroupFile) { g.WitnessQuorum = -1 })},
 		{"no trustees", edit(func(g *escrow.GroupFile) { g.Trustees = nil })},
 		{"indices out of order", edit(func(g *escrow.GroupFile) { g.Trustees[1], g.Trustees[2] = g.Trustees[2], g.Trustees[1] })},
 		{"indices from 0", edit(func(g *escrow.GroupFile) {
@@ -227,6 +229,7 @@ func TestParseGroupFileRefusals(t *testing.T) {
 	reasons := map[string]string{
 		"wrong version":                     "version",
 		"threshold above n":                 "threshold 6 with 5 trustees",
+		"witness quorum of n":               "witness_quorum 5 with 5 trustees",
 		"indices out of order":              "indices run 1..n in order",
 		"commitment does not match the key": "does not commit to the epoch key",
 		"key is a small-order point":        "small order",
@@ -258,6 +261,24 @@ func TestParseGroupFileRefusals(t *testing.T) {
 const base64Alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 
 func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+// TestWitnessQuorum: w defaults to t-1 and round-trips when set.
+func TestWitnessQuorum(t *testing.T) {
+	g, _, _ := dealtFile(t)
+	if g.WitnessQuorum != 0 || g.Witnesses() != g.Threshold-1 {
+		t.Fatalf("default w = %d (field %d), want t-1 = %d", g.Witnesses(), g.WitnessQuorum, g.Threshold-1)
+	}
+	c := cloneFile(t, g)
+	c.WitnessQuorum = 4
+	b, err := c.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := escrow.ParseGroupFile(b)
+	if err != nil || back.Witnesses() != 4 || !bytes.Contains(b, []byte(`"witness_quorum": 4`)) {
+		t.Fatalf("w = 4 after a round trip: %v, %v", back, err)
+	}
+}
 
 func TestMarshalRefusesInvalidFile(t *testing.T) {
 	g, _, _ := dealtFile(t)
