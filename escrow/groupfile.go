@@ -29,14 +29,15 @@ type GroupFile struct {
 	Trustees      []GroupMember `json:"trustees"`
 	Epochs        []GroupEpoch  `json:"epochs"`
 	// WitnessQuorum is w: a trustee releases a share only under a
-	// checkpoint cosigned by w other trustees. 0 (absent) means the
-	// default, [GroupFile.Witnesses].
-	WitnessQuorum int `json:"witness_quorum,omitempty"`
+	// checkpoint cosigned by w other trustees. Absent (nil) means the
+	// default, t−1 ([GroupFile.Witnesses]); 0 turns witnessing off.
+	WitnessQuorum *int `json:"witness_quorum,omitempty"`
 }
 
 // Witnesses returns w, the number of other trustees whose cosignatures a
 // checkpoint needs before a share leaves under it: WitnessQuorum if set,
-// else t−1. With w = t−1, hiding a release from auditors (a split view)
+// else t−1. With w = 0 one operator can show a requester a release that
+// its auditors never see. With w = t−1, hiding a release from auditors (a split view)
 // needs the operator and the w witnesses that cosigned it, t trustees in
 // all: the coalition that could already decrypt everything without any
 // log, so witnessing costs nothing in trust; and whenever t trustees are
@@ -44,8 +45,8 @@ type GroupFile struct {
 // either. A larger w (at most n−1) makes a split view need more colluders
 // and makes a release need more trustees up.
 func (g *GroupFile) Witnesses() int {
-	if g.WitnessQuorum > 0 {
-		return g.WitnessQuorum
+	if g.WitnessQuorum != nil {
+		return *g.WitnessQuorum
 	}
 	return g.Threshold - 1
 }
@@ -139,8 +140,8 @@ func (g *GroupFile) Validate() error {
 	if g.Threshold < 1 || g.Threshold > n {
 		return bad("threshold %d with %d trustees", g.Threshold, n)
 	}
-	if g.WitnessQuorum < 0 || g.WitnessQuorum > n-1 {
-		return bad("witness_quorum %d with %d trustees: each trustee has %d others to cosign its checkpoints (omit it for the default, threshold - 1)", g.WitnessQuorum, n, n-1)
+	if w := g.Witnesses(); w < 0 || w > n-1 {
+		return bad("witness_quorum %d with %d trustees: each trustee has %d others to cosign its checkpoints (omit it for the default, threshold - 1)", w, n, max(n-1, 0))
 	}
 	names := map[string]bool{}
 	for i, m := range g.Trustees {

@@ -152,8 +152,8 @@ func TestParseGroupFileRefusals(t *testing.T) {
 		{"unknown key generation", edit(func(g *escrow.GroupFile) { g.KeyGeneration = "trusted" })},
 		{"threshold above n", edit(func(g *escrow.GroupFile) { g.Threshold = 6 })},
 		{"threshold zero", edit(func(g *escrow.GroupFile) { g.Threshold = 0 })},
-		{"witness quorum of n", edit(func(g *escrow.GroupFile) { g.WitnessQuorum = 5 })},
-		{"negative witness quorum", edit(func(g *escrow.GroupFile) { g.WitnessQuorum = -1 })},
+		{"witness quorum of n", edit(func(g *escrow.GroupFile) { five := 5; g.WitnessQuorum = &five })},
+		{"negative witness quorum", edit(func(g *escrow.GroupFile) { neg := -1; g.WitnessQuorum = &neg })},
 		{"no trustees", edit(func(g *escrow.GroupFile) { g.Trustees = nil })},
 		{"indices out of order", edit(func(g *escrow.GroupFile) { g.Trustees[1], g.Trustees[2] = g.Trustees[2], g.Trustees[1] })},
 		{"indices from 0", edit(func(g *escrow.GroupFile) {
@@ -265,18 +265,20 @@ func b64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 // TestWitnessQuorum: w defaults to t-1 and round-trips when set.
 func TestWitnessQuorum(t *testing.T) {
 	g, _, _ := dealtFile(t)
-	if g.WitnessQuorum != 0 || g.Witnesses() != g.Threshold-1 {
+	if g.WitnessQuorum != nil || g.Witnesses() != g.Threshold-1 {
 		t.Fatalf("default w = %d (field %d), want t-1 = %d", g.Witnesses(), g.WitnessQuorum, g.Threshold-1)
 	}
-	c := cloneFile(t, g)
-	c.WitnessQuorum = 4
-	b, err := c.Marshal()
-	if err != nil {
-		t.Fatal(err)
-	}
-	back, err := escrow.ParseGroupFile(b)
-	if err != nil || back.Witnesses() != 4 || !bytes.Contains(b, []byte(`"witness_quorum": 4`)) {
-		t.Fatalf("w = 4 after a round trip: %v, %v", back, err)
+	for _, w := range []int{0, 4} {
+		c := cloneFile(t, g)
+		c.WitnessQuorum = &w
+		b, err := c.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := escrow.ParseGroupFile(b)
+		if err != nil || back.Witnesses() != w || !bytes.Contains(b, fmt.Appendf(nil, `"witness_quorum": %d`, w)) {
+			t.Fatalf("w = %d after a round trip: %v, %v", w, back, err)
+		}
 	}
 }
 

@@ -421,6 +421,8 @@ func refusalSentinel(code string) error {
 		return ErrSessionCap
 	case CodeAuditUnavailable:
 		return ErrAuditFailed
+	case CodeWitnessQuorum:
+		return ErrWitnessQuorum
 	}
 	return nil
 }

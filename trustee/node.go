@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyquorum/keyquorum/ceremony"
@@ -109,6 +110,8 @@ type Node struct {
 	// oldest first in seenOrder, to answer replays the same way.
 	seen      map[requestID]*decided
 	seenOrder []requestID
+	// witnesses cosign the checkpoint an answer goes out under.
+	witnesses atomic.Pointer[Witnesses]
 }
 
 // Option configures a Node.
@@ -611,6 +614,12 @@ func (n *Node) commit(d *decision, now time.Time, rec *AuditRecord) (*Answer, []
 // nonces' randomness is drawn in request order, then the work is spread
 // over every core.
 func (n *Node) answer(ans *Answer, d *decision, held []kyber.Scalar) (*Answer, error) {
+	if r := n.witnessed(ans); r != nil {
+		for _, s := range held {
+			s.Zero()
+		}
+		return nil, r
+	}
 	const nonceLen = 32
 	fresh := make([]byte, nonceLen*len(d.envs))
 	if _, err := io.ReadFull(n.rand, fresh); err != nil {

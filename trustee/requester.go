@@ -445,6 +445,9 @@ func (j *decryptJob) ask(ctx context.Context, c *Client, wire []byte, quorum <-c
 			return fail(StatusUnreachable, "", err)
 		}
 	}
+	if _, err := CheckCosigned(j.g, c.member.Name, ans.Head); err != nil {
+		return fail(StatusBadEvidence, "", err)
+	}
 	res.Status = StatusGranted
 	res.tree = tree
 	res.RecordIndex = ans.RecordIndex
@@ -478,9 +481,11 @@ func retryable(err error) bool {
 	return true
 }
 
-// retryableRefusal: a node that cannot write its audit log refuses with
-// 503; it may recover.
-func retryableRefusal(r *RefusalError) bool { return r.Code == CodeAuditUnavailable }
+// retryableRefusal: a node that cannot write its audit log, or cannot
+// get its checkpoint cosigned, refuses with 503; it may recover.
+func retryableRefusal(r *RefusalError) bool {
+	return r.Code == CodeAuditUnavailable || r.Code == CodeWitnessQuorum
+}
 
 // verify checks an answer's audit evidence and shape against the request,
 // and returns the tree its checkpoint describes.

@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/keyquorum/keyquorum/auditlog"
@@ -32,6 +33,7 @@ import (
 //	GET  /healthz                           -> 200 {"status":"ok"}
 //	GET  /metrics                           -> 200 Prometheus text format
 //	POST /add-checkpoint                    -> C2SP tlog-witness, with [WithWitness]
+//	GET  /v1/witness/checkpoint?origin=O    -> 200 the latest checkpoint of log O the witness cosigned, with its cosignature
 //
 // Every error is {"error":{"code":"<stable code>","message":"..."}}: a
 // refusal by the node carries the node's refusal code (403, or 429 for
@@ -143,8 +145,8 @@ type Server struct {
 	bodyTimeout time.Duration
 	// unauth limits each client's unauthenticated requests.
 	unauth *clientLimiter
-	// witness, if set, serves PathAddCheckpoint.
-	witness *auditlog.Witness
+	// witness, if set, serves PathAddCheckpoint and PathWitnessCheckpoint.
+	witness atomic.Pointer[auditlog.Witness]
 }
 
 // MaxConcurrentDecrypts is how many decryption requests a node works on
@@ -235,7 +237,8 @@ func NewServer(node *Node, opts ...ServerOption) *Server {
 		PathHealth:      {http.MethodGet, "health", s.handleHealth},
 		PathMetrics:     {http.MethodGet, "metrics", s.handleMetrics},
 		// C2SP tlog-witness, for the other trustees' logs.
-		PathAddCheckpoint: {http.MethodPost, "add-checkpoint", s.handleAddCheckpoint},
+		PathAddCheckpoint:     {http.MethodPost, "add-checkpoint", s.handleAddCheckpoint},
+		PathWitnessCheckpoint: {http.MethodGet, "witness-checkpoint", s.handleWitnessCheckpoint},
 	}
 	s.addCeremonyRoutes()
 	return s
@@ -354,7 +357,7 @@ func refusalStatus(code string) int {
 		return http.StatusBadRequest
 	case CodeRateLimited:
 		return http.StatusTooManyRequests
-	case CodeAuditUnavailable:
+	case CodeAuditUnavailable, CodeWitnessQuorum:
 		return http.StatusServiceUnavailable
 	}
 	return http.StatusForbidden

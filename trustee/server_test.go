@@ -26,6 +26,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyquorum/keyquorum/auditlog"
 	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/trustee"
 	"golang.org/x/mod/sumdb/note"
@@ -58,6 +59,8 @@ type netFed struct {
 	requester *escrow.RequesterKey
 	users     map[string]*escrow.UserKey
 	pubs      map[string]*escrow.UserPublic
+	logSKeys  []string                    // each trustee's log key, private
+	wstores   []*auditlog.MemWitnessStore // each trustee's witness state
 }
 
 // netOptions shapes a federation.
@@ -70,6 +73,9 @@ type netOptions struct {
 	server []trustee.ServerOption
 	// headerTimeout, if set, replaces the HTTP server's header timeout.
 	headerTimeout time.Duration
+	// noWitnesses leaves the trustees without witnesses: each releases
+	// under its own signature only.
+	noWitnesses bool
 }
 
 func newNetFed(t testing.TB, o netOptions) *netFed {
@@ -165,8 +171,38 @@ func newNetFed(t testing.TB, o netOptions) *netFed {
 		f.signers = append(f.signers, signer)
 		f.servers = append(f.servers, ts)
 		f.apis = append(f.apis, api)
+		f.logSKeys = append(f.logSKeys, lskey)
+	}
+	if !o.noWitnesses {
+		f.witness(t)
 	}
 	return f
+}
+
+// witness makes every trustee a witness of the others' logs (state in
+// memory) and has each release only under checkpoints w others cosigned.
+func (f *netFed) witness(t testing.TB) {
+	t.Helper()
+	clients := f.clients()
+	f.wstores = nil
+	for i, m := range f.group.Trustees {
+		cosigner, err := trustee.CosignatureSigner(f.logSKeys[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		ws := auditlog.NewMemWitnessStore()
+		w, err := trustee.NewGroupWitness(f.group, m.Name, cosigner, ws)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.apis[i].SetWitness(w)
+		f.wstores = append(f.wstores, ws)
+		cs, err := trustee.NewWitnesses(f.group, m.Name, clients)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.nodes[i].SetWitnesses(cs)
+	}
 }
 
 // testWriter sends server logs to the test log, shown only on failure or

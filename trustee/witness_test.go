@@ -37,7 +37,7 @@ func TestTrusteeWitnessOverHTTP(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	f := newNetFed(t, netOptions{n: 2, t: 1, server: []trustee.ServerOption{trustee.WithWitness(w)}})
+	f := newNetFed(t, netOptions{n: 2, t: 1, noWitnesses: true, server: []trustee.ServerOption{trustee.WithWitness(w)}})
 	ctx := context.Background()
 	witness := f.clients()[1]
 	f.decide(t, f.warrant(nil), 1, "witness 1")
