@@ -135,6 +135,10 @@ type TrusteeAudit struct {
 	// Rewritten lists records whose inclusion proof fails (a record
 	// altered next to another makes the other's proof fail too).
 	Rewritten []int64 `json:"rewritten,omitempty"`
+	// Witnessed lists, per other trustee's witness, the latest checkpoint
+	// of this log it cosigned, each verified; the log's current
+	// checkpoint must extend every one.
+	Witnessed []WitnessedCheckpoint `json:"witnessed,omitempty"`
 	Err       error   `json:"-"`
 }
 
@@ -183,6 +187,9 @@ type AuditOptions struct {
 	// it extends makes the trustee [AuditForked], with that checkpoint as
 	// SavedHead. They are not saved into the auditor's state.
 	Imported []AuditState
+	// NoWitnesses skips asking each trustee's witnesses (the other
+	// trustees) for the latest checkpoint of its log they cosigned.
+	NoWitnesses bool
 }
 
 // Audit checks every trustee's log against the heads in state (which may
@@ -218,7 +225,14 @@ func Audit(ctx context.Context, g *escrow.GroupFile, clients []*Client, state Au
 					others = append(others, h)
 				}
 			}
-			res.Trustees[i], logs[i] = auditOne(tctx, c, saved, ok, others)
+			// The witnesses first: a checkpoint they cosign after the head
+			// is read would be larger than it.
+			vk, _ := note.NewVerifier(c.member.LogKey)
+			var witnessed []WitnessedCheckpoint
+			if vk != nil && !opts.NoWitnesses {
+				witnessed, _ = gatherWitnessed(tctx, g, c.member, vk, clients)
+			}
+			res.Trustees[i], logs[i] = auditOne(tctx, c, saved, ok, others, witnessed)
 		}()
 	}
 	wg.Wait()
@@ -234,7 +248,7 @@ func Audit(ctx context.Context, g *escrow.GroupFile, clients []*Client, state Au
 	return res, nil
 }
 
-func auditOne(ctx context.Context, c *Client, saved SeenHead, haveSaved bool, others []SeenHead) (TrusteeAudit, *VerifiedLog) {
+func auditOne(ctx context.Context, c *Client, saved SeenHead, haveSaved bool, others []SeenHead, witnessed []WitnessedCheckpoint) (TrusteeAudit, *VerifiedLog) {
 	m := c.member
 	out := TrusteeAudit{Index: m.Index, Name: m.Name}
 	if haveSaved {
@@ -267,6 +281,13 @@ func auditOne(ctx context.Context, c *Client, saved SeenHead, haveSaved bool, ot
 		if err := checkExtends(ctx, c, verifier, []byte(h.Note), tree); err != nil {
 			out.SavedHead = h.Note
 			return fail(extendsStatus(err), fmt.Errorf("against a checkpoint from an imported state: %w", err))
+		}
+	}
+	out.Witnessed = witnessed
+	for _, w := range witnessed {
+		if err := checkExtends(ctx, c, verifier, []byte(w.Checkpoint), tree); err != nil {
+			out.SavedHead = w.Checkpoint
+			return fail(extendsStatus(err), fmt.Errorf("against the checkpoint %s's witness cosigned (size %d): %w", w.Witness, w.Size, err))
 		}
 	}
 	records, err := fetchRecords(ctx, c, tree.N)

@@ -118,7 +118,7 @@ func auditVerify(c *cli.Context) error {
 	for _, t := range res.Trustees {
 		switch t.Status {
 		case trustee.AuditOK:
-			fmt.Fprintf(tw, "%s\tok\t%d records, every one included in its signed head\n", t.Name, t.Size)
+			fmt.Fprintf(tw, "%s\tok\t%d records, every one included in its signed head%s\n", t.Name, t.Size, witnessedSummary(t.Witnessed))
 		default:
 			fmt.Fprintf(tw, "%s\t%s\t%s\n", t.Name, strings.ToUpper(t.Status), t.Detail)
 		}
@@ -126,7 +126,7 @@ func auditVerify(c *cli.Context) error {
 	tw.Flush()
 	for _, t := range res.Failed() {
 		if t.Status == trustee.AuditForked && t.SavedHead != "" {
-			fmt.Fprintf(w, "\nevidence against %s: the head saved earlier\n%s\nand the head it signs now\n%s", t.Name, indentNote(t.SavedHead), indentNote(t.Head))
+			fmt.Fprintf(w, "\nevidence against %s: the head kept earlier (by this auditor, a requester or a witness)\n%s\nand the head it signs now\n%s", t.Name, indentNote(t.SavedHead), indentNote(t.Head))
 		}
 	}
 	if statePath != "" {
@@ -141,7 +141,7 @@ func auditVerify(c *cli.Context) error {
 			fmt.Fprintf(w, "first audit with %s: the heads seen now are saved; later runs check the logs only grew from them\n", statePath)
 		}
 	} else {
-		fmt.Fprintln(w, "no --state file: each log was checked against its own head only; a rewrite made before now would not show")
+		fmt.Fprintln(w, "no --state file: each log was checked against its own head and the checkpoints its witnesses cosigned only")
 	}
 
 	if c.Bool("json") {
@@ -297,4 +297,17 @@ func formatDecisionCounts(d *trustee.DecisionCounts) string {
 		s += " (" + strings.Join(codes, ", ") + ")"
 	}
 	return s + fmt.Sprintf(", %d sessions released", d.SessionsReleased)
+}
+
+// witnessedSummary says which witnesses' cosigned checkpoints a log's
+// head was found to extend.
+func witnessedSummary(ws []trustee.WitnessedCheckpoint) string {
+	if len(ws) == 0 {
+		return ""
+	}
+	var names []string
+	for _, w := range ws {
+		names = append(names, fmt.Sprintf("%s at %d", w.Witness, w.Size))
+	}
+	return "; extends what its witnesses cosigned (" + strings.Join(names, ", ") + ")"
 }

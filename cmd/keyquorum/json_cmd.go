@@ -132,6 +132,8 @@ type auditTrusteeJSON struct {
 	Head      string  `json:"head,omitempty"`
 	SavedHead string  `json:"saved_head,omitempty"`
 	Rewritten []int64 `json:"rewritten,omitempty"`
+	// Witnessed: each witness's latest cosigned checkpoint of this log.
+	Witnessed []trustee.WitnessedCheckpoint `json:"witnessed,omitempty"`
 }
 
 func newAuditVerifyJSON(res *trustee.AuditResult, statePath string, firstRun bool) auditVerifyJSON {
@@ -140,7 +142,7 @@ func newAuditVerifyJSON(res *trustee.AuditResult, statePath string, firstRun boo
 		j.OK = j.OK && t.Status == trustee.AuditOK
 		j.Trustees = append(j.Trustees, auditTrusteeJSON{
 			Index: t.Index, Name: t.Name, Status: t.Status, Detail: t.Detail, Records: t.Size,
-			Head: t.Head, SavedHead: t.SavedHead, Rewritten: t.Rewritten,
+			Head: t.Head, SavedHead: t.SavedHead, Rewritten: t.Rewritten, Witnessed: t.Witnessed,
 		})
 	}
 	return j

@@ -15,6 +15,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/keyquorum/keyquorum/auditlog"
 	"github.com/keyquorum/keyquorum/ceremony"
 	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/trustee"
@@ -152,6 +153,9 @@ func trusteeServe(c *cli.Context) error {
 	} else {
 		logger.Info("no group file yet: this node waits for a key ceremony (keyquorum ceremony dkg)")
 	}
+	// witness follows the group file: set once the API exists, and again
+	// when a key ceremony installs a new group.
+	witness := func(*escrow.GroupFile) {}
 	host, err := ceremony.NewCeremonyHost(ceremony.CeremonyHostConfig{
 		Name: id.Name, LogSigner: id.LogSigner, Store: vault, Record: node.RecordCeremony,
 		Group: func() []byte { b, _ := cur.get(); return b },
@@ -191,6 +195,7 @@ func trusteeServe(c *cli.Context) error {
 				}
 			}
 			logger.Info("key ceremony installed", "epochs", len(g.Epochs), "shares", len(ss), "reshare", replace, "index", node.Index())
+			witness(g)
 			return applyRetention(node, g, logger)
 		},
 	})
@@ -211,6 +216,10 @@ func trusteeServe(c *cli.Context) error {
 	}
 	api := trustee.NewServer(node, trustee.WithServerLogger(logger), trustee.WithLogKey(id.LogKey), trustee.WithCeremonyHost(host))
 	srv := trustee.NewHTTPServer(api, logger)
+	witness = func(g *escrow.GroupFile) { startWitnessing(node, api, g, id, store, logger) }
+	if _, g := cur.get(); g != nil {
+		witness(g)
+	}
 	stopMetrics, err := serveMetrics(c, api, srv, logger)
 	if err != nil {
 		return err
@@ -344,4 +353,45 @@ func currentEpoch(g *escrow.GroupFile, now time.Time) (uint32, bool) {
 func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	return err == nil && trustee.IsLoopbackHost(host)
+}
+
+// startWitnessing makes the node a witness of the other trustees' logs in
+// g (its state in the node store) and has it release shares only under
+// checkpoints cosigned by w of them. A trustee that cannot reach its
+// witnesses refuses with witness-quorum and says so; a group whose
+// witnesses cannot be set up at all is logged as an error, and the node's
+// answers then lack cosignatures, which requesters refuse.
+func startWitnessing(node *trustee.Node, api *trustee.Server, g *escrow.GroupFile, id *trustee.Identity, store *trustee.Store, logger *slog.Logger) {
+	if g.Member(id.Name) == nil {
+		api.SetWitness(nil)
+		node.SetWitnesses(nil)
+		return
+	}
+	cosigner, err := id.Cosigner()
+	if err == nil {
+		var w *auditlog.Witness
+		if w, err = trustee.NewGroupWitness(g, id.Name, cosigner, store.WitnessStore()); err == nil {
+			api.SetWitness(w)
+		}
+	}
+	if err != nil {
+		logger.Error("witness: not witnessing the other trustees' logs", "err", err)
+	}
+	clients := make([]*trustee.Client, len(g.Trustees))
+	for i, m := range g.Trustees {
+		if m.Name == id.Name {
+			continue
+		}
+		if clients[i], err = trustee.NewClient(m); err != nil {
+			logger.Error("witness: cannot reach the witness of a trustee", "trustee", m.Name, "err", err)
+		}
+	}
+	ws, err := trustee.NewWitnesses(g, id.Name, clients)
+	if err != nil {
+		logger.Error("witness: this node's checkpoints cannot be cosigned; requesters will refuse its answers", "err", err)
+		node.SetWitnesses(nil)
+		return
+	}
+	node.SetWitnesses(ws)
+	logger.Info("witnessing", "witness_quorum", ws.Quorum(), "witnesses", len(g.Trustees)-1)
 }
