@@ -139,7 +139,7 @@ type TrusteeAudit struct {
 	// of this log it cosigned, each verified; the log's current
 	// checkpoint must extend every one.
 	Witnessed []WitnessedCheckpoint `json:"witnessed,omitempty"`
-	Err       error   `json:"-"`
+	Err       error                 `json:"-"`
 }
 
 // VerifiedLog is one trustee's whole log, every record verified against
