@@ -320,12 +320,14 @@ func (e *CosignatureError) Unwrap() error { return ErrTooFewCosignatures }
 // ([VerifyHead]).
 func CheckCosigned(g *escrow.GroupFile, name string, signed []byte) ([]string, error) {
 	var vs []note.Verifier
+	member := map[string]string{} // key name -> trustee name
 	for _, m := range g.Trustees {
 		if m.Name == name || m.LogKey == "" {
 			continue
 		}
 		if v, err := CosignatureVerifier(m); err == nil {
 			vs = append(vs, v)
+			member[v.Name()] = m.Name
 		}
 	}
 	e := &CosignatureError{Trustee: name, Need: g.Witnesses()}
@@ -334,10 +336,10 @@ func CheckCosigned(g *escrow.GroupFile, name string, signed []byte) ([]string, e
 	switch {
 	case err == nil:
 		for _, s := range n.Sigs {
-			e.Valid = append(e.Valid, s.Name)
+			e.Valid = append(e.Valid, member[s.Name])
 		}
 	case errors.As(err, &invalid):
-		e.Bad = fmt.Sprintf("the cosignature of %s does not verify", invalid.Name)
+		e.Bad = fmt.Sprintf("the cosignature of %s does not verify", member[invalid.Name])
 	}
 	sort.Strings(e.Valid)
 	e.Valid = slices.Compact(e.Valid)

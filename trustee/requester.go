@@ -79,6 +79,9 @@ type TrusteeResult struct {
 	// proved against.
 	RecordIndex int64  `json:"record_index,omitempty"`
 	Head        string `json:"head,omitempty"`
+	// CosignedBy names the other trustees whose witness cosignatures on
+	// Head verified (at least w of them for a grant).
+	CosignedBy []string `json:"cosigned_by,omitempty"`
 	// Err is the error behind Status, when there is one.
 	Err error `json:"-"`
 
@@ -445,9 +448,11 @@ func (j *decryptJob) ask(ctx context.Context, c *Client, wire []byte, quorum <-c
 			return fail(StatusUnreachable, "", err)
 		}
 	}
-	if _, err := CheckCosigned(j.g, c.member.Name, ans.Head); err != nil {
+	cosigners, err := CheckCosigned(j.g, c.member.Name, ans.Head)
+	if err != nil {
 		return fail(StatusBadEvidence, "", err)
 	}
+	res.CosignedBy = cosigners
 	res.Status = StatusGranted
 	res.tree = tree
 	res.RecordIndex = ans.RecordIndex

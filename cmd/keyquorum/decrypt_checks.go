@@ -227,7 +227,11 @@ func printTrusteeOutcomes(w io.Writer, ts []trustee.TrusteeResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, t := range ts {
 		if t.Status == trustee.StatusGranted {
-			fmt.Fprintf(tw, "  %s\tgranted\t(decision logged as record %d)\n", t.Name, t.RecordIndex)
+			cosigned := ""
+			if len(t.CosignedBy) > 0 {
+				cosigned = ", checkpoint cosigned by " + strings.Join(t.CosignedBy, ", ")
+			}
+			fmt.Fprintf(tw, "  %s\tgranted\t(decision logged as record %d%s)\n", t.Name, t.RecordIndex, cosigned)
 		}
 	}
 	for _, g := range groupOutcomes(ts) {

@@ -23,6 +23,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/keyquorum/keyquorum/auditlog"
 	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/sim"
 	"github.com/keyquorum/keyquorum/trustee"
@@ -70,9 +71,11 @@ func newCLIFed(t *testing.T) *cliFed {
 	f.judge, _ = note.NewSigner(skey)
 	f.judgeV, _ = note.NewVerifier(vkey)
 	eg, _ := g.EscrowGroup(1)
+	var lskeys []string
 	for i := range g.Trustees {
 		m := &g.Trustees[i]
 		lskey, lvkey, err := note.GenerateKey(rand.Reader, m.Name+".keyquorum")
+		lskeys = append(lskeys, lskey)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -94,6 +97,7 @@ func newCLIFed(t *testing.T) *cliFed {
 		f.nodes = append(f.nodes, node)
 	}
 	f.paths["group"] = f.write(t, "group.signed", f.signedGroup(t, g))
+	f.witness(t, lskeys)
 
 	// Traffic among five users over five days, one of them rogue.
 	users, err := sim.GenerateUsers(5, 7)
@@ -121,6 +125,37 @@ func newCLIFed(t *testing.T) *cliFed {
 	f.paths["key"] = f.write(t, "requester.key", kb)
 	f.paths["warrant"] = f.write(t, "warrant.note", f.warrant(t, nil))
 	return f
+}
+
+// witness makes every trustee a witness of the others' logs and has each
+// release shares only under checkpoints w others cosigned, as trustee
+// serve does.
+func (f *cliFed) witness(t *testing.T, logSKeys []string) {
+	t.Helper()
+	clients := make([]*trustee.Client, len(f.group.Trustees))
+	for i, m := range f.group.Trustees {
+		c, err := trustee.NewClient(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		clients[i] = c
+	}
+	for i, m := range f.group.Trustees {
+		cosigner, err := trustee.CosignatureSigner(logSKeys[i])
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := trustee.NewGroupWitness(f.group, m.Name, cosigner, auditlog.NewMemWitnessStore())
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.servers[i].Config.Handler.(*trustee.Server).SetWitness(w)
+		ws, err := trustee.NewWitnesses(f.group, m.Name, clients)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.nodes[i].SetWitnesses(ws)
+	}
 }
 
 func (f *cliFed) node(t *testing.T, name string, index int, signer note.Signer) *trustee.Node {
