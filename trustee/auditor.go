@@ -150,6 +150,9 @@ type VerifiedLog struct {
 	Tree    tlog.Tree
 	Head    []byte
 	Records []AuditRecord
+	// Witnessed are the other trustees' latest cosigned checkpoints of
+	// this log, each verified and extended by Head.
+	Witnessed []WitnessedCheckpoint
 }
 
 // AuditResult is the outcome of [Audit].
@@ -309,7 +312,7 @@ func auditOne(ctx context.Context, c *Client, saved SeenHead, haveSaved bool, ot
 		}
 		return fail(AuditRewritten, detail)
 	}
-	vl := &VerifiedLog{Trustee: m.Name, Index: m.Index, Tree: tree, Head: head, Records: make([]AuditRecord, len(records))}
+	vl := &VerifiedLog{Trustee: m.Name, Index: m.Index, Tree: tree, Head: head, Records: make([]AuditRecord, len(records)), Witnessed: witnessed}
 	for i, b := range records {
 		r, err := ParseAuditRecord(b)
 		if err != nil {

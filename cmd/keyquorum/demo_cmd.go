@@ -377,11 +377,11 @@ func printAudit(out io.Writer, r *demo.Report) {
 	for _, a := range r.Audit {
 		name = max(name, len(a.Trustee))
 	}
-	pf("   %-*s  records  granted  refused  other  verified", name, "trustee")
+	pf("   %-*s  records  granted  refused  other  verified  witnesses", name, "trustee")
 	var kinds []string
 	differ := false
 	for _, a := range r.Audit {
-		pf("   %-*s  %7d  %7d  %7d  %5d  %s", name, a.Trustee, a.Records, a.Granted, a.Refused, a.Other, yesNo(a.Verified))
+		pf("   %-*s  %7d  %7d  %7d  %5d  %-8s  %9d", name, a.Trustee, a.Records, a.Granted, a.Refused, a.Other, yesNo(a.Verified), len(a.Cosignatures))
 		differ = differ || a.Records != r.Audit[0].Records
 		for _, k := range a.OtherKinds {
 			if !slices.Contains(kinds, k) {
@@ -392,6 +392,9 @@ func printAudit(out io.Writer, r *demo.Report) {
 	if len(kinds) > 0 {
 		para(out, "   ", "Other records are of kind "+strings.Join(kinds, ", ")+".")
 	}
+	para(out, "   ", "Witnesses counts the other trustees whose latest cosigned checkpoint of the log "+
+		"verified and is extended by the log as it stands: a trustee releases shares only under a "+
+		"checkpoint that enough of them cosigned, so a record erased afterwards would show.")
 	if differ {
 		para(out, "   ", "The logs differ in length because the runs with f trustees down took trustees 1 to f "+
 			"offline: a trustee that was down was never asked, so it logged nothing.")

@@ -224,6 +224,22 @@ type AuditSummary struct {
 	Refused    int      `json:"refused"`
 	Other      int      `json:"other"`
 	OtherKinds []string `json:"other_kinds"`
+	// Checkpoint is the trustee's signed checkpoint the records were
+	// verified against. Cosignatures are the other trustees' witnesses'
+	// latest cosigned checkpoints of this log (empty with in-process
+	// trustees, which run without witnesses).
+	Checkpoint   string        `json:"checkpoint"`
+	Cosignatures []Cosignature `json:"cosignatures"`
+}
+
+// Cosignature is one witness's latest cosigned checkpoint of a trustee's
+// log, as the auditor found it: the log's signature and the witness's
+// C2SP tlog-cosignature verified with their keys from the group file, and
+// the trustee's current checkpoint proved to extend it.
+type Cosignature struct {
+	Witness  string `json:"witness"`
+	Size     int64  `json:"size"`
+	Verified bool   `json:"verified"`
 }
 
 // Forgery counts random escrow fields tried against an honest recipient.
@@ -408,7 +424,13 @@ func (w *world) run() (*Report, error) {
 	}
 	for _, l := range logs {
 		rep.AuditRecords[l.Trustee] = int(l.Tree.N)
-		a := AuditSummary{Trustee: l.Trustee, Records: len(l.Records), Verified: len(l.Records) == int(l.Tree.N), OtherKinds: []string{}}
+		a := AuditSummary{Trustee: l.Trustee, Records: len(l.Records), Verified: len(l.Records) == int(l.Tree.N), OtherKinds: []string{},
+			Checkpoint: string(l.Head), Cosignatures: []Cosignature{}}
+		for _, c := range l.Witnessed {
+			// Audit keeps only checkpoints whose signatures verified and
+			// that the log's checkpoint extends.
+			a.Cosignatures = append(a.Cosignatures, Cosignature{Witness: c.Witness, Size: c.Size, Verified: true})
+		}
 		for _, rec := range l.Records {
 			switch {
 			case rec.Kind == trustee.AuditKindDecision && rec.Decision == trustee.AuditGranted:

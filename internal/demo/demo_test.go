@@ -3,6 +3,7 @@ package demo
 import (
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -204,9 +205,23 @@ func TestDemoProcesses(t *testing.T) {
 			t.Errorf("ceremony of epoch %d has id %q", c.Epoch, c.ID)
 		}
 	}
+	// Every trustee released shares, each under a checkpoint w = t-1
+	// others cosigned; the auditor found those witnesses' checkpoints,
+	// verified, and the logs extending them.
 	for _, a := range r.Audit {
 		if !a.Verified || a.Records == 0 {
 			t.Errorf("audit of %s: %+v", a.Trustee, a)
+		}
+		if !strings.HasPrefix(a.Checkpoint, a.Trustee+".keyquorum\n") {
+			t.Errorf("audit of %s: checkpoint %q", a.Trustee, a.Checkpoint)
+		}
+		if len(a.Cosignatures) < cfg.Threshold-1 {
+			t.Errorf("audit of %s: %d cosignatures, want at least w = %d", a.Trustee, len(a.Cosignatures), cfg.Threshold-1)
+		}
+		for _, c := range a.Cosignatures {
+			if !c.Verified || c.Witness == a.Trustee || c.Size == 0 || c.Size > int64(a.Records) {
+				t.Errorf("audit of %s: cosignature %+v", a.Trustee, c)
+			}
 		}
 	}
 }
