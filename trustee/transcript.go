@@ -186,6 +186,9 @@ func (j *decryptJob) verifyTranscriptAnswer(ta TranscriptAnswer) error {
 	if _, err := j.verify(ans, verifier); err != nil {
 		return err
 	}
+	if _, err := CheckCosigned(j.g, ta.Trustee, ans.Head); err != nil {
+		return err
+	}
 	for i, p := range ans.Partials {
 		env := j.envs[i]
 		eg := j.groups[env.Context.Epoch]

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"strings"
 	"testing"
 
 	"github.com/keyquorum/keyquorum/trustee"
@@ -45,11 +46,22 @@ func TestTranscriptRoundTripAndVerify(t *testing.T) {
 		"too few answers":             func(x *trustee.Transcript) { x.Answers = x.Answers[:1] },
 		"answer given twice":          func(x *trustee.Transcript) { x.Answers = append(x.Answers[:1], x.Answers[0]) },
 		"request altered":             func(x *trustee.Transcript) { x.Request[len(x.Request)-1] ^= 1 },
+		"cosignatures stripped": func(x *trustee.Transcript) {
+			for i := range x.Answers {
+				text, sigs, _ := strings.Cut(x.Answers[i].Checkpoint, "\n\n")
+				own, _, _ := strings.Cut(sigs, "\n")
+				x.Answers[i].Checkpoint = text + "\n\n" + own + "\n"
+			}
+		},
 	} {
 		x, _ := trustee.ParseTranscript(b)
 		edit(x)
-		if _, err := trustee.VerifyTranscript(f.group, x); !errors.Is(err, trustee.ErrBadTranscript) {
+		_, err := trustee.VerifyTranscript(f.group, x)
+		if !errors.Is(err, trustee.ErrBadTranscript) {
 			t.Errorf("%s: err = %v, want ErrBadTranscript", name, err)
+		}
+		if name == "cosignatures stripped" && !errors.Is(err, trustee.ErrTooFewCosignatures) {
+			t.Errorf("%s: err = %v, want ErrTooFewCosignatures", name, err)
 		}
 	}
 }
