@@ -155,19 +155,28 @@ func (w *Witness) AddCheckpoint(body []byte) ([]byte, error) {
 			return nil, fmt.Errorf("%w: %s: %w", ErrInconsistent, origin, err)
 		}
 	}
-	n, err := note.Open(signed, note.VerifierList(v))
+	sig, err := w.cosign(signed, v)
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrWitnessSignature, err)
-	}
-	// The cosignature covers the log's exact text, extension lines included.
-	cosigned, err := note.Sign(&note.Note{Text: n.Text}, w.cosigner)
-	if err != nil {
-		return nil, fmt.Errorf("auditlog: witness: cosigning: %w", err)
 	}
 	if tree.N > known.N || latest == nil {
 		if err := w.store.Advance(origin, latest, signed); err != nil {
 			return nil, err
 		}
+	}
+	return sig, nil
+}
+
+// cosign returns the witness's cosignature line for the checkpoint signed
+// by the log v. It covers the log's exact text, extension lines included.
+func (w *Witness) cosign(signed []byte, v note.Verifier) ([]byte, error) {
+	n, err := note.Open(signed, note.VerifierList(v))
+	if err != nil {
+		return nil, err
+	}
+	cosigned, err := note.Sign(&note.Note{Text: n.Text}, w.cosigner)
+	if err != nil {
+		return nil, fmt.Errorf("auditlog: witness: cosigning: %w", err)
 	}
 	_, sig, _ := bytes.Cut(cosigned, []byte("\n\n"))
 	return sig, nil
@@ -195,15 +204,10 @@ func (w *Witness) Checkpoint(origin string) ([]byte, error) {
 	if latest == nil {
 		return nil, fmt.Errorf("%w: %s", ErrNotWitnessed, origin)
 	}
-	n, err := note.Open(latest, note.VerifierList(v))
+	sig, err := w.cosign(latest, v)
 	if err != nil {
-		return nil, fmt.Errorf("auditlog: witness: the checkpoint kept for %s does not verify: %w", origin, err)
+		return nil, fmt.Errorf("auditlog: witness: the checkpoint kept for %s: %w", origin, err)
 	}
-	cosigned, err := note.Sign(&note.Note{Text: n.Text}, w.cosigner)
-	if err != nil {
-		return nil, fmt.Errorf("auditlog: witness: cosigning: %w", err)
-	}
-	_, sig, _ := bytes.Cut(cosigned, []byte("\n\n"))
 	return append(bytes.Clone(latest), sig...), nil
 }
 

@@ -101,6 +101,77 @@ func TestEraseAndRegrowCaughtByWitnesses(t *testing.T) {
 	}
 }
 
+// TestNoWitnessQuorumReleasesNothing: against real processes of a 2-of-3
+// group (w = 1), an attacker who can cut trustee-1 off from its witnesses
+// (here: both other trustees killed) does not get trustee-1 to release a
+// share it could later deny: trustee-1 logs the grant, then answers 503
+// witness-quorum naming both witnesses, with no partial decryption, and
+// its witnesses hold nothing of its log. Once trustee-2 is back, the same
+// request is answered under the same record (not logged again), with a
+// checkpoint trustee-2 cosigned, and trustee-2's witness now holds it.
+func TestNoWitnessQuorumReleasesNothing(t *testing.T) {
+	fx := newFixture(t, fixtureConfig{trustees: 3, threshold: 2})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	t1, t2, t3 := fx.fed.Trustees[0], fx.fed.Trustees[1], fx.fed.Trustees[2]
+	if err := t2.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	if err := t3.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	before, err := logSize(ctx, t1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := fx.request(t, fx.inScope[:1])
+	ans, err := t1.Client.Decrypt(ctx, req)
+	var refusal *trustee.RefusalError
+	if !errors.As(err, &refusal) || refusal.Code != trustee.CodeWitnessQuorum || !errors.Is(err, trustee.ErrWitnessQuorum) || ans != nil {
+		t.Fatalf("witnesses down: %v, %v; want a witness-quorum refusal and no answer", ans, err)
+	}
+	for _, want := range []string{"0 of the 1 cosignatures", "trustee-2:", "trustee-3:", "Nothing was released"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("refusal does not say %q: %v", want, err)
+		}
+	}
+	after, err := logSize(ctx, t1)
+	if err != nil || after != before+1 {
+		t.Fatalf("trustee-1's log: %d records (%v), want %d: the grant is logged once before witnessing", after, err, before+1)
+	}
+
+	if err := t2.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	origin := escrow.LogKeyName("trustee-1")
+	if _, err := t2.Client.WitnessCheckpoint(ctx, origin); !errors.Is(err, trustee.ErrNotWitnessed) {
+		t.Fatalf("trustee-2's witness before the retry: %v, want ErrNotWitnessed", err)
+	}
+	ans, err = t1.Client.Decrypt(ctx, req)
+	if err != nil {
+		t.Fatalf("the same request with trustee-2 back: %v", err)
+	}
+	if ans.RecordIndex != before || len(ans.Partials) != 1 {
+		t.Fatalf("answer under record %d with %d partials, want record %d", ans.RecordIndex, len(ans.Partials), before)
+	}
+	if n, _ := logSize(ctx, t1); n != after {
+		t.Fatalf("the retried request was logged again: %d records, want %d", n, after)
+	}
+	got, err := trustee.CheckCosigned(fx.fed.Group, "trustee-1", ans.Head)
+	if err != nil || len(got) != 1 || got[0] != "trustee-2" {
+		t.Fatalf("cosigned by %v (%v), want trustee-2", got, err)
+	}
+	held, err := t2.Client.WitnessCheckpoint(ctx, origin)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lv, _ := note.NewVerifier(t1.Member.LogKey)
+	tree, err := trustee.VerifyHead(held, lv)
+	if err != nil || tree.N != after {
+		t.Fatalf("trustee-2's witness holds size %d of trustee-1's log (%v), want %d", tree.N, err, after)
+	}
+}
+
 // operatorLogSigner is what the operator of a stopped node holds: its log
 // key, from the vault its passphrase opens.
 func operatorLogSigner(t *testing.T, path string) note.Signer {
