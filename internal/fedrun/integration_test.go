@@ -184,7 +184,9 @@ func TestKillTwoTrusteesMidRequest(t *testing.T) {
 
 // TestThreeTrusteesDownInsufficientQuorum: with three of five trustees
 // killed, the requester fails with ErrInsufficientQuorum, and the error and
-// the result name each unreachable trustee.
+// the result name each unreachable trustee. The two left up release
+// nothing either: each reaches only one of the w = 2 witnesses its
+// checkpoint needs, and refuses with witness-quorum.
 func TestThreeTrusteesDownInsufficientQuorum(t *testing.T) {
 	fx := newFixture(t, fixtureConfig{trustees: 5, threshold: 3})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -208,12 +210,15 @@ func TestThreeTrusteesDownInsufficientQuorum(t *testing.T) {
 	if !errors.As(err, &qe) {
 		t.Fatalf("%T is not a *QuorumError", err)
 	}
-	if qe.Usable != 2 || qe.Threshold != 3 || qe.Unrecovered != len(fx.inScope) || qe.Sessions != len(fx.inScope) {
+	if qe.Usable != 0 || qe.Threshold != 3 || qe.Unrecovered != len(fx.inScope) || qe.Sessions != len(fx.inScope) {
 		t.Errorf("quorum error: usable %d, threshold %d, %d of %d unrecovered", qe.Usable, qe.Threshold, qe.Unrecovered, qe.Sessions)
 	}
 	msg := err.Error()
 	for _, r := range res.Trustees {
-		want := trustee.StatusGranted
+		want := trustee.StatusRefused
+		if !down[r.Name] && (r.Code != trustee.CodeWitnessQuorum || !errors.Is(r.Err, trustee.ErrWitnessQuorum)) {
+			t.Errorf("%s: %s %v, want a witness-quorum refusal", r.Name, r.Code, r.Err)
+		}
 		if down[r.Name] {
 			want = trustee.StatusUnreachable
 			if !strings.Contains(msg, r.Name+" unreachable") {
