@@ -24,6 +24,18 @@
 // append succeeds are partial decryptions computed and returned. A node that
 // cannot log cannot release.
 //
+// # Witnessed release
+//
+// Each node is also a C2SP tlog-witness of the other trustees' logs
+// ([NewGroupWitness], its state in the node store: [Store.WitnessStore]),
+// and releases shares only under a checkpoint that w of them cosigned
+// ([Witnesses], [Node.SetWitnesses]; w is the group file's witness
+// quorum, by default t−1). A node that cannot gather w cosignatures
+// refuses with [CodeWitnessQuorum] and releases nothing; requesters
+// ([Decrypt], [CheckCosigned]), transcripts and auditors ([Audit], which
+// also asks every witness for the latest checkpoint it cosigned) hold the
+// trustees to the cosigned checkpoints. See cosign.go for why t−1.
+//
 // # What the audit log makes public
 //
 // Every record is meant to be published (keyquorum audit report). A
