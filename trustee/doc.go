@@ -34,7 +34,8 @@
 // refuses with [CodeWitnessQuorum] and releases nothing; requesters
 // ([Decrypt], [CheckCosigned]), transcripts and auditors ([Audit], which
 // also asks every witness for the latest checkpoint it cosigned) hold the
-// trustees to the cosigned checkpoints. See cosign.go for why t−1.
+// trustees to the cosigned checkpoints. [escrow.GroupFile.Witnesses]
+// says why t−1.
 //
 // # What the audit log makes public
 //
