@@ -181,8 +181,12 @@ func (ws *Witnesses) cosign(log *AuditLog) ([]byte, tlog.Tree, error) {
 	if ws.last != nil && ws.lastN == head.Tree.N && bytes.HasPrefix(ws.last, head.Note) {
 		return ws.last, head.Tree, nil
 	}
+	// The round's context outlives the answer: witnesses still working
+	// once w have cosigned finish (or time out) on their own, so that
+	// every reachable witness holds the checkpoint for auditors.
 	ctx, cancel := context.WithTimeout(context.Background(), ws.timeout)
-	defer cancel()
+	var wg sync.WaitGroup
+	defer func() { go func() { wg.Wait(); cancel() }() }()
 	type result struct {
 		name string
 		line []byte
@@ -190,7 +194,9 @@ func (ws *Witnesses) cosign(log *AuditLog) ([]byte, tlog.Tree, error) {
 	}
 	results := make(chan result, len(ws.peers))
 	for _, p := range ws.peers {
+		wg.Add(1)
 		go func() {
+			defer wg.Done()
 			line, err := ws.ask(ctx, p, log, head)
 			if err == nil {
 				_, err = note.Open(append(bytes.Clone(head.Note), line...), note.VerifierList(p.cosig))

@@ -37,7 +37,8 @@ import (
 //
 // Every error is {"error":{"code":"<stable code>","message":"..."}}: a
 // refusal by the node carries the node's refusal code (403, or 429 for
-// [CodeRateLimited], 503 for [CodeAuditUnavailable], 400 for
+// [CodeRateLimited], 503 for [CodeAuditUnavailable] and
+// [CodeWitnessQuorum], 400 for
 // [CodeBadRequest]); the API's own errors use the codes below.
 //
 // A decrypt body must arrive whole within the body timeout (408
