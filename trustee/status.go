@@ -23,6 +23,9 @@ type NodeStatus struct {
 	AuditSize  int64            `json:"audit_size"`
 	AuditHead  string           `json:"audit_head"` // the latest signed head note
 	Policy     PolicySummary    `json:"policy"`
+	// Witness is what the node's witness holds of the other trustees'
+	// logs (set by trustee serve; nil without a group).
+	Witness *WitnessStatus `json:"witness,omitempty"`
 }
 
 // EpochStatus is one epoch of the node's group file.
@@ -105,6 +108,17 @@ func (st *NodeStatus) Print(w io.Writer) {
 		fmt.Fprintf(w, "ceremonies in progress: %d %s\n", len(c.InProgress), strings.Join(c.InProgress, " "))
 	}
 	fmt.Fprintf(w, "audit log: %d records\n", st.AuditSize)
+	if ws := st.Witness; ws != nil {
+		fmt.Fprintf(w, "witness (w = %d):", ws.Quorum)
+		for _, l := range ws.Logs {
+			fmt.Fprintf(w, " %s cosigned to %d", l.Trustee, l.Cosigned)
+			if len(l.Forks) > 0 {
+				fmt.Fprintf(w, " (FORK refused %d times: evidence kept, see --json)", len(l.Forks))
+			}
+			fmt.Fprint(w, ";")
+		}
+		fmt.Fprintln(w)
+	}
 	fmt.Fprintf(w, "policy: judges %s (%d required), at most %d sessions per warrant, retention %d epochs (0: all), prospective only %v\n",
 		strings.Join(st.Policy.Judges, ", "), st.Policy.JudgesRequired, st.Policy.MaxSessionsPerWarrant, st.Policy.RetentionEpochs, st.Policy.ProspectiveOnly)
 }

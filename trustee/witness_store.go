@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/keyquorum/keyquorum/auditlog"
+	"github.com/keyquorum/keyquorum/escrow"
 	bolt "go.etcd.io/bbolt"
 )
 
@@ -106,6 +107,60 @@ func (s *Store) WitnessEvidence(origin string) ([][2][]byte, error) {
 	})
 	if err != nil {
 		return nil, fmt.Errorf("trustee: %w", err)
+	}
+	return out, nil
+}
+
+// WitnessStatus is what a node's witness holds, for its operator
+// ([NodeStatus]): per other trustee's log, the size of the latest
+// checkpoint it cosigned and the forks it refused, with their evidence.
+type WitnessStatus struct {
+	Quorum int                `json:"witness_quorum"` // w of the group
+	Logs   []WitnessLogStatus `json:"logs"`
+}
+
+// WitnessLogStatus is the witness's state for one log.
+type WitnessLogStatus struct {
+	Trustee  string        `json:"trustee"`
+	Cosigned int64         `json:"cosigned_size"` // 0: none yet
+	Forks    []ForkRefused `json:"forks_refused,omitempty"`
+}
+
+// ForkRefused is one pair of checkpoints of a log that no proof connects:
+// the one the witness had cosigned and the one it refused. Together they
+// prove the log's operator signed a fork.
+type ForkRefused struct {
+	Kept    string `json:"kept"`
+	Refused string `json:"refused"`
+}
+
+// WitnessStatus reads the state of trustee self's witness for the other
+// trustees of g.
+func (s *Store) WitnessStatus(g *escrow.GroupFile, self string) (*WitnessStatus, error) {
+	out := &WitnessStatus{Quorum: g.Witnesses(), Logs: []WitnessLogStatus{}}
+	ws := s.WitnessStore()
+	for _, m := range g.Trustees {
+		if m.Name == self {
+			continue
+		}
+		origin := escrow.LogKeyName(m.Name)
+		l := WitnessLogStatus{Trustee: m.Name}
+		latest, err := ws.Latest(origin)
+		if err != nil {
+			return nil, err
+		}
+		if latest != nil {
+			_, tree, _ := auditlog.ParseCheckpointText(string(latest))
+			l.Cosigned = tree.N
+		}
+		ev, err := s.WitnessEvidence(origin)
+		if err != nil {
+			return nil, err
+		}
+		for _, p := range ev {
+			l.Forks = append(l.Forks, ForkRefused{Kept: string(p[0]), Refused: string(p[1])})
+		}
+		out.Logs = append(out.Logs, l)
 	}
 	return out, nil
 }

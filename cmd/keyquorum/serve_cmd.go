@@ -242,7 +242,14 @@ func trusteeServe(c *cli.Context) error {
 	}
 	control := &http.Server{Handler: trustee.ControlHandler(trustee.ControlConfig{
 		Host: host, LogSigner: id.LogSigner,
-		Status: func() (any, error) { _, g := cur.get(); return node.Status(g, host) },
+		Status: func() (any, error) {
+			_, g := cur.get()
+			st, err := node.Status(g, host)
+			if err == nil && g != nil && g.Member(id.Name) != nil {
+				st.Witness, err = store.WitnessStatus(g, id.Name)
+			}
+			return st, err
+		},
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go control.Serve(cl)
 	defer func() { control.Close(); os.Remove(filepath.Join(dir, trustee.ControlSocketName)) }()

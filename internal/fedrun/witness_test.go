@@ -99,6 +99,22 @@ func TestEraseAndRegrowCaughtByWitnesses(t *testing.T) {
 	if !errors.As(err, &refusal) || refusal.Code != trustee.CodeWitnessQuorum || !strings.Contains(err.Error(), "422") {
 		t.Fatalf("the regrown trustee answered %v; want a witness-quorum refusal with its witnesses' 422", err)
 	}
+	// trustee-1's operator sees the refused fork, and its evidence.
+	st := nodeStatus(t, fx.fed.Trustees[0].Dir)
+	if st.Witness == nil || st.Witness.Quorum != 1 {
+		t.Fatalf("trustee-1's witness status: %+v", st.Witness)
+	}
+	for _, l := range st.Witness.Logs {
+		if l.Trustee != "trustee-3" {
+			continue
+		}
+		if len(l.Forks) == 0 || !strings.HasPrefix(l.Forks[0].Kept, "trustee-3.keyquorum\n") || l.Forks[0].Kept == l.Forks[0].Refused {
+			t.Fatalf("trustee-1 keeps no evidence of trustee-3's fork: %+v", l)
+		}
+	}
+	if _, stdout, _ := runKeyquorum(t, "trustee", "status", "--dir", fx.fed.Trustees[0].Dir); !strings.Contains(stdout, "trustee-3 cosigned to") || !strings.Contains(stdout, "FORK refused") {
+		t.Errorf("trustee status does not show the refused fork:\n%s", stdout)
+	}
 }
 
 // TestNoWitnessQuorumReleasesNothing: against real processes of a 2-of-3
