@@ -9,7 +9,6 @@ import (
 
 	"github.com/keyquorum/keyquorum/auditlog"
 	"github.com/keyquorum/keyquorum/trustee"
-	fmtnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -20,20 +19,7 @@ import (
 // holds the checkpoint it cosigned and the evidence, still refuses the
 // rewritten log, and still cosigns the honest log as it grows.
 func TestWitnessStoreDurable(t *testing.T) {
-	lskey, lvkey, err := note.GenerateKey(netRand("durable log trustee-1"), "trustee-1.keyquorum")
-	if err != nil {
-		t.Fatal(err)
-	}
-	logS, _ := note.NewSigner(lskey)
-	logV, _ := note.NewVerifier(lvkey)
-	wskey, _, err := note.GenerateKey(netRand("durable witness trustee-2"), "trustee-2.keyquorum")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cosigner, err := fmtnote.NewSignerForCosignatureV1(wskey)
-	if err != nil {
-		t.Fatal(err)
-	}
+	logS, logV, cosigner, _ := witnessKeys(t, "durable ")
 	now := func() time.Time { return netNow }
 	newLog := func() *auditlog.Log {
 		l, err := auditlog.New(auditlog.NewMemStore(), logS, now)

@@ -8,8 +8,8 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/auditlog"
+	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/trustee"
-	fmtnote "github.com/transparency-dev/formats/note"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -18,20 +18,7 @@ import (
 // 409 with the size it knows to a stale request, and refuses (422) the
 // checkpoint of a rewritten log signed with trustee-1's key, keeping both.
 func TestTrusteeWitnessOverHTTP(t *testing.T) {
-	_, vkey1, err := note.GenerateKey(netRand("log trustee-1"), "trustee-1.keyquorum")
-	if err != nil {
-		t.Fatal(err)
-	}
-	logV, _ := note.NewVerifier(vkey1)
-	wskey, wvkey, err := note.GenerateKey(netRand("witness trustee-2"), "trustee-2.keyquorum")
-	if err != nil {
-		t.Fatal(err)
-	}
-	cosigner, err := fmtnote.NewSignerForCosignatureV1(wskey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cosigV, _ := fmtnote.NewVerifierForCosignatureV1(wvkey)
+	_, logV, cosigner, cosigV := witnessKeys(t, "")
 	wstore := auditlog.NewMemWitnessStore()
 	w, err := auditlog.NewWitness(cosigner, []note.Verifier{logV}, wstore)
 	if err != nil {
@@ -81,4 +68,27 @@ func TestTrusteeWitnessOverHTTP(t *testing.T) {
 	if len(ev) != 1 || string(ev[0][0]) != string(h.Note) || string(ev[0][1]) != string(fh.Note) {
 		t.Fatalf("evidence: %q", ev)
 	}
+}
+
+// witnessKeys are trustee-1's log key and trustee-2's witness key, drawn
+// from seed.
+func witnessKeys(t *testing.T, seed string) (logS note.Signer, logV note.Verifier, cosigner note.Signer, cosigV note.Verifier) {
+	t.Helper()
+	lskey, lvkey, err := note.GenerateKey(netRand(seed+"log trustee-1"), "trustee-1.keyquorum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	logS, _ = note.NewSigner(lskey)
+	logV, _ = note.NewVerifier(lvkey)
+	wskey, wvkey, err := note.GenerateKey(netRand(seed+"witness trustee-2"), "trustee-2.keyquorum")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cosigner, err = trustee.CosignatureSigner(wskey); err != nil {
+		t.Fatal(err)
+	}
+	if cosigV, err = trustee.CosignatureVerifier(escrow.GroupMember{Name: "trustee-2", LogKey: wvkey}); err != nil {
+		t.Fatal(err)
+	}
+	return logS, logV, cosigner, cosigV
 }
