@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -234,6 +235,7 @@ func trusteeServe(c *cli.Context) error {
 	control := &http.Server{Handler: trustee.ControlHandler(trustee.ControlConfig{
 		Host: host, LogSigner: id.LogSigner,
 		Status: func() (any, error) { _, g := cur.get(); return node.Status(g, host) },
+		Backup: func(w io.Writer) error { _, err := trustee.WriteBackup(w, store, dir, id.Name); return err },
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go control.Serve(cl)
 	defer func() { control.Close(); os.Remove(filepath.Join(dir, trustee.ControlSocketName)) }()
