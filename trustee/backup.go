@@ -373,6 +373,12 @@ func RestoreBackup(r io.Reader, dir string, opts RestoreOptions) (*BackupHeader,
 	syncPath(stage)
 	if replace {
 		old := fmt.Sprintf("%s.replaced-%s", dir, opts.Now().UTC().Format("20060102T150405Z"))
+		for i := 2; ; i++ {
+			if _, err := os.Lstat(old); errors.Is(err, fs.ErrNotExist) {
+				break
+			}
+			old = fmt.Sprintf("%s.replaced-%s-%d", dir, opts.Now().UTC().Format("20060102T150405Z"), i)
+		}
 		if err := os.Rename(dir, old); err != nil {
 			return nil, fmt.Errorf("trustee: restore: moving the old directory aside: %w", err)
 		}
