@@ -17,7 +17,7 @@ import (
 
 // backupNode makes a node directory holding a store whose log has n
 // records and the node's small files, and returns it with the store open.
-func backupNode(t *testing.T, n int) (string, *Store) {
+func backupNode(t testing.TB, n int) (string, *Store) {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "node")
 	if err := os.Mkdir(dir, 0o700); err != nil {
@@ -257,6 +257,34 @@ func FuzzParseBackupHeader(f *testing.F) {
 		again, err := ParseBackupHeader(h.Marshal())
 		if err != nil || !bytes.Equal(again.Marshal(), b) {
 			t.Fatalf("parse(marshal) = %v", err)
+		}
+	})
+}
+
+// FuzzVerifyBackup: whatever bytes are offered as a backup, checking them
+// either accepts a backup whose header marshals back to the bytes it
+// started with, or refuses with ErrBadBackup; nothing panics.
+func FuzzVerifyBackup(f *testing.F) {
+	dir, s := backupNode(f, 2)
+	var buf bytes.Buffer
+	if _, err := WriteBackup(&buf, s, dir, "trustee-1"); err != nil {
+		f.Fatal(err)
+	}
+	good := buf.Bytes()
+	f.Add(good)
+	f.Add(good[:len(good)-10])
+	f.Add([]byte(backupHeaderSeeds[0] + "sha256 00\n"))
+	scratch := f.TempDir()
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, err := VerifyBackup(bytes.NewReader(b), scratch)
+		if err != nil {
+			if !errors.Is(err, ErrBadBackup) {
+				t.Fatalf("error without ErrBadBackup: %v", err)
+			}
+			return
+		}
+		if !bytes.HasPrefix(b, h.Marshal()) {
+			t.Fatalf("accepted a backup whose header is not its first bytes")
 		}
 	})
 }

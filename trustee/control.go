@@ -279,7 +279,9 @@ func (c *ControlClient) send(method, path string, body any) (*http.Response, err
 // to w. The caller checks what it wrote (the last line is the checksum;
 // [RestoreBackup] and [VerifyBackup] refuse a backup cut short).
 func (c *ControlClient) Backup(w io.Writer) error {
-	resp, err := c.send(http.MethodGet, pathControlBackup, nil)
+	// A large store takes longer than the other calls' minute.
+	slow := &ControlClient{dir: c.dir, hc: &http.Client{Transport: c.hc.Transport}}
+	resp, err := slow.send(http.MethodGet, pathControlBackup, nil)
 	if err != nil {
 		return err
 	}
