@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"errors"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -287,4 +289,51 @@ func FuzzVerifyBackup(f *testing.F) {
 			t.Fatalf("accepted a backup whose header is not its first bytes")
 		}
 	})
+}
+
+// TestControlBackup: a running node's backup over its control socket is
+// the file WriteBackup makes; a backup that fails before its first byte
+// is an error to the client, and one cut short fails its check.
+func TestControlBackup(t *testing.T) {
+	dir, s := backupNode(t, 4)
+	l, err := ListenControl(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var backupErr, cutAfter = error(nil), 0
+	go http.Serve(l, ControlHandler(ControlConfig{Backup: func(w io.Writer) error {
+		if backupErr != nil {
+			return backupErr
+		}
+		if cutAfter > 0 {
+			var buf bytes.Buffer
+			WriteBackup(&buf, s, dir, "trustee-1")
+			w.Write(buf.Bytes()[:cutAfter])
+			return errors.New("disk gone")
+		}
+		_, err := WriteBackup(w, s, dir, "trustee-1")
+		return err
+	}}))
+	c := NewControlClient(dir)
+	var got bytes.Buffer
+	if err := c.Backup(&got); err != nil {
+		t.Fatal(err)
+	}
+	h, err := VerifyBackup(bytes.NewReader(got.Bytes()), t.TempDir())
+	if err != nil || h.TreeSize != 4 {
+		t.Fatalf("backup over the socket: %+v, %v", h, err)
+	}
+	backupErr = errors.New("trustee: the store is closed")
+	if err := c.Backup(&bytes.Buffer{}); err == nil || !strings.Contains(err.Error(), "the store is closed") {
+		t.Fatalf("failed backup: %v", err)
+	}
+	backupErr, cutAfter = nil, 5000
+	got.Reset()
+	if err := c.Backup(&got); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := VerifyBackup(bytes.NewReader(got.Bytes()), t.TempDir()); !errors.Is(err, ErrBadBackup) {
+		t.Fatalf("a backup cut short: %v", err)
+	}
 }

@@ -183,12 +183,27 @@ func ControlHandler(cfg ControlConfig) http.Handler {
 			ceremony.WriteError(w, http.StatusNotFound, CodeNotFound, "this node takes no backups over its control socket")
 			return
 		}
-		w.Header().Set("Content-Type", "application/octet-stream")
 		// A failure part way ends the body without its checksum line,
-		// which the client and every restore refuse.
-		cfg.Backup(w)
+		// which the client and every restore refuse; one before the first
+		// byte is answered as an error.
+		cw := &countingWriter{w: w}
+		if err := cfg.Backup(cw); err != nil && cw.n == 0 {
+			fail(w, err)
+		}
 	})
 	return mux
+}
+
+// countingWriter counts the bytes written through it.
+type countingWriter struct {
+	w io.Writer
+	n int64
+}
+
+func (c *countingWriter) Write(p []byte) (int, error) {
+	n, err := c.w.Write(p)
+	c.n += int64(n)
+	return n, err
 }
 
 // dialControl connects to the control socket in dir.
