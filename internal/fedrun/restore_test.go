@@ -113,6 +113,14 @@ func TestRestoreOldBackupRefused(t *testing.T) {
 			t.Errorf("start-up error does not say %q: %v", w, err)
 		}
 	}
+	// The operator's override is for witnesses that cannot be reached,
+	// never for a log they show to be behind.
+	tr.ServeArgs = []string{"--override-witness-check", "I am sure this is the latest backup"}
+	err = tr.Start(ctx)
+	tr.ServeArgs = nil
+	if err == nil || !strings.Contains(err.Error(), want) {
+		t.Fatalf("old backup with the override: %v", err)
+	}
 	after, err := os.ReadFile(storePath)
 	if err != nil {
 		t.Fatal(err)
