@@ -171,6 +171,23 @@ func (w *Witness) AddCheckpoint(body []byte) ([]byte, error) {
 	return sig, nil
 }
 
+// Latest returns the latest checkpoint of the log origin this witness
+// cosigned (as the log signed it), nil if none yet, or an error wrapping
+// [ErrUnknownLog] for a log it does not witness. A node restored from a
+// backup asks its witnesses for it before signing anything.
+func (w *Witness) Latest(origin string) ([]byte, error) {
+	if _, ok := w.logs[origin]; !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownLog, origin)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	b, err := w.store.Latest(origin)
+	if err != nil {
+		return nil, fmt.Errorf("auditlog: witness: %w", err)
+	}
+	return b, nil
+}
+
 // FormatAddCheckpoint is the body of a C2SP tlog-witness add-checkpoint
 // request: "old <size>", the consistency proof's hashes in base64 one per
 // line, an empty line, and the signed checkpoint.

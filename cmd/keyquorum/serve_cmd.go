@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -30,7 +31,9 @@ func trusteeServeCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "run the trustee node's API (HTTPS with the pinned certificate) until SIGTERM or SIGINT; SIGHUP reloads policy.toml",
-		Description: "Unlocks DIR/node.db with the passphrase, loads policy.toml and group.json, applies the\n" +
+		Description: "Unlocks DIR/node.db with the passphrase, loads policy.toml and group.json, asks the\n" +
+			"other trustees' witnesses for the latest checkpoint of its log they cosigned (and refuses\n" +
+			"to serve a log behind it; a restored store must hear from all of them), applies the\n" +
 			"retention policy, and serves decryption requests, the audit log, /healthz and /metrics\n" +
 			"on the address in the node's descriptor. On SIGTERM it stops accepting, lets requests\n" +
 			"in flight finish and closes the store cleanly.",
@@ -41,6 +44,8 @@ func trusteeServeCommand() *cli.Command {
 			&cli.BoolFlag{Name: "insecure-plain-http", Usage: "serve plain HTTP without TLS (loopback addresses only; for demos)", EnvVars: envVar("insecure-plain-http")},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json", EnvVars: envVar("log-format")},
 			metricsListenFlag(),
+			overrideWitnessCheckFlag(),
+			witnessWaitFlag(),
 		},
 		Action: trusteeServe,
 	}
@@ -112,6 +117,17 @@ func trusteeServe(c *cli.Context) error {
 			// A reshare moved the group to a roster without this trustee.
 			logger.Warn("the group file does not list this trustee: it left the group and holds no share", "group", groupPath)
 		}
+	}
+
+	// Before anything can sign: is this log behind what its witnesses
+	// cosigned (an old backup put back)?
+	_, startGroup := cur.get()
+	if err := checkWitnessesAtStart(c, store, id, startGroup, logger); err != nil {
+		return err
+	}
+	witness, err := groupWitness(id, startGroup)
+	if err != nil {
+		return cli.Exit(err.Error(), 2)
 	}
 
 	node, err := trustee.New(id.Name, index, policy, store, id.LogSigner, trustee.WithShareEraser(vault.DeleteEpochShare))
@@ -209,7 +225,7 @@ func trusteeServe(c *cli.Context) error {
 	if plain && !isLoopback(addr) {
 		return cli.Exit(fmt.Sprintf("--insecure-plain-http is for loopback addresses only, not %s", addr), 2)
 	}
-	api := trustee.NewServer(node, trustee.WithServerLogger(logger), trustee.WithLogKey(id.LogKey), trustee.WithCeremonyHost(host))
+	api := trustee.NewServer(node, trustee.WithServerLogger(logger), trustee.WithLogKey(id.LogKey), trustee.WithCeremonyHost(host), trustee.WithWitness(witness))
 	srv := trustee.NewHTTPServer(api, logger)
 	stopMetrics, err := serveMetrics(c, api, srv, logger)
 	if err != nil {
@@ -234,6 +250,7 @@ func trusteeServe(c *cli.Context) error {
 	control := &http.Server{Handler: trustee.ControlHandler(trustee.ControlConfig{
 		Host: host, LogSigner: id.LogSigner,
 		Status: func() (any, error) { _, g := cur.get(); return node.Status(g, host) },
+		Backup: func(w io.Writer) error { _, err := trustee.WriteBackup(w, store, dir, id.Name); return err },
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go control.Serve(cl)
 	defer func() { control.Close(); os.Remove(filepath.Join(dir, trustee.ControlSocketName)) }()
