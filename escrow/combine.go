@@ -147,6 +147,13 @@ func interpolateAtZero(xs []int, Vs []*ed.Point) (*ed.Point, error) {
 			return nil, errTooFewCommitShares
 		}
 	}
+	return new(ed.Point).VarTimeMultiScalarMult(lagrangeCoefficients(xs), Vs), nil
+}
+
+// lagrangeCoefficients returns λ_i = Π_{j≠i} x_j / (x_j − x_i) for the
+// distinct x-coordinates xs (all at least 1), with one scalar inversion for
+// all the denominators (Montgomery's batch inversion).
+func lagrangeCoefficients(xs []int) []*ed.Scalar {
 	n := len(xs)
 	x := make([]*ed.Scalar, n)
 	for i, xi := range xs {
@@ -180,7 +187,7 @@ func interpolateAtZero(xs []int, Vs []*ed.Point) (*ed.Point, error) {
 		coeff[i].Multiply(coeff[i], num[i])
 		inv.Multiply(inv, den[i])
 	}
-	return new(ed.Point).VarTimeMultiScalarMult(coeff, Vs), nil
+	return coeff
 }
 
 func describeBad(bad []BadShareError) string {

@@ -44,7 +44,9 @@ type Envelope struct {
 	U       kyber.Point
 	C       []byte // KeySize + 16 bytes
 	proof   schnorrProof
-	ctx     []byte // canonical encoding of Context
+	ctx     []byte    // canonical encoding of Context
+	u       *ed.Point // U, decoded once
+	ub      []byte    // U's encoding
 }
 
 // Errors about envelopes.
@@ -83,7 +85,8 @@ func SealEnvelope(K []byte, ctx *Context, groupKey kyber.Point) (*Envelope, erro
 	}
 	C := aead.Seal(nil, make([]byte, chacha20poly1305.NonceSize), K, concat(cb, Ub))
 	pi := proveSchnorrFast(labelEnvelopeProof, labelEnvelopeNonce, r, Ub, [][]byte{Xb, cb, C})
-	return &Envelope{Context: ctx, U: group.PointFromEncoding(Ub), C: C, proof: pi, ctx: cb}, nil
+	return &Envelope{Context: ctx, U: group.PointFromEncoding(Ub), C: C, proof: pi, ctx: cb,
+		u: group.FilippoPointFromEncoding(Ub), ub: Ub}, nil
 }
 
 // wrapAEAD derives W from the encodings of the shared point S, U and X_e and
@@ -211,7 +214,8 @@ func ParseEnvelope(b []byte) (*Envelope, error) {
 		return nil, fmt.Errorf("%w: %w", ErrBadEnvelope, err)
 	}
 	rest = rest[n:]
-	U, err := group.ParsePoint(rest[:group.PointLen])
+	Ub := bytes.Clone(rest[:group.PointLen])
+	u, err := group.ParseFilippoPoint(Ub)
 	if err != nil {
 		return nil, fmt.Errorf("%w: U: %w", ErrBadEnvelope, err)
 	}
@@ -221,7 +225,7 @@ func ParseEnvelope(b []byte) (*Envelope, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: proof: %w", ErrBadEnvelope, err)
 	}
-	return &Envelope{Context: ctx, U: U, C: C, proof: pi, ctx: ctxb}, nil
+	return &Envelope{Context: ctx, U: group.PointFromEncoding(Ub), C: C, proof: pi, ctx: ctxb, u: u, ub: Ub}, nil
 }
 
 // ContextBytes returns the canonical encoding of the envelope's context.

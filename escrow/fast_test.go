@@ -82,7 +82,8 @@ func refSealEnvelope(K []byte, ctx *Context, groupKey kyber.Point) (*Envelope, e
 	}
 	C := aead.Seal(nil, make([]byte, chacha20poly1305.NonceSize), K, concat(cb, group.PointBytes(U)))
 	pi := refProveSchnorr(labelEnvelopeProof, labelEnvelopeNonce, r, U, group.PointBytes(groupKey), cb, C)
-	return &Envelope{Context: ctx, U: U, C: C, proof: pi, ctx: cb}, nil
+	Ub := group.PointBytes(U)
+	return &Envelope{Context: ctx, U: U, C: C, proof: pi, ctx: cb, u: group.FilippoPointFromEncoding(Ub), ub: Ub}, nil
 }
 
 func refEnvelopeVerify(e *Envelope, groupKey kyber.Point) error {
