@@ -137,8 +137,8 @@ func TestBatchMatchesPerSession(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !bytes.Equal(a.V(j), group.PointBytes(p.V)) || a.Sessions[j] != p.SessionID {
-				t.Fatalf("trustee %d session %d: batch V %x, single V %x", i, j, a.V(j), group.PointBytes(p.V))
+			if !bytes.Equal(a.V(j), group.PointBytes(kV(p))) || a.Sessions[j] != p.SessionID {
+				t.Fatalf("trustee %d session %d: batch V %x, single V %x", i, j, a.V(j), group.PointBytes(kV(p)))
 			}
 		}
 	}
@@ -268,7 +268,7 @@ func TestBatchRefusals(t *testing.T) {
 		t.Error("empty batch answered")
 	}
 	// Q = −U_1 makes U_1+Q the identity: refused before any answer.
-	negU := group.Point().Neg(f.envs[1].U)
+	negU := group.Point().Neg(kU(f.envs[1]))
 	if _, err := PartialDecryptBatch(k, f.id, f.envs, negU, detReader("r")); !errors.Is(err, ErrIdentityBase) {
 		t.Errorf("U+Q = identity: got %v, want ErrIdentityBase", err)
 	}
