@@ -422,7 +422,9 @@ func TestParseBatchAnswerRefusals(t *testing.T) {
 		"z not reduced":  set(len(good)-32, bytes.Repeat([]byte{0xff}, 32)...),
 	}
 	for _, bp := range badPoints(t) {
-		cases["V "+bp.name] = set(vOff, bp.enc...)
+		if bp.want != group.ErrNotInSubgroup { // deferred: see TestBatchTorsionV
+			cases["V "+bp.name] = set(vOff, bp.enc...)
+		}
 	}
 	for name, b := range cases {
 		if _, err := ParseBatchAnswer(b); !errors.Is(err, ErrBadBatch) {
@@ -430,9 +432,52 @@ func TestParseBatchAnswerRefusals(t *testing.T) {
 		}
 	}
 	for _, bp := range badPoints(t) {
+		if bp.want == group.ErrNotInSubgroup {
+			continue
+		}
 		if _, err := ParseBatchAnswer(set(vOff, bp.enc...)); !errors.Is(err, bp.want) {
 			t.Errorf("V %s: got %v, want %v", bp.name, err, bp.want)
 		}
+	}
+}
+
+// TestBatchTorsionV: a V_j with a torsion component parses (the subgroup
+// check is deferred), is refused by Verify with ErrNotInSubgroup, and a
+// trustee that sends one among the first t is named by CombineBatch, which
+// still recovers every key from honest answers.
+func TestBatchTorsionV(t *testing.T) {
+	f := newBatchFixture(t, 3, 5, 3, "batch torsion")
+	c := f.combiner(t)
+	var torsioned []byte
+	for _, bp := range badPoints(t) {
+		if bp.want == group.ErrNotInSubgroup {
+			torsioned = bp.enc
+		}
+	}
+	T, err := new(ed.Point).SetBytes(torsioned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// V_1 + (torsioned − genuine): the torsion component of the bad point.
+	genuine := new(ed.Point).ScalarBaseMult(group.HashToFilippoScalar("keyquorum/test/genuine"))
+	T.Subtract(T, genuine)
+	enc := f.answers[2].Marshal()
+	off := batchHeaderLen + batchEntryLen + 16 // V of session 1
+	copy(enc[off:], new(ed.Point).Add(f.answers[2].v[1], T).Bytes())
+	bad, err := ParseBatchAnswer(enc)
+	if err != nil {
+		t.Fatalf("torsioned V refused at parse: %v", err)
+	}
+	if err := bad.Verify(f.tg.PublicShares[2], f.id, f.envs, f.req.Public); !errors.Is(err, group.ErrNotInSubgroup) || !errors.Is(err, ErrBadBatch) {
+		t.Fatalf("Verify: got %v, want ErrBadBatch wrapping ErrNotInSubgroup", err)
+	}
+	res, err := c.CombineBatch(f.id, f.envs, []*BatchAnswer{f.answers[1], bad, f.answers[3], f.answers[4]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.checkKeys(t, res)
+	if len(res.Bad) != 1 || res.Bad[0].Trustee != 2 || !slices.Equal(res.Used, []int{1, 3, 4}) {
+		t.Fatalf("bad %v, used %v; want trustee 2 named", res.Bad, res.Used)
 	}
 }
 

@@ -105,9 +105,27 @@ func HashToFilippoScalar(label string, inputs ...[]byte) *edwards25519.Scalar {
 }
 
 // ParseFilippoPoint is [ParsePoint] for callers that compute with
-// filippo.io/edwards25519: the same checks, in the same order, with the
-// same errors, returning the decoded point in filippo's representation.
+// filippo.io/edwards25519: the same checks, with the same errors, returning
+// the decoded point in filippo's representation.
 func ParseFilippoPoint(b []byte) (*edwards25519.Point, error) {
+	p, err := ParseFilippoPointDeferred(b)
+	if err != nil {
+		return nil, err
+	}
+	if !inPrimeOrderSubgroup(p) {
+		return nil, ErrNotInSubgroup
+	}
+	return p, nil
+}
+
+// ParseFilippoPointDeferred makes every check of [ParseFilippoPoint] but
+// the costly one, membership of the prime-order subgroup (a multiplication
+// by l, as dear as an X25519 agreement), which the caller must make with
+// [InSubgroup] before anything depends on the point's order. It is for
+// values whose use is confirmed otherwise: the V_j of a batch answer,
+// whose combination is confirmed by opening the envelope, are checked only
+// when their proof is.
+func ParseFilippoPointDeferred(b []byte) (*edwards25519.Point, error) {
 	if len(b) != PointLen {
 		return nil, errPointLength(len(b))
 	}
@@ -129,9 +147,6 @@ func ParseFilippoPoint(b []byte) (*edwards25519.Point, error) {
 	if new(edwards25519.Point).MultByCofactor(p).Equal(identity) == 1 {
 		return nil, ErrSmallOrder
 	}
-	if !inPrimeOrderSubgroup(p) {
-		return nil, ErrNotInSubgroup
-	}
 	if p.Equal(identity) == 1 {
 		return nil, ErrIdentity
 	}
@@ -149,6 +164,10 @@ func isCanonicalPointEncoding(b []byte) bool {
 	type canon interface{ IsCanonical([]byte) bool }
 	return suite.Point().(canon).IsCanonical(b)
 }
+
+// InSubgroup reports whether p, a point from [ParseFilippoPointDeferred],
+// lies in the prime-order subgroup. It runs in variable time: p is public.
+func InSubgroup(p *edwards25519.Point) bool { return inPrimeOrderSubgroup(p) }
 
 // inPrimeOrderSubgroup reports whether l·P is the identity. filippo reduces
 // scalars mod l, so l·P is computed as (l−1)·P + P, in variable time: P is
