@@ -10,6 +10,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"sync"
 
 	ed "filippo.io/edwards25519"
 	"github.com/keyquorum/keyquorum/internal/group"
@@ -405,8 +406,10 @@ func edScalar(b []byte) (*ed.Scalar, error) {
 
 // Combiner is a requester's state for one epoch: the group's public view,
 // the requester key, q·X_e (computed once) and the Lagrange coefficients of
-// every subset of trustees it has combined (computed once per subset).
+// every subset of trustees it has combined (computed once per subset). It
+// is safe for concurrent use.
 type Combiner struct {
+	mu      sync.Mutex // guards coeffs
 	g       *Group
 	req     *RequesterKey
 	X       *ed.Point
@@ -427,6 +430,9 @@ func NewCombiner(g *Group, req *RequesterKey) (*Combiner, error) {
 	// q is secret: constant-time multiplication.
 	c.qX = new(ed.Point).ScalarMult(group.ToFilippoScalar(req.Private), c.X)
 	for i, Xi := range g.PublicShares {
+		if i < 1 {
+			return nil, fmt.Errorf("escrow: public share of trustee index %d; indices start at 1", i)
+		}
 		c.sharesB[i] = group.PointBytes(Xi)
 		c.shares[i] = group.FilippoPointFromEncoding(c.sharesB[i])
 	}
@@ -437,6 +443,8 @@ func NewCombiner(g *Group, req *RequesterKey) (*Combiner, error) {
 // (distinct, at least 1), computed once per subset.
 func (c *Combiner) lagrange(xs []int) []*ed.Scalar {
 	key := fmt.Sprint(xs)
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if l, ok := c.coeffs[key]; ok {
 		return l
 	}
@@ -607,6 +615,92 @@ func trusteesOfUnsorted(as []*BatchAnswer) []int {
 
 func trusteesOf(as []*BatchAnswer) []int {
 	xs := trusteesOfUnsorted(as)
+	sort.Ints(xs)
+	return xs
+}
+
+// Combine is the optimistic counterpart of the package's [Combine] for one
+// envelope, with the combiner's cached q·X_e, public shares and Lagrange
+// coefficients: it combines the first t answers that are for this session
+// and from distinct trustees of the group without checking their proofs,
+// and checks proofs (and names the trustees whose proofs fail) only if the
+// envelope does not open. The envelope's own proof is not checked, for the
+// reason [Combiner.CombineBatch] gives. A key is returned only when
+// confirmed; wrong answers whose errors cancel in the interpolation (the
+// key still opens) are therefore not named.
+func (c *Combiner) Combine(env *Envelope, partials []*PartialDecryption) (*Result, error) {
+	if env.Context.GroupKeyID != KeyIDOf(c.g.Key) || env.Context.Epoch != c.g.Epoch {
+		return nil, fmt.Errorf("escrow: session %s is escrowed under epoch %d key %s, not the combiner's epoch %d",
+			env.Context.SessionID, env.Context.Epoch, env.Context.GroupKeyID, c.g.Epoch)
+	}
+	res := &Result{}
+	bad := func(p *PartialDecryption, reason string) {
+		res.Bad = append(res.Bad, BadShareError{Trustee: p.Trustee, Reason: reason})
+	}
+	var usable []*PartialDecryption
+	seen := map[int]*PartialDecryption{}
+	for _, p := range partials {
+		switch prev := seen[p.Trustee]; {
+		case c.shares[p.Trustee] == nil:
+			bad(p, "no such trustee in the group")
+		case prev != nil:
+			if !bytes.Equal(prev.Marshal(), p.Marshal()) {
+				bad(p, "two different answers from the same trustee")
+			}
+		case p.SessionID != env.Context.SessionID:
+			bad(p, fmt.Sprintf("answer is for session %s, not %s", p.SessionID, env.Context.SessionID))
+		default:
+			seen[p.Trustee] = p
+			usable = append(usable, p)
+		}
+	}
+	t := c.g.Threshold
+	if len(usable) < t {
+		return nil, c.insufficient(len(usable), res.Bad)
+	}
+	if K, err := c.combineOne(env, usable[:t]); err == nil {
+		res.Key, res.Used = K, sortedTrustees(usable[:t])
+		return res, nil
+	}
+	Hb, H := dleqBase(env, group.ToFilippoPoint(c.req.Public))
+	var valid []*PartialDecryption
+	for _, p := range usable {
+		if err := p.verify(c.shares[p.Trustee], c.sharesB[p.Trustee], env, Hb, H); err != nil {
+			bad(p, err.Error())
+			continue
+		}
+		if valid = append(valid, p); len(valid) == t {
+			break
+		}
+	}
+	if len(valid) < t {
+		return nil, c.insufficient(len(valid), res.Bad)
+	}
+	K, err := c.combineOne(env, valid)
+	if err != nil {
+		return nil, err
+	}
+	res.Key, res.Used = K, sortedTrustees(valid)
+	return res, nil
+}
+
+// combineOne interpolates the answers ps at 0, removes q·X_e and opens env.
+func (c *Combiner) combineOne(env *Envelope, ps []*PartialDecryption) ([]byte, error) {
+	xs := make([]int, len(ps))
+	V := make([]*ed.Point, len(ps))
+	for i, p := range ps {
+		xs[i], V[i] = p.Trustee, p.v
+	}
+	S := new(ed.Point).VarTimeMultiScalarMult(c.lagrange(xs), V)
+	S.Subtract(S, c.qX)
+	return env.open(S.Bytes(), env.ub, c.Xb)
+}
+
+func sortedTrustees(ps []*PartialDecryption) []int {
+	xs := make([]int, len(ps))
+	for i, p := range ps {
+		xs[i] = p.Trustee
+	}
 	sort.Ints(xs)
 	return xs
 }

@@ -140,6 +140,22 @@ func BenchmarkCombine3of5(b *testing.B) {
 	})
 }
 
+// BenchmarkCombinerCombine3of5 is the same step with a Combiner (q·X_e
+// and Lagrange coefficients cached for the epoch), optimistic: no proof is
+// checked when the envelope opens.
+func BenchmarkCombinerCombine3of5(b *testing.B) {
+	f := newCombineFixture(b, 3, 5, "bench")
+	ps := answersOf(f.answers, []int{1, 3, 5})
+	c, err := NewCombiner(f.tg.Group, f.req)
+	if err != nil {
+		b.Fatal(err)
+	}
+	loopWithRatio(b, 1, func() error {
+		_, err := c.Combine(f.env, ps)
+		return err
+	})
+}
+
 // batchSizes are the request sizes of the batch benchmarks.
 var batchSizes = []int{100, 1000}
 
