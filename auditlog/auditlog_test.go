@@ -1229,3 +1229,108 @@ func ExampleLog() {
 	// record: {"version":"keyquorum/v2/audit-record","time":"2026-03-01T12:00:00Z","kind":"decision","epoch":1,"decision":"refused","refusal":{"code":"no-judge"}}
 	// consistency: <nil>
 }
+
+// slowStore is a MemStore whose Append takes a while (as an fsync does)
+// and counts its calls, checking that each stores the checkpoint of the
+// tree its records end.
+type slowStore struct {
+	*MemStore
+	delay   time.Duration
+	fail    error
+	mu      sync.Mutex
+	commits int
+	sizes   []int // records per commit
+}
+
+func (s *slowStore) Append(start int64, records [][]byte, hashes []tlog.Hash, checkpoint []byte) error {
+	time.Sleep(s.delay)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.fail != nil {
+		return s.fail
+	}
+	if _, tree, err := ParseCheckpointText(string(checkpoint)); err != nil || tree.N != start+int64(len(records)) {
+		return fmt.Errorf("checkpoint %q does not end the %d records from %d: %v", checkpoint, len(records), start, err)
+	}
+	s.commits++
+	s.sizes = append(s.sizes, len(records))
+	return s.MemStore.Append(start, records, hashes, checkpoint)
+}
+
+// appendAll appends n records from n goroutines at once and returns the
+// errors.
+func appendAll(l *Log, n int, tag string) []error {
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	start := make(chan struct{})
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			idx, head, _, err := l.Append(testRecord(i, tag))
+			if err == nil && (idx < 0 || idx >= head.Tree.N) {
+				err = fmt.Errorf("index %d outside its checkpoint of size %d", idx, head.Tree.N)
+			}
+			errs[i] = err
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+// TestAuditLogGroupCommit: concurrent appends share commits (fewer store
+// Appends than records, each storing the checkpoint of its own records);
+// with a batch of 1 every record has its own commit; a failed commit
+// fails every caller in it and stores nothing, and the log goes on.
+func TestAuditLogGroupCommit(t *testing.T) {
+	signer, v := testLogKey(t, "trustee-1.keyquorum", 1)
+	s := &slowStore{MemStore: NewMemStore(), delay: 2 * time.Millisecond}
+	l, err := New(s, signer, testClock)
+	if err != nil {
+		t.Fatal(err)
+	}
+	const n = 64
+	for _, err := range appendAll(l, n, "group") {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if size, _ := s.Size(); size != n || s.commits >= n/2 {
+		t.Fatalf("%d records in %d commits (%v); want %d records in fewer than %d commits", size, s.commits, s.sizes, n, n/2)
+	}
+	stored, _ := s.Checkpoint()
+	if tree, err := VerifyCheckpoint(stored, v); err != nil || tree.N != n {
+		t.Fatalf("stored checkpoint: %+v, %v", tree, err)
+	}
+
+	l.SetMaxBatch(1)
+	before := s.commits
+	for _, err := range appendAll(l, 8, "alone") {
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if s.commits-before != 8 {
+		t.Fatalf("batch of 1: %d commits for 8 records", s.commits-before)
+	}
+
+	l.SetMaxBatch(DefaultMaxBatch)
+	diskFull := errors.New("disk full")
+	s.mu.Lock()
+	s.fail = diskFull
+	s.mu.Unlock()
+	for i, err := range appendAll(l, 16, "fail") {
+		if !errors.Is(err, diskFull) {
+			t.Fatalf("caller %d of a failed commit: %v", i, err)
+		}
+	}
+	if size, _ := s.Size(); size != n+8 {
+		t.Fatalf("a failed commit left %d records, want %d", size, n+8)
+	}
+	s.mu.Lock()
+	s.fail = nil
+	s.mu.Unlock()
+	if _, _, _, err := l.Append(testRecord(0, "after")); err != nil {
+		t.Fatalf("append after a failed commit: %v", err)
+	}
+}

@@ -31,6 +31,12 @@
 // before every signature, and refuses ([ErrWouldFork]) to sign anything
 // that does not extend it. See [Log].
 //
+// # Group commit
+//
+// Appends that arrive while a commit is being synced share the next one:
+// one checkpoint and one fsync for the lot, each caller answered only once
+// its own record is durable ([Log.Append], [DefaultMaxBatch]).
+//
 // # Proofs
 //
 // Inclusion and consistency proofs are RFC 6962's, computed and checked

@@ -182,6 +182,23 @@ func (w *Witness) cosign(signed []byte, v note.Verifier) ([]byte, error) {
 	return sig, nil
 }
 
+// Latest returns the latest checkpoint of the log origin this witness
+// cosigned (as the log signed it), nil if none yet, or an error wrapping
+// [ErrUnknownLog] for a log it does not witness. A node restored from a
+// backup asks its witnesses for it before signing anything.
+func (w *Witness) Latest(origin string) ([]byte, error) {
+	if _, ok := w.logs[origin]; !ok {
+		return nil, fmt.Errorf("%w: %q", ErrUnknownLog, origin)
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	b, err := w.store.Latest(origin)
+	if err != nil {
+		return nil, fmt.Errorf("auditlog: witness: %w", err)
+	}
+	return b, nil
+}
+
 // ErrNotWitnessed: the witness knows the log but has cosigned none of its
 // checkpoints yet.
 var ErrNotWitnessed = errors.New("auditlog: witness: no checkpoint of this log cosigned yet")
@@ -193,18 +210,14 @@ var ErrNotWitnessed = errors.New("auditlog: witness: no checkpoint of this log c
 // checkpoint is caught from the witnesses alone. It refuses with
 // [ErrUnknownLog] or [ErrNotWitnessed].
 func (w *Witness) Checkpoint(origin string) ([]byte, error) {
-	v, ok := w.logs[origin]
-	if !ok {
-		return nil, fmt.Errorf("%w: %q", ErrUnknownLog, origin)
-	}
-	latest, err := w.store.Latest(origin)
+	latest, err := w.Latest(origin)
 	if err != nil {
-		return nil, fmt.Errorf("auditlog: witness: %w", err)
+		return nil, err
 	}
 	if latest == nil {
 		return nil, fmt.Errorf("%w: %s", ErrNotWitnessed, origin)
 	}
-	sig, err := w.cosign(latest, v)
+	sig, err := w.cosign(latest, w.logs[origin])
 	if err != nil {
 		return nil, fmt.Errorf("auditlog: witness: the checkpoint kept for %s: %w", origin, err)
 	}

@@ -864,7 +864,7 @@ func TestAbsentTrusteeCatchesUp(t *testing.T) {
 	})
 	now := time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
 	opts, _ := NextEpochOptions(rep.Signed, now, 0)
-	opts.PhaseTimeout, opts.Rand = time.Second, dkgRand("catch up/2")
+	opts.PhaseTimeout, opts.Rand = 3*time.Second, dkgRand("catch up/2")
 	rep2, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)
@@ -874,7 +874,7 @@ func TestAbsentTrusteeCatchesUp(t *testing.T) {
 	}
 	ns[3].api.Store(down)
 	opts, _ = NextEpochOptions(rep2.Signed, now, 0)
-	opts.PhaseTimeout, opts.Rand = time.Second, dkgRand("catch up/3")
+	opts.PhaseTimeout, opts.Rand = 10*time.Second, dkgRand("catch up/3")
 	rep3, err := runDKG(context.Background(), opts)
 	if err != nil {
 		t.Fatal(err)

@@ -153,7 +153,7 @@ func CosignatureVerifier(m escrow.GroupMember) (note.Verifier, error) {
 
 // CosignatureSigner returns the signer of a trustee's cosignatures, from
 // the private key of its log ("PRIVATE+KEY+..."). The node's identity
-// gives it as [Identity.Cosigner].
+// gives it as [Identity.WitnessCosigner].
 func CosignatureSigner(logSignerKey string) (note.Signer, error) {
 	s, err := fmtnote.NewSignerForCosignatureV1(logSignerKey)
 	if err != nil {
@@ -161,10 +161,6 @@ func CosignatureSigner(logSignerKey string) (note.Signer, error) {
 	}
 	return s, nil
 }
-
-// Cosigner returns the node's witness key: its log key, as a
-// tlog-cosignature/v1 signer.
-func (id *Identity) Cosigner() (note.Signer, error) { return CosignatureSigner(id.logSignerKey) }
 
 // Quorum returns w.
 func (ws *Witnesses) Quorum() int { return ws.quorum }
@@ -357,7 +353,7 @@ func CheckCosigned(g *escrow.GroupFile, name string, signed []byte) ([]string, e
 
 // NewGroupWitness returns trustee self's witness for the logs of the
 // other trustees of g (their log keys from the group file), cosigning
-// with cosigner ([Identity.Cosigner]) and keeping its state in store
+// with cosigner ([Identity.WitnessCosigner]) and keeping its state in store
 // ([Store.WitnessStore] for a node).
 func NewGroupWitness(g *escrow.GroupFile, self string, cosigner note.Signer, store auditlog.WitnessStore) (*auditlog.Witness, error) {
 	var logs []note.Verifier

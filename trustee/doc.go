@@ -69,6 +69,18 @@
 // operator writes. Approvals, completions, aborts and share erasures are
 // audit records ([Node.RecordCeremony]) written before they take effect.
 //
+// # Backups and the witnesses' word
+//
+// [WriteBackup] copies a node (its store from one read transaction, secrets
+// still sealed, and its small files) into one versioned, checksummed file,
+// while the node serves; [RestoreBackup] checks the file whole and puts it
+// in place, marking the store restored ([Store.Restored]). A store cannot
+// tell that it is an old copy of itself, checkpoint included; the other
+// trustees' witnesses can. Before it signs anything a node asks them for
+// the latest checkpoint of its log they cosigned ([CheckWitnesses],
+// [PathWitnessLatest]) and refuses to serve a log behind it
+// ([ErrBehindWitnesses]); a restored store must hear from them all.
+//
 // # What a node cannot prevent
 //
 // Any t trustees that pool their shares can decrypt every envelope of every

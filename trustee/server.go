@@ -33,7 +33,7 @@ import (
 //	GET  /healthz                           -> 200 {"status":"ok"}
 //	GET  /metrics                           -> 200 Prometheus text format
 //	POST /add-checkpoint                    -> C2SP tlog-witness, with [WithWitness]
-//	GET  /v1/witness/checkpoint?origin=O    -> 200 the latest checkpoint of log O the witness cosigned, with its cosignature
+//	GET  /v1/witness/latest?origin=O        -> 200 the latest checkpoint of O the witness cosigned, with its cosignature; 404 [CodeNoCheckpoint]
 //
 // Every error is {"error":{"code":"<stable code>","message":"..."}}: a
 // refusal by the node carries the node's refusal code (403, or 429 for
@@ -238,8 +238,8 @@ func NewServer(node *Node, opts ...ServerOption) *Server {
 		PathHealth:      {http.MethodGet, "health", s.handleHealth},
 		PathMetrics:     {http.MethodGet, "metrics", s.handleMetrics},
 		// C2SP tlog-witness, for the other trustees' logs.
-		PathAddCheckpoint:     {http.MethodPost, "add-checkpoint", s.handleAddCheckpoint},
-		PathWitnessCheckpoint: {http.MethodGet, "witness-checkpoint", s.handleWitnessCheckpoint},
+		PathAddCheckpoint: {http.MethodPost, "add-checkpoint", s.handleAddCheckpoint},
+		PathWitnessLatest: {http.MethodGet, "witness-latest", s.handleWitnessLatest},
 	}
 	s.addCeremonyRoutes()
 	return s

@@ -6,8 +6,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 
+	"github.com/keyquorum/keyquorum/auditlog"
 	bolt "go.etcd.io/bbolt"
 	"golang.org/x/mod/sumdb/tlog"
 )
@@ -406,5 +408,53 @@ func BenchmarkStoreAppend(b *testing.B) {
 		if _, _, _, err := l.Append(rec); err != nil {
 			b.Fatal(err)
 		}
+	}
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// countingStore counts the commits (Appends, each one synced bbolt
+// transaction) of a store.
+type countingStore struct {
+	*Store
+	commits atomic.Int64
+}
+
+func (s *countingStore) Append(start int64, records [][]byte, hashes []tlog.Hash, checkpoint []byte) error {
+	s.commits.Add(1)
+	return s.Store.Append(start, records, hashes, checkpoint)
+}
+
+// BenchmarkStoreAppendConcurrent: many decisions logged at once on the
+// real bbolt store (32 appenders per CPU), each returning only once its
+// record is synced, with one fsync per record (batch of 1) and with group
+// commits (auditlog.DefaultMaxBatch).
+func BenchmarkStoreAppendConcurrent(b *testing.B) {
+	for _, bc := range []struct {
+		name  string
+		batch int
+	}{{"fsync-per-record", 1}, {"group-commit", auditlog.DefaultMaxBatch}} {
+		b.Run(bc.name, func(b *testing.B) {
+			s, _ := newBoltStore(b)
+			cs := &countingStore{Store: s}
+			signer, _ := testLogKey(b, "trustee-1.keyquorum", 1)
+			l, err := NewAuditLog(cs, signer, testClock)
+			if err != nil {
+				b.Fatal(err)
+			}
+			l.SetMaxBatch(bc.batch)
+			rec := testRecord(0, "bench")
+			b.SetParallelism(32)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, _, _, err := l.Append(rec); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+			b.ReportMetric(float64(b.N)/float64(max(cs.commits.Load(), 1)), "records/commit")
+		})
 	}
 }

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strconv"
 	"strings"
 	"time"
@@ -31,46 +30,17 @@ func WithWitness(w *auditlog.Witness) ServerOption { return func(s *Server) { s.
 // group changed while it serves.
 func (s *Server) SetWitness(w *auditlog.Witness) { s.witness.Store(w) }
 
-// PathWitnessCheckpoint serves, for ?origin=O, the latest checkpoint of
-// log O that the trustee's witness cosigned, with a fresh cosignature
-// ([auditlog.Witness.Checkpoint]): 404 (not-witnessed) while it has
-// cosigned none, 403 for a log it does not witness.
-const PathWitnessCheckpoint = "/v1/witness/checkpoint"
-
-// CodeNotWitnessed is the API error code of a witness asked for a log it
-// has cosigned no checkpoint of.
-const CodeNotWitnessed = "not-witnessed"
-
-func (s *Server) handleWitnessCheckpoint(w *statusWriter, r *http.Request) {
-	wit := s.witness.Load()
-	if wit == nil {
-		s.writeError(w, http.StatusNotFound, CodeNotFound, "this trustee does not run a witness")
-		return
-	}
-	cp, err := wit.Checkpoint(r.URL.Query().Get("origin"))
-	switch {
-	case err == nil:
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusOK)
-		w.Write(cp)
-	case errors.Is(err, auditlog.ErrNotWitnessed):
-		s.writeError(w, http.StatusNotFound, CodeNotWitnessed, err.Error())
-	default:
-		s.writeError(w, auditlog.WitnessHTTPStatus(err), CodeWitnessRefused, err.Error())
-	}
-}
-
 // ErrNotWitnessed is returned by [Client.WitnessCheckpoint] when the
 // witness has cosigned no checkpoint of the log yet.
 var ErrNotWitnessed = auditlog.ErrNotWitnessed
 
 // WitnessCheckpoint returns the latest checkpoint of the log origin that
-// the trustee's witness cosigned, with its cosignature, unverified.
+// the trustee's witness cosigned ([PathWitnessLatest]), with its
+// cosignature, unverified; an error wrapping [ErrNotWitnessed] if it
+// cosigned none.
 func (c *Client) WitnessCheckpoint(ctx context.Context, origin string) ([]byte, error) {
-	b, err := c.get(ctx, PathWitnessCheckpoint, url.Values{"origin": {origin}})
-	var api *APIError
-	if errors.As(err, &api) && api.Code == CodeNotWitnessed {
+	b, err := c.WitnessLatest(ctx, origin)
+	if err == nil && b == nil {
 		return nil, fmt.Errorf("%w: %s has cosigned none of %s", ErrNotWitnessed, c.member.Name, origin)
 	}
 	return b, err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"log/slog"
 	"net"
@@ -31,7 +32,9 @@ func trusteeServeCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "serve",
 		Usage: "run the trustee node's API (HTTPS with the pinned certificate) until SIGTERM or SIGINT; SIGHUP reloads policy.toml",
-		Description: "Unlocks DIR/node.db with the passphrase, loads policy.toml and group.json, applies the\n" +
+		Description: "Unlocks DIR/node.db with the passphrase, loads policy.toml and group.json, asks the\n" +
+			"other trustees' witnesses for the latest checkpoint of its log they cosigned (and refuses\n" +
+			"to serve a log behind it; a restored store must hear from all of them), applies the\n" +
 			"retention policy, and serves decryption requests, the audit log, /healthz and /metrics\n" +
 			"on the address in the node's descriptor. On SIGTERM it stops accepting, lets requests\n" +
 			"in flight finish and closes the store cleanly.",
@@ -42,6 +45,8 @@ func trusteeServeCommand() *cli.Command {
 			&cli.BoolFlag{Name: "insecure-plain-http", Usage: "serve plain HTTP without TLS (loopback addresses only; for demos)", EnvVars: envVar("insecure-plain-http")},
 			&cli.StringFlag{Name: "log-format", Value: "text", Usage: "log format: text or json", EnvVars: envVar("log-format")},
 			metricsListenFlag(),
+			overrideWitnessCheckFlag(),
+			witnessWaitFlag(),
 		},
 		Action: trusteeServe,
 	}
@@ -113,6 +118,13 @@ func trusteeServe(c *cli.Context) error {
 			// A reshare moved the group to a roster without this trustee.
 			logger.Warn("the group file does not list this trustee: it left the group and holds no share", "group", groupPath)
 		}
+	}
+
+	// Before anything can sign: is this log behind what its witnesses
+	// cosigned (an old backup put back)?
+	_, startGroup := cur.get()
+	if err := checkWitnessesAtStart(c, store, id, startGroup, logger); err != nil {
+		return err
 	}
 
 	node, err := trustee.New(id.Name, index, policy, store, id.LogSigner, trustee.WithShareEraser(vault.DeleteEpochShare))
@@ -250,6 +262,7 @@ func trusteeServe(c *cli.Context) error {
 			}
 			return st, err
 		},
+		Backup: func(w io.Writer) error { _, err := trustee.WriteBackup(w, store, dir, id.Name); return err },
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go control.Serve(cl)
 	defer func() { control.Close(); os.Remove(filepath.Join(dir, trustee.ControlSocketName)) }()
@@ -374,7 +387,7 @@ func startWitnessing(node *trustee.Node, api *trustee.Server, g *escrow.GroupFil
 		node.SetWitnesses(nil)
 		return
 	}
-	cosigner, err := id.Cosigner()
+	cosigner, err := id.WitnessCosigner()
 	if err == nil {
 		var w *auditlog.Witness
 		if w, err = trustee.NewGroupWitness(g, id.Name, cosigner, store.WitnessStore()); err == nil {

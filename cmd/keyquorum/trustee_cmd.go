@@ -29,7 +29,7 @@ const (
 func trusteeCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "trustee",
-		Usage: "set up, check and run a trustee node (init, import-share, sign-group, policy check, serve)",
+		Usage: "set up, check and run a trustee node (init, import-share, sign-group, policy check, serve, backup, restore)",
 		Description: "A trustee node keeps everything in one directory: node.db (its keys, shares and\n" +
 			"audit log, secrets encrypted under a passphrase), policy.toml and group.json.",
 		Subcommands: []*cli.Command{
@@ -41,6 +41,8 @@ func trusteeCommand() *cli.Command {
 			trusteeApproveCommand(),
 			trusteeStatusCommand(),
 			trusteePassphraseCommand(),
+			trusteeBackupCommand(),
+			trusteeRestoreCommand(),
 		},
 	}
 }

@@ -119,6 +119,9 @@ type Trustee struct {
 	Member     escrow.GroupMember
 	Client     *trustee.Client
 	Descriptor trustee.Descriptor
+	// ServeArgs are extra arguments to `keyquorum trustee serve` at the
+	// next Start (an operator's flags, such as --override-witness-check).
+	ServeArgs []string
 
 	bin      string
 	passFile string
@@ -369,7 +372,8 @@ func (t *Trustee) Start(ctx context.Context) error {
 		t.mu.Unlock()
 		return err
 	}
-	cmd := exec.Command(t.bin, "trustee", "serve", "--dir", t.Dir, "--passphrase-file", t.passFile)
+	args := append([]string{"trustee", "serve", "--dir", t.Dir, "--passphrase-file", t.passFile}, t.ServeArgs...)
+	cmd := exec.Command(t.bin, args...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = childProcAttr()
 	if err := cmd.Start(); err != nil {
