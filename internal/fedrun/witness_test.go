@@ -22,7 +22,8 @@ import (
 // log key) stops the node after a warranted decryption, erases the grant
 // record, regrows the log to the same size with a record of its choosing
 // and signs a checkpoint of the rewritten log, so that the store is
-// consistent in itself and the node starts and serves it. An auditor with
+// consistent in itself. The node refuses to start on it while its
+// witnesses are up; started while they are down, it serves it. An auditor with
 // no state of its own and nothing imported runs `keyquorum audit verify`:
 // the checkpoint trustee-1's and trustee-2's witnesses cosigned when the
 // share was released is not extended by the log trustee-3 serves now, so
@@ -75,8 +76,26 @@ func TestEraseAndRegrowCaughtByWitnesses(t *testing.T) {
 		t.Fatalf("erased %d grants, want 1", grants)
 	}
 	resignCheckpoint(t, path, logSigner)
+	// While its witnesses are up, the node itself refuses to serve the
+	// rewritten log: it asks them first.
+	err = tr.Start(ctx)
+	if err == nil || !strings.Contains(err.Error(), "does not extend the checkpoint of size") {
+		t.Fatalf("the rewritten store with its witnesses up: %v, want a refusal to serve", err)
+	}
+	// So the operator starts it while the others are down (an outage, or
+	// a firewall), and it serves the rewritten log once they are back.
+	for _, w := range fx.fed.Trustees[:2] {
+		if err := w.Stop(10 * time.Second); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if err := tr.Start(ctx); err != nil {
-		t.Fatalf("the operator's rewritten store does not start: %v", err)
+		t.Fatalf("the operator's rewritten store does not start with its witnesses down: %v", err)
+	}
+	for _, w := range fx.fed.Trustees[:2] {
+		if err := w.Start(ctx); err != nil {
+			t.Fatal(err)
+		}
 	}
 
 	code, stdout, stderr := runKeyquorum(t, "audit", "verify", "--group", fx.fed.GroupPath)
