@@ -110,6 +110,14 @@ type Node struct {
 	// oldest first in seenOrder, to answer replays the same way.
 	seen      map[requestID]*decided
 	seenOrder []requestID
+	// logging holds the requests whose decision is being appended to the
+	// log outside the lock; the channel closes when it is settled.
+	logging map[requestID]chan struct{}
+	// granting counts grants reserved under the lock and being logged
+	// outside it; settled is signalled when it drops. Retention and
+	// resharing wait for it to reach 0 before they touch a share.
+	granting int
+	settled  *sync.Cond
 	// witnesses cosign the checkpoint an answer goes out under.
 	witnesses atomic.Pointer[Witnesses]
 }
@@ -150,7 +158,9 @@ func New(name string, index int, policy Policy, store AuditStore, logSigner note
 		released:     map[string]map[escrow.SessionID]bool{},
 		judgeUse:     map[string][]time.Time{},
 		seen:         map[requestID]*decided{},
+		logging:      map[requestID]chan struct{}{},
 	}
+	n.settled = sync.NewCond(&n.mu)
 	for _, o := range opts {
 		o(n)
 	}
@@ -276,6 +286,7 @@ func (n *Node) ReplaceShares(shares []*escrow.EpochShare, publicShares map[uint3
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.waitGrantsLocked()
 	for e, old := range n.shares {
 		old.Share.Zero()
 		delete(n.shares, e)
@@ -323,6 +334,7 @@ func (n *Node) Epochs() []uint32 {
 func (n *Node) DestroyEpochsBefore(current uint32) ([]uint32, error) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	n.waitGrantsLocked()
 	if n.policy.RetentionEpochs == 0 {
 		return nil, nil
 	}
@@ -435,22 +447,69 @@ func (n *Node) logRefusal(id requestID, rec AuditRecord, refusal *RefusalError, 
 	rec.Decision = AuditRefused
 	rec.Sessions, rec.Epochs = nil, nil
 	rec.Refusal = &AuditRefusal{Code: refusal.Code}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if prev, ok := n.seen[id]; ok {
+	if prev := n.lockUndecided(id); prev != nil {
+		n.mu.Unlock()
 		// A concurrent copy of this request was decided first.
 		if prev.refusal != nil {
 			return prev.refusal
 		}
 		return refusal
 	}
-	idx, _, _, err := n.log.Append(rec)
+	done := n.startLogging(id)
+	idx, _, _, err := n.log.Append(rec) // outside the lock: concurrent decisions share a commit
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.doneLogging(id, done)
 	if err != nil {
 		refusal.Err = fmt.Errorf("%w (and the refusal could not be logged: %v)", refusal.Err, err)
 		return refusal
 	}
 	n.remember(id, &decided{index: idx, hash: rec.RequestHash, refusal: refusal, at: now})
 	return refusal
+}
+
+// lockUndecided takes the node's lock and waits until no concurrent copy
+// of request id is being logged. It returns with n.mu held, and with the
+// earlier decision of id if there is one.
+func (n *Node) lockUndecided(id requestID) *decided {
+	n.mu.Lock()
+	for {
+		if prev, ok := n.seen[id]; ok {
+			return prev
+		}
+		ch, ok := n.logging[id]
+		if !ok {
+			return nil
+		}
+		n.mu.Unlock()
+		<-ch
+		n.mu.Lock()
+	}
+}
+
+// startLogging marks request id as being logged and releases the lock, so
+// that the log can group this record's commit with those of concurrent
+// decisions. The caller holds n.mu, and calls doneLogging under it after
+// the append.
+func (n *Node) startLogging(id requestID) chan struct{} {
+	done := make(chan struct{})
+	n.logging[id] = done
+	n.mu.Unlock()
+	return done
+}
+
+func (n *Node) doneLogging(id requestID, done chan struct{}) {
+	delete(n.logging, id)
+	close(done)
+}
+
+// waitGrantsLocked waits, with n.mu held, until no grant is being logged,
+// so that a share is never destroyed or replaced between a grant's
+// reservation and its record.
+func (n *Node) waitGrantsLocked() {
+	for n.granting > 0 {
+		n.settled.Wait()
+	}
 }
 
 // requestID is a decryption request's id ([escrow.DecryptionRequest].ID).
@@ -552,62 +611,111 @@ func (n *Node) again(prev *decided, req *escrow.DecryptionRequest, vw *escrow.Ve
 	return n.answer(ans, d, held)
 }
 
-// commit re-checks what may have changed since check under the lock, logs
-// the grant, counts it, and returns copies of the shares to answer with.
-// If a concurrent copy of the request was decided first, it returns that
-// decision instead.
+// commit re-checks what may have changed since check under the lock,
+// reserves the grant (its sessions against the cap, its judges' uses
+// against the rate limit), logs it outside the lock so that concurrent
+// grants share one durable commit, and then counts it, or rolls the
+// reservation back if it could not be logged. It returns copies of the
+// shares to answer with. If a concurrent copy of the request was decided
+// first, it returns that decision instead.
 func (n *Node) commit(d *decision, now time.Time, rec *AuditRecord) (*Answer, []kyber.Scalar, *decided, *RefusalError) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if prev, ok := n.seen[d.id]; ok {
+	if prev := n.lockUndecided(d.id); prev != nil {
+		n.mu.Unlock()
 		return nil, nil, prev, nil
 	}
+	held, newly, refusal := n.reserveLocked(d, now)
+	if refusal != nil {
+		n.mu.Unlock()
+		return nil, nil, nil, refusal
+	}
+	n.granting++
+	index := n.index
+	done := n.startLogging(d.id)
+	rec.Decision = AuditGranted
+	idx, head, proof, err := n.log.Append(*rec)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	n.doneLogging(d.id, done)
+	n.granting--
+	n.settled.Broadcast()
+	if err != nil {
+		n.unreserveLocked(d, newly, now)
+		for _, s := range held {
+			s.Zero()
+		}
+		return nil, nil, nil, n.refuse(CodeAuditUnavailable, fmt.Errorf("%w: %w", ErrAuditFailed, err))
+	}
+	// Logged: the release counts.
+	n.remember(d.id, &decided{index: idx, hash: rec.RequestHash, at: now})
+	ans := &Answer{Trustee: n.name, Index: index, RecordIndex: idx, Head: head.Note, Proof: proof}
+	ans.Record, _ = rec.Marshal()
+	return ans, held, nil, nil
+}
+
+// reserveLocked checks the rate limit, the held epochs and the session
+// cap, and counts the grant before it is logged: its new sessions against
+// the warrant's cap and one use per judge. It returns copies of the shares
+// to answer with and the sessions it newly counted, for
+// [Node.unreserveLocked]. The caller holds n.mu.
+func (n *Node) reserveLocked(d *decision, now time.Time) ([]kyber.Scalar, []escrow.SessionID, *RefusalError) {
 	if r := n.rateLimited(d.judges, now); r != nil {
-		return nil, nil, nil, r
+		return nil, nil, r
 	}
 	held := make([]kyber.Scalar, len(d.envs))
 	for i, e := range d.envs {
 		s, ok := n.shares[e.Context.Epoch]
 		if !ok {
-			return nil, nil, nil, n.refuse(CodeEpochDestroyed, fmt.Errorf("%w (epoch %d, session %s)", ErrEpochDestroyed, e.Context.Epoch, e.Context.SessionID))
+			return nil, nil, n.refuse(CodeEpochDestroyed, fmt.Errorf("%w (epoch %d, session %s)", ErrEpochDestroyed, e.Context.Epoch, e.Context.SessionID))
 		}
 		held[i] = s.Share
 	}
 	w := d.warrant
 	limit := min(w.MaxSessions, n.policy.MaxSessionsPerWarrant)
 	already := n.released[w.ID]
-	total := len(already)
+	var newly []escrow.SessionID
 	for _, e := range d.envs {
-		if !already[e.Context.SessionID] {
-			total++
+		if !already[e.Context.SessionID] && !slices.Contains(newly, e.Context.SessionID) {
+			newly = append(newly, e.Context.SessionID)
 		}
 	}
-	if total > limit {
-		return nil, nil, nil, n.refuse(CodeSessionCap, fmt.Errorf("%w: warrant %s may release %d sessions here, %d already released, this request would make %d; ask the judge to raise max-sessions", ErrSessionCap, w.ID, limit, len(already), total))
+	if total := len(already) + len(newly); total > limit {
+		return nil, nil, n.refuse(CodeSessionCap, fmt.Errorf("%w: warrant %s may release %d sessions here, %d already released, this request would make %d; ask the judge to raise max-sessions", ErrSessionCap, w.ID, limit, len(already), total))
 	}
-	rec.Decision = AuditGranted
-	idx, head, proof, err := n.log.Append(*rec)
-	if err != nil {
-		return nil, nil, nil, n.refuse(CodeAuditUnavailable, fmt.Errorf("%w: %w", ErrAuditFailed, err))
-	}
-	// Logged: count the release.
-	n.remember(d.id, &decided{index: idx, hash: rec.RequestHash, at: now})
 	if already == nil {
 		already = map[escrow.SessionID]bool{}
 		n.released[w.ID] = already
 	}
-	for _, e := range d.envs {
-		already[e.Context.SessionID] = true
+	for _, id := range newly {
+		already[id] = true
 	}
 	for _, j := range d.judges {
 		n.judgeUse[j] = append(n.judgeUse[j], now)
 	}
 	for i := range held {
-		held[i] = held[i].Clone() // retention may zero the node's copy meanwhile
+		held[i] = held[i].Clone() // retention may zero the node's copy once the grant is logged
 	}
-	ans := &Answer{Trustee: n.name, Index: n.index, RecordIndex: idx, Head: head.Note, Proof: proof}
-	ans.Record, _ = rec.Marshal()
-	return ans, held, nil, nil
+	return held, newly, nil
+}
+
+// unreserveLocked undoes reserveLocked for a grant that could not be
+// logged. The caller holds n.mu.
+func (n *Node) unreserveLocked(d *decision, newly []escrow.SessionID, now time.Time) {
+	w := d.warrant
+	for _, id := range newly {
+		delete(n.released[w.ID], id)
+	}
+	if len(n.released[w.ID]) == 0 {
+		delete(n.released, w.ID)
+	}
+	for _, j := range d.judges {
+		uses := n.judgeUse[j]
+		for i := len(uses) - 1; i >= 0; i-- {
+			if uses[i].Equal(now) {
+				n.judgeUse[j] = slices.Delete(uses, i, i+1)
+				break
+			}
+		}
+	}
 }
 
 // answer computes the partial decryptions of a logged grant. The proof
