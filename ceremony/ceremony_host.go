@@ -61,6 +61,9 @@ type CeremonyParams struct {
 	Epoch     uint32               `json:"epoch"`
 	Threshold int                  `json:"threshold"`
 	Roster    []escrow.GroupMember `json:"roster"` // the (new) roster; indices 1..n in order
+	// WitnessQuorum is the new group file's w, when the proposal sets it
+	// (nil: the default, threshold − 1; see [escrow.GroupFile.Witnesses]).
+	WitnessQuorum *int `json:"witness_quorum,omitempty"`
 	// ValidFrom and ValidUntil are the new epoch's window.
 	ValidFrom  time.Time `json:"valid_from"`
 	ValidUntil time.Time `json:"valid_until"`
@@ -124,7 +127,7 @@ func (p *CeremonyParams) Validate() error {
 		return bad("threshold %d with %d trustees: use 2..%d", p.Threshold, n, n)
 	}
 	// The roster must make a valid group file; borrow its checks.
-	probe := escrow.GroupFile{Version: escrow.GroupFileVersion, KeyGeneration: "dkg", Threshold: p.Threshold, Trustees: p.Roster}
+	probe := escrow.GroupFile{Version: escrow.GroupFileVersion, KeyGeneration: "dkg", Threshold: p.Threshold, Trustees: p.Roster, WitnessQuorum: p.WitnessQuorum}
 	names := map[string]bool{}
 	for i, m := range probe.Trustees {
 		if m.Index != i+1 || !escrow.ValidTrusteeName(m.Name) || names[m.Name] {
@@ -134,6 +137,9 @@ func (p *CeremonyParams) Validate() error {
 		if _, err := note.NewVerifier(m.LogKey); err != nil {
 			return bad("roster entry %d (%s) has no valid log key: %v", i+1, m.Name, err)
 		}
+	}
+	if w := probe.Witnesses(); w < 0 || w > n-1 {
+		return bad("witness quorum %d with %d trustees: each trustee has %d others to cosign its checkpoints (leave it out for the default, threshold - 1)", w, n, n-1)
 	}
 	if p.Kind == CeremonyDKG && !p.ValidUntil.After(p.ValidFrom) {
 		return bad("the epoch window ends before it starts")
@@ -383,8 +389,9 @@ func (h *CeremonyHost) checkNode(p *CeremonyParams) (int, error) {
 			break
 		}
 		last := theirs.Epochs[len(theirs.Epochs)-1]
-		if !slices.EqualFunc(theirs.Trustees, p.Roster, func(x, y escrow.GroupMember) bool { return x == y }) || theirs.Threshold != p.Threshold {
-			return 0, refused("a rotation keeps the group's roster and threshold; to change them, reshare")
+		if !slices.EqualFunc(theirs.Trustees, p.Roster, func(x, y escrow.GroupMember) bool { return x == y }) || theirs.Threshold != p.Threshold ||
+			!sameWitnessQuorum(theirs.WitnessQuorum, p.WitnessQuorum) {
+			return 0, refused("a rotation keeps the group's roster, threshold and witness quorum; to change them, reshare")
 		}
 		if p.Epoch != last.Epoch+1 {
 			return 0, refused("a rotation makes epoch %d, not %d", last.Epoch+1, p.Epoch)
@@ -399,6 +406,13 @@ func (h *CeremonyHost) checkNode(p *CeremonyParams) (int, error) {
 	return me, nil
 }
 
+// sameWitnessQuorum reports whether two group files' (or a group file's
+// and a ceremony's) witness_quorum fields are the same: both unset (the
+// default) or both set to the same w.
+func sameWitnessQuorum(a, b *int) bool {
+	return (a == nil) == (b == nil) && (a == nil || *a == *b)
+}
+
 // catchesUp reports whether theirs is mine, or mine with more epochs
 // that trustee idx holds no share of: what a trustee that was down during
 // a rotation finds at the next ceremony. It then takes part, and installs
@@ -409,7 +423,7 @@ func catchesUp(mine, theirs *escrow.GroupFile, idx int) bool {
 	if bytes.Equal(a, b) {
 		return true
 	}
-	if theirs.KeyGeneration != mine.KeyGeneration || theirs.Threshold != mine.Threshold ||
+	if theirs.KeyGeneration != mine.KeyGeneration || theirs.Threshold != mine.Threshold || !sameWitnessQuorum(theirs.WitnessQuorum, mine.WitnessQuorum) ||
 		!slices.EqualFunc(theirs.Trustees, mine.Trustees, func(x, y escrow.GroupMember) bool { return x == y }) ||
 		len(theirs.Epochs) <= len(mine.Epochs) {
 		return false
@@ -930,8 +944,9 @@ func (h *CeremonyHost) checkGroup(hc *hosted, g *escrow.GroupFile) ([]*escrow.Ep
 	if p.Kind == CeremonyReshare {
 		kg = hc.old.KeyGeneration
 	}
-	if g.KeyGeneration != kg || g.Threshold != p.Threshold || !slices.EqualFunc(g.Trustees, p.Roster, func(x, y escrow.GroupMember) bool { return x == y }) {
-		return nil, refused("the group file's roster, threshold or key generation is not this ceremony's")
+	if g.KeyGeneration != kg || g.Threshold != p.Threshold || !slices.EqualFunc(g.Trustees, p.Roster, func(x, y escrow.GroupMember) bool { return x == y }) ||
+		!sameWitnessQuorum(g.WitnessQuorum, p.WitnessQuorum) {
+		return nil, refused("the group file's roster, threshold, witness quorum or key generation is not this ceremony's")
 	}
 	var before []escrow.GroupEpoch
 	if hc.old != nil {

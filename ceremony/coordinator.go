@@ -566,7 +566,7 @@ func (co *coordinator) finish(ctx context.Context) error {
 
 // groupFile builds the group file of the outcome.
 func (co *coordinator) groupFile() (*escrow.GroupFile, error) {
-	g := &escrow.GroupFile{Version: escrow.GroupFileVersion, KeyGeneration: "dkg", Threshold: co.params.Threshold, Trustees: co.params.Roster}
+	g := &escrow.GroupFile{Version: escrow.GroupFileVersion, KeyGeneration: "dkg", Threshold: co.params.Threshold, Trustees: co.params.Roster, WitnessQuorum: co.params.WitnessQuorum}
 	var before []escrow.GroupEpoch
 	cur, err := co.params.oldGroup()
 	if err != nil {

@@ -43,7 +43,12 @@ type Proposal struct {
 	Kind      string // ProposeDKG, ProposeRotate or ProposeReshare
 	GroupHash string // hex SHA-256 of the current signed group file; "" for a first DKG
 	Threshold int
-	Roster    []escrow.GroupMember // the (new) roster
+	// WitnessQuorum is w of the group file the ceremony makes: how many
+	// other trustees must cosign the checkpoint a share leaves under. nil
+	// is the default, threshold − 1 ([escrow.GroupFile.Witnesses]). A
+	// rotation keeps the current group's.
+	WitnessQuorum *int
+	Roster        []escrow.GroupMember // the (new) roster
 	// Epoch, ValidFrom and ValidUntil: the new epoch (a DKG or rotation).
 	Epoch                 uint32
 	ValidFrom, ValidUntil time.Time
@@ -80,7 +85,11 @@ func undash(s string) string {
 // Text returns the proposal's canonical text (the note text).
 func (p *Proposal) Text() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s\nid %s\nkind %s\ngroup %s\nthreshold %d\nroster %s\n", ProposalVersion, p.ID, p.Kind, dash(p.GroupHash), p.Threshold, RosterHash(p.Roster))
+	fmt.Fprintf(&b, "%s\nid %s\nkind %s\ngroup %s\nthreshold %d\n", ProposalVersion, p.ID, p.Kind, dash(p.GroupHash), p.Threshold)
+	if p.WitnessQuorum != nil {
+		fmt.Fprintf(&b, "witnesses %d\n", *p.WitnessQuorum)
+	}
+	fmt.Fprintf(&b, "roster %s\n", RosterHash(p.Roster))
 	for _, m := range p.Roster {
 		fmt.Fprintf(&b, "member %d %s %s %s %s %s\n", m.Index, m.Name, dash(m.Address), dash(m.IdentityKey), dash(m.TLSPin), m.LogKey)
 	}
@@ -140,10 +149,19 @@ func ParseProposalText(text string) (*Proposal, error) {
 	if p.Threshold, err = strconv.Atoi(v); err != nil {
 		return bad("threshold %q", truncateForLog(v))
 	}
-	if rosterHash, err = field(5, "roster"); err != nil {
+	i := 5
+	if v, ok := strings.CutPrefix(lines[i], "witnesses "); ok {
+		w, err := strconv.Atoi(v)
+		if err != nil {
+			return bad("witnesses %q", truncateForLog(v))
+		}
+		p.WitnessQuorum = &w
+		i++
+	}
+	if rosterHash, err = field(i, "roster"); err != nil {
 		return nil, err
 	}
-	i := 6
+	i++
 	for ; i < len(lines) && strings.HasPrefix(lines[i], "member "); i++ {
 		f := strings.Split(lines[i], " ")
 		if len(f) != 7 {
@@ -245,6 +263,7 @@ func (p *Proposal) params(group string) CeremonyParams {
 	return CeremonyParams{
 		Version: CeremonyParamsVersion, ID: p.ID, Kind: kind, Epoch: p.Epoch, Threshold: p.Threshold,
 		Roster: p.Roster, ValidFrom: p.ValidFrom, ValidUntil: p.ValidUntil, Deadline: p.Deadline, Group: group,
+		WitnessQuorum: p.WitnessQuorum,
 	}
 }
 
@@ -338,7 +357,7 @@ func RotationProposal(signed []byte, now time.Time, length time.Duration, deadli
 	if err != nil {
 		return nil, err
 	}
-	p := &Proposal{ID: id, Kind: ProposeRotate, GroupHash: HashGroup(signed), Threshold: g.Threshold, Roster: g.Trustees,
+	p := &Proposal{ID: id, Kind: ProposeRotate, GroupHash: HashGroup(signed), Threshold: g.Threshold, WitnessQuorum: g.WitnessQuorum, Roster: g.Trustees,
 		Epoch: e.Epoch, ValidFrom: e.ValidFrom, ValidUntil: e.ValidUntil, Deadline: deadline.UTC().Truncate(time.Second)}
 	return p, p.Validate()
 }
@@ -406,6 +425,15 @@ func (p *Proposal) Summary(cur *escrow.GroupFile, proposers []string) string {
 			}
 			fmt.Fprintf(&b, "  it goes ahead only if at least %d current holders approve it\n", cur.Threshold)
 		}
+	}
+	probe := escrow.GroupFile{Threshold: p.Threshold, WitnessQuorum: p.WitnessQuorum}
+	switch w := probe.Witnesses(); {
+	case w == 0:
+		fmt.Fprintf(&b, "  witnessing off: a trustee releases shares under checkpoints no other trustee has cosigned\n")
+	case p.WitnessQuorum != nil:
+		fmt.Fprintf(&b, "  a trustee releases shares only under a checkpoint cosigned by %d other trustees (set by the proposal; the default is %d)\n", w, p.Threshold-1)
+	default:
+		fmt.Fprintf(&b, "  a trustee releases shares only under a checkpoint cosigned by %d other trustees (the default, threshold - 1)\n", w)
 	}
 	fmt.Fprintf(&b, "  proposal hash %s\n", p.Hash())
 	return b.String()

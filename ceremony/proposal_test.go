@@ -1,8 +1,10 @@
 package ceremony
 
 import (
+	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -84,6 +86,9 @@ func FuzzParseProposalText(f *testing.F) {
 	r := *p
 	r.Kind, r.GroupHash = ProposeReshare, strings.Repeat("ab", 32)
 	f.Add(r.Text())
+	w := 0
+	r.WitnessQuorum = &w
+	f.Add(r.Text())
 	f.Add("keyquorum ceremony proposal v1\nid x\n")
 	f.Fuzz(func(t *testing.T, s string) {
 		q, err := ParseProposalText(s)
@@ -100,4 +105,81 @@ func FuzzParseProposalText(f *testing.F) {
 			t.Fatalf("parsed an invalid proposal: %v", err)
 		}
 	})
+}
+
+// TestProposalWitnessQuorum: a proposal may set the new group's witness
+// quorum w; the value is part of what operators approve, a bad one is
+// refused, a DKG under it makes a group file that carries it, and a
+// rotation keeps it.
+func TestProposalWitnessQuorum(t *testing.T) {
+	roster, _ := testRoster(t, 3)
+	from := time.Date(2026, 12, 1, 0, 0, 0, 0, time.UTC)
+	p, err := DKGProposal(roster, 2, escrow.GroupEpoch{Epoch: 1, ValidFrom: from, ValidUntil: from.AddDate(0, 0, 30)}, from.Add(time.Hour), dkgRand("proposal/w"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	unset := p.Hash()
+	if strings.Contains(p.Text(), "witnesses") || !strings.Contains(p.Summary(nil, []string{"trustee-1"}), "cosigned by 1 other trustees (the default") {
+		t.Fatalf("a proposal without w:\n%s\n%s", p.Text(), p.Summary(nil, nil))
+	}
+	for _, w := range []int{0, 2} {
+		p.WitnessQuorum = &w
+		if err := p.Validate(); err != nil {
+			t.Fatalf("w=%d: %v", w, err)
+		}
+		q, err := ParseProposalText(p.Text())
+		if err != nil || q.WitnessQuorum == nil || *q.WitnessQuorum != w || q.Hash() != p.Hash() || p.Hash() == unset {
+			t.Fatalf("w=%d round trip: %v\n%s", w, err, p.Text())
+		}
+	}
+	if !strings.Contains(p.Summary(nil, nil), "cosigned by 2 other trustees (set by the proposal") {
+		t.Errorf("summary does not say w=2:\n%s", p.Summary(nil, nil))
+	}
+	for _, w := range []int{-1, 3} {
+		p.WitnessQuorum = &w
+		if err := p.Validate(); !errors.Is(err, ErrBadProposal) || !strings.Contains(err.Error(), "witness quorum") {
+			t.Errorf("w=%d with 3 trustees: %v, want a bad-proposal refusal naming the witness quorum", w, err)
+		}
+		if _, err := ParseProposalText(strings.Replace(unsetText(t, p), "threshold 2\n", fmt.Sprintf("threshold 2\nwitnesses %d\n", w), 1)); !errors.Is(err, ErrBadProposal) {
+			t.Errorf("parsed a proposal with w=%d: %v", w, err)
+		}
+	}
+}
+
+func unsetText(t *testing.T, p *Proposal) string {
+	t.Helper()
+	q := *p
+	q.WitnessQuorum = nil
+	return q.Text()
+}
+
+// TestDKGWitnessQuorum: the group file a DKG makes carries the proposal's
+// w, and a rotation keeps it.
+func TestDKGWitnessQuorum(t *testing.T) {
+	_, roster := ceremonyFederation(t, 3)
+	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
+	p, err := DKGProposal(roster, 2, escrow.GroupEpoch{Epoch: 1, ValidFrom: t0, ValidUntil: t0.Add(30 * 24 * time.Hour)}, time.Now().Add(10*time.Minute), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := 2
+	p.WitnessQuorum = &w
+	rep, err := runDKG(context.Background(), approvedOptions(p, nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rep.Group.Witnesses(); got != 2 || rep.Group.WitnessQuorum == nil {
+		t.Fatalf("group file after a DKG proposing w=2: witness quorum %v (Witnesses %d)", rep.Group.WitnessQuorum, got)
+	}
+	opts, err := NextEpochOptions(rep.Signed, t0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rep2, err := runDKG(context.Background(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := rep2.Group.Witnesses(); got != 2 || len(rep2.Group.Epochs) != 2 {
+		t.Fatalf("after a rotation: w=%d, %d epochs; want w=2 kept", got, len(rep2.Group.Epochs))
+	}
 }

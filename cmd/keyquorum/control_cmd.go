@@ -39,6 +39,7 @@ func proposeCommand() *cli.Command {
 					&cli.IntFlag{Name: "threshold", Aliases: []string{"t"}, Required: true, Usage: "trustees needed to decrypt (at least 2)", EnvVars: envVar("threshold")},
 					&cli.StringFlag{Name: "start", Usage: "the epoch's start (YYYY-MM-DD, today, or days from today like -30d; default today, UTC)", EnvVars: envVar("start")},
 					&cli.IntFlag{Name: "epoch-days", Value: 30, Usage: "length of the epoch in days", EnvVars: envVar("epoch-days")},
+					&cli.IntFlag{Name: "witness-quorum", Aliases: []string{"w"}, Usage: "other trustees that must cosign the checkpoint a share leaves under (0 turns witnessing off; default threshold - 1)", EnvVars: envVar("witness-quorum")},
 				),
 				Action: proposeDKG,
 			},
@@ -56,6 +57,7 @@ func proposeCommand() *cli.Command {
 					&cli.StringFlag{Name: "group", Required: true, Usage: "the current signed group `FILE`", EnvVars: envVar("group")},
 					&cli.StringFlag{Name: "roster", Required: true, Usage: "the new roster `FILE` (keyquorum ceremony roster)", EnvVars: envVar("roster")},
 					&cli.IntFlag{Name: "threshold", Aliases: []string{"t"}, Required: true, Usage: "the new threshold (at least 2)", EnvVars: envVar("threshold")},
+					&cli.IntFlag{Name: "witness-quorum", Aliases: []string{"w"}, Usage: "other trustees that must cosign the checkpoint a share leaves under (0 turns witnessing off; default threshold - 1)", EnvVars: envVar("witness-quorum")},
 				),
 				Action: proposeReshare,
 			},
@@ -156,6 +158,13 @@ func writeProposal(c *cli.Context, p *ceremony.Proposal, group []byte) error {
 	out := c.String("out")
 	if _, err := os.Lstat(out); err == nil {
 		return cli.Exit(fmt.Sprintf("%s exists; choose another --out", out), 2)
+	}
+	if c.IsSet("witness-quorum") {
+		w := c.Int("witness-quorum")
+		p.WitnessQuorum = &w
+		if err := p.Validate(); err != nil {
+			return cli.Exit(err.Error(), 2)
+		}
 	}
 	signed, err := trustee.NewControlClient(c.String("dir")).SignProposal(p)
 	if err != nil {
