@@ -16,6 +16,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/fedrun"
+	"github.com/keyquorum/keyquorum/internal/netlab"
 	"github.com/keyquorum/keyquorum/trustee"
 	"golang.org/x/mod/sumdb/note"
 )
@@ -28,6 +29,9 @@ type DecryptConfig struct {
 	Threshold int
 	Sessions  int // sessions in the bulk warrant
 	Singles   int // single-session warrants timed for latency
+	// Lab, if set, runs each trustee in a network namespace of its own
+	// behind a link with this delay and loss (see package netlab).
+	Lab *netlab.Config
 }
 
 // DecryptResult is what was measured.
@@ -42,6 +46,10 @@ type DecryptResult struct {
 	Singles         int           `json:"singles"`
 	Setup           time.Duration `json:"setup_ns"`
 	EnvelopeSealing time.Duration `json:"envelope_sealing_ns"` // making the test envelopes
+	// NetemDelay and NetemLoss are each trustee link's one-way delay and
+	// loss probability, with DecryptConfig.Lab (else zero and absent).
+	NetemDelay time.Duration `json:"netem_delay_ns,omitempty"`
+	NetemLoss  float64       `json:"netem_loss,omitempty"`
 }
 
 // Decrypt runs the benchmark.
@@ -72,7 +80,10 @@ func Decrypt(ctx context.Context, cfg DecryptConfig) (*DecryptResult, error) {
 	// a DKG cannot make, is dealt.
 	fo := fedrun.Options{
 		Binary: cfg.Binary, Dir: cfg.WorkDir, Names: names, Threshold: cfg.Threshold,
-		Judges: []string{vkey}, Passphrase: "bench",
+		Judges: []string{vkey}, Passphrase: "bench", Lab: cfg.Lab,
+	}
+	if cfg.Lab != nil {
+		res.NetemDelay, res.NetemLoss = cfg.Lab.Delay, cfg.Lab.Loss
 	}
 	if cfg.Threshold < 2 {
 		fo.KeyGeneration, fo.Epochs, fo.Dealer = fedrun.KeyGenerationDealer, []escrow.GroupEpoch{epoch}, rand.Reader
