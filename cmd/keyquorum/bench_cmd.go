@@ -53,9 +53,12 @@ func benchCommand() *cli.Command {
 				fmt.Fprintf(out, "bulk warrant: %d sessions end to end in %s: %.0f sessions/s\n", r.Sessions, r.Bulk.Round(time.Millisecond), r.SessionsPerSec)
 				fmt.Fprintf(out, "  one trustee answering it alone:        %s (checks every envelope proof, logs, one partial decryption with proof per session)\n", r.OneTrustee.Round(time.Millisecond))
 				fmt.Fprintf(out, "  requester combining %d answers per session: %s on all cores (checks every DLEQ proof, Lagrange, confirms K)\n", c.Int("threshold"), r.Combine.Round(time.Millisecond))
+				fmt.Fprintf(out, "  CPU, every process: %.2f ms per session = %.1fx X25519 (%.1f µs, measured now); requester %.2f s, trustees %s\n",
+					r.CPUPerSession*1e3, r.CPUPerSessionX25519, r.X25519*1e6, r.CPUSeconds.Requester, secondsList(r.CPUSeconds.Trustees))
 				if r.Singles > 0 {
 					fmt.Fprintf(out, "single-session warrants (%d, one after another): p50 %s, p99 %s\n", r.Singles, ms(r.SingleP50), ms(r.SingleP99))
 				}
+				fmt.Fprintf(out, "peak memory: requester %s, trustees %s\n", mib(r.MaxRSS.Requester), mibList(r.MaxRSS.Trustees))
 				fmt.Fprintf(out, "(set-up %s, sealing the test envelopes %s, not counted)\n", r.Setup.Round(time.Millisecond), r.EnvelopeSealing.Round(time.Millisecond))
 				return nil
 			}),
@@ -165,4 +168,22 @@ func whereTrustees(lab *netlab.Config) string {
 		return "on loopback"
 	}
 	return fmt.Sprintf("each in a network namespace of its own, links of %v each way with %.2g%% loss", lab.Delay, lab.Loss*100)
+}
+
+func secondsList(xs []float64) string {
+	var s []string
+	for _, x := range xs {
+		s = append(s, fmt.Sprintf("%.2f", x))
+	}
+	return strings.Join(s, ", ") + " s"
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.0f MiB", float64(n)/(1<<20)) }
+
+func mibList(ns []int64) string {
+	var s []string
+	for _, n := range ns {
+		s = append(s, fmt.Sprintf("%.0f", float64(n)/(1<<20)))
+	}
+	return strings.Join(s, ", ") + " MiB"
 }

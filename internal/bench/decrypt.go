@@ -5,10 +5,12 @@ package bench
 
 import (
 	"context"
+	"crypto/ecdh"
 	"crypto/rand"
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"runtime"
 	"sort"
 	"sync"
@@ -50,6 +52,33 @@ type DecryptResult struct {
 	// loss probability, with DecryptConfig.Lab (else zero and absent).
 	NetemDelay time.Duration `json:"netem_delay_ns,omitempty"`
 	NetemLoss  float64       `json:"netem_loss,omitempty"`
+
+	// CPUPerSession is the user plus system CPU time that every trustee
+	// process and the requester (this process) used during the bulk
+	// warrant, divided by its sessions; CPUSeconds is each process's
+	// share of it, trustees in roster order.
+	CPUPerSession float64             `json:"cpu_seconds_per_session"`
+	CPUSeconds    PerProcess[float64] `json:"cpu_seconds"`
+	// X25519 is the time of one X25519 key agreement (crypto/ecdh),
+	// measured in this run on one core while the trustees are idle, the
+	// yardstick of the issue's goals; CPUPerSessionX25519 is
+	// CPUPerSession in those units.
+	X25519              float64 `json:"x25519_seconds"`
+	CPUPerSessionX25519 float64 `json:"cpu_per_session_x25519"`
+	// P50Single and P99Single are SingleP50 and SingleP99 in seconds.
+	P50Single float64 `json:"p50_single_seconds"`
+	P99Single float64 `json:"p99_single_seconds"`
+	// MaxRSS is the peak resident memory of the requester (this process,
+	// which also made the test envelopes) and of each trustee process, in
+	// bytes, read after the last warrant.
+	MaxRSS PerProcess[int64] `json:"max_rss_bytes"`
+}
+
+// PerProcess is one figure for the requester and for each trustee, in
+// roster order.
+type PerProcess[T any] struct {
+	Requester T   `json:"requester"`
+	Trustees  []T `json:"trustees"`
 }
 
 // Decrypt runs the benchmark.
@@ -134,12 +163,39 @@ func Decrypt(ctx context.Context, cfg DecryptConfig) (*DecryptResult, error) {
 
 	// Bulk: one warrant, every session, end to end.
 	bulk := envs[:cfg.Sessions]
+	pids := []int{os.Getpid()}
+	for _, t := range f.Members() {
+		pids = append(pids, t.PID())
+	}
+	cpu0, err := cpuOf(pids)
+	if err != nil {
+		return nil, err
+	}
 	t0 = time.Now()
 	out, err := trustee.Decrypt(ctx, f.Group, f.Clients(), warrant, requester, bulk, opts)
 	if err != nil {
 		return nil, err
 	}
 	res.Bulk = time.Since(t0)
+	cpu1, err := cpuOf(pids)
+	if err != nil {
+		return nil, err
+	}
+	var total time.Duration
+	for i := range pids {
+		d := (cpu1[i] - cpu0[i]).Seconds()
+		total += cpu1[i] - cpu0[i]
+		if i == 0 {
+			res.CPUSeconds.Requester = d
+		} else {
+			res.CPUSeconds.Trustees = append(res.CPUSeconds.Trustees, d)
+		}
+	}
+	res.CPUPerSession = total.Seconds() / float64(cfg.Sessions)
+	if res.X25519, err = timeX25519(200 * time.Millisecond); err != nil {
+		return nil, err
+	}
+	res.CPUPerSessionX25519 = res.CPUPerSession / res.X25519
 	if len(out.Keys) != cfg.Sessions {
 		return nil, fmt.Errorf("bench: recovered %d of %d sessions", len(out.Keys), cfg.Sessions)
 	}
@@ -188,8 +244,61 @@ func Decrypt(ctx context.Context, cfg DecryptConfig) (*DecryptResult, error) {
 		sort.Slice(lat, func(i, j int) bool { return lat[i] < lat[j] })
 		res.SingleP50 = lat[len(lat)/2]
 		res.SingleP99 = lat[(len(lat)*99)/100]
+		res.P50Single, res.P99Single = res.SingleP50.Seconds(), res.SingleP99.Seconds()
+	}
+	for i, pid := range pids {
+		rss, err := processPeakRSS(pid)
+		if err != nil {
+			return nil, err
+		}
+		if i == 0 {
+			res.MaxRSS.Requester = rss
+		} else {
+			res.MaxRSS.Trustees = append(res.MaxRSS.Trustees, rss)
+		}
 	}
 	return res, nil
+}
+
+// cpuOf returns the CPU time each process has used so far.
+func cpuOf(pids []int) ([]time.Duration, error) {
+	out := make([]time.Duration, len(pids))
+	for i, pid := range pids {
+		if pid == 0 {
+			return nil, errors.New("bench: a trustee process is not running")
+		}
+		d, err := processCPU(pid)
+		if err != nil {
+			return nil, err
+		}
+		out[i] = d
+	}
+	return out, nil
+}
+
+// timeX25519 returns the time of one X25519 key agreement, from as many
+// as fit in about d on this goroutine.
+func timeX25519(d time.Duration) (float64, error) {
+	a, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		return 0, err
+	}
+	b, err := ecdh.X25519().GenerateKey(rand.Reader)
+	if err != nil {
+		return 0, err
+	}
+	pub := b.PublicKey()
+	n := 0
+	t0 := time.Now()
+	for time.Since(t0) < d || n < 100 {
+		for range 50 {
+			if _, err := a.ECDH(pub); err != nil {
+				return 0, err
+			}
+		}
+		n += 50
+	}
+	return time.Since(t0).Seconds() / float64(n), nil
 }
 
 // sealMany makes n envelopes of alice's sessions in the hour before now.
