@@ -181,8 +181,13 @@ type DecryptOptions struct {
 	// [StatusForked]. [DecryptResult.Seen] is the state to keep next.
 	Seen AuditState
 	// Transcript, if set, is filled with the request and every answer
-	// used, for [VerifyTranscript].
+	// used, for [VerifyTranscript]. It holds one request: more sessions
+	// than ChunkSessions are refused with [ErrChunkedTranscript].
 	Transcript *Transcript
+	// ChunkSessions is the most sessions one request carries (default
+	// [DefaultChunkSessions]); more are sent in several requests, one
+	// after another, each signed, logged and checked on its own.
+	ChunkSessions int
 }
 
 func (o *DecryptOptions) defaults() {
@@ -206,6 +211,9 @@ func (o *DecryptOptions) defaults() {
 	}
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
+	}
+	if o.ChunkSessions <= 0 {
+		o.ChunkSessions = DefaultChunkSessions
 	}
 }
 
@@ -238,6 +246,13 @@ func (o *DecryptOptions) defaults() {
 // a *[QuorumError] (wrapping [ErrInsufficientQuorum]). Other errors (bad
 // input, such as an envelope that does not parse or an epoch the group file
 // lacks) come with a nil result and nothing sent.
+//
+// More envelopes than opts.ChunkSessions are sent in several requests of
+// at most that many, one after another (see [DefaultChunkSessions]): the
+// requester holds one request's answers at a time, each request is a
+// decision of its own in every trustee's log, and the warrant's session
+// cap counts them all. A trustee's entry in the result is then its first
+// failure, naming the request, or else its last grant.
 func Decrypt(ctx context.Context, g *escrow.GroupFile, clients []*Client, warrant []byte, key *escrow.RequesterKey, envelopes [][]byte, opts DecryptOptions) (*DecryptResult, error) {
 	opts.defaults()
 	if len(clients) != len(g.Trustees) {
@@ -251,6 +266,14 @@ func Decrypt(ctx context.Context, g *escrow.GroupFile, clients []*Client, warran
 	if key == nil {
 		return nil, errors.New("trustee: no requester key")
 	}
+	if len(envelopes) > opts.ChunkSessions {
+		return decryptChunked(ctx, g, clients, warrant, key, envelopes, opts)
+	}
+	return decryptOne(ctx, g, clients, warrant, key, envelopes, opts)
+}
+
+// decryptOne is [Decrypt] in one request.
+func decryptOne(ctx context.Context, g *escrow.GroupFile, clients []*Client, warrant []byte, key *escrow.RequesterKey, envelopes [][]byte, opts DecryptOptions) (*DecryptResult, error) {
 	job, err := newDecryptJob(g, warrant, key, envelopes, opts)
 	if err != nil {
 		return nil, err

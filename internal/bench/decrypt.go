@@ -34,20 +34,28 @@ type DecryptConfig struct {
 	// Lab, if set, runs each trustee in a network namespace of its own
 	// behind a link with this delay and loss (see package netlab).
 	Lab *netlab.Config
+	// ChunkSessions is the most sessions per request (0: the default of
+	// trustee.DecryptOptions); the bulk warrant takes several requests
+	// when it has more.
+	ChunkSessions int
 }
 
 // DecryptResult is what was measured.
 type DecryptResult struct {
-	Sessions        int           `json:"sessions"`
-	Bulk            time.Duration `json:"bulk_ns"`
-	SessionsPerSec  float64       `json:"sessions_per_second"`
-	OneTrustee      time.Duration `json:"one_trustee_ns"` // one trustee answering the bulk request alone
-	Combine         time.Duration `json:"combine_ns"`     // requester combining t answers for every session, all cores
-	SingleP50       time.Duration `json:"single_p50_ns"`  // single-session warrant, end to end
-	SingleP99       time.Duration `json:"single_p99_ns"`
-	Singles         int           `json:"singles"`
-	Setup           time.Duration `json:"setup_ns"`
-	EnvelopeSealing time.Duration `json:"envelope_sealing_ns"` // making the test envelopes
+	Sessions       int           `json:"sessions"`
+	Bulk           time.Duration `json:"bulk_ns"`
+	SessionsPerSec float64       `json:"sessions_per_second"`
+	OneTrustee     time.Duration `json:"one_trustee_ns"` // one trustee answering the bulk warrant's first request alone
+	Combine        time.Duration `json:"combine_ns"`     // requester combining t answers for every session of that request, all cores
+	Requests       int           `json:"requests"`       // requests the bulk warrant took
+	// BreakdownSessions is the size of the request OneTrustee and
+	// Combine time: the bulk warrant's first.
+	BreakdownSessions int           `json:"breakdown_sessions"`
+	SingleP50         time.Duration `json:"single_p50_ns"` // single-session warrant, end to end
+	SingleP99         time.Duration `json:"single_p99_ns"`
+	Singles           int           `json:"singles"`
+	Setup             time.Duration `json:"setup_ns"`
+	EnvelopeSealing   time.Duration `json:"envelope_sealing_ns"` // making the test envelopes
 	// NetemDelay and NetemLoss are each trustee link's one-way delay and
 	// loss probability, with DecryptConfig.Lab (else zero and absent).
 	NetemDelay time.Duration `json:"netem_delay_ns,omitempty"`
@@ -59,8 +67,8 @@ type DecryptResult struct {
 	// share of it, trustees in roster order.
 	CPUPerSession float64             `json:"cpu_seconds_per_session"`
 	CPUSeconds    PerProcess[float64] `json:"cpu_seconds"`
-	// X25519 is the time of one X25519 key agreement (crypto/ecdh),
-	// measured in this run on one core while the trustees are idle, the
+	// X25519 is the CPU time of one X25519 key agreement (crypto/ecdh),
+	// measured in this run on one thread while the trustees are idle, the
 	// yardstick of the issue's goals; CPUPerSessionX25519 is
 	// CPUPerSession in those units.
 	X25519              float64 `json:"x25519_seconds"`
@@ -81,10 +89,14 @@ type PerProcess[T any] struct {
 	Trustees  []T `json:"trustees"`
 }
 
+// MaxSessions is the largest bulk warrant [Decrypt] measures: ten times
+// the most one request carries, sent in requests of ChunkSessions.
+const MaxSessions = 10 * escrow.MaxRequestSessions
+
 // Decrypt runs the benchmark.
 func Decrypt(ctx context.Context, cfg DecryptConfig) (*DecryptResult, error) {
-	if cfg.Sessions < 1 || cfg.Sessions > escrow.MaxRequestSessions {
-		return nil, fmt.Errorf("bench: sessions must be 1 to %d", escrow.MaxRequestSessions)
+	if cfg.Sessions < 1 || cfg.Sessions > MaxSessions {
+		return nil, fmt.Errorf("bench: sessions must be 1 to %d", MaxSessions)
 	}
 	if cfg.Threshold < 1 || cfg.Threshold > cfg.Trustees {
 		return nil, errors.New("bench: need 1 <= threshold <= trustees")
@@ -159,7 +171,13 @@ func Decrypt(ctx context.Context, cfg DecryptConfig) (*DecryptResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	opts := trustee.DecryptOptions{Timeout: 10 * time.Minute, Attempts: 1}
+	opts := trustee.DecryptOptions{Timeout: 10 * time.Minute, Attempts: 1, ChunkSessions: cfg.ChunkSessions}
+	chunk := cfg.ChunkSessions
+	if chunk <= 0 {
+		chunk = trustee.DefaultChunkSessions
+	}
+	res.Requests = (cfg.Sessions + chunk - 1) / chunk
+	res.BreakdownSessions = min(cfg.Sessions, chunk)
 
 	// Bulk: one warrant, every session, end to end.
 	bulk := envs[:cfg.Sessions]
@@ -207,7 +225,9 @@ func Decrypt(ctx context.Context, cfg DecryptConfig) (*DecryptResult, error) {
 	}
 	res.SessionsPerSec = float64(cfg.Sessions) / res.Bulk.Seconds()
 
-	// Where the time goes: one trustee alone, then the requester's combine.
+	// Where the time goes: one trustee alone, then the requester's
+	// combine, for the first request.
+	bulk = bulk[:res.BreakdownSessions]
 	req, err := escrow.NewDecryptionRequest(warrant, bulk, requester, time.Now(), rand.Reader)
 	if err != nil {
 		return nil, err
@@ -276,9 +296,12 @@ func cpuOf(pids []int) ([]time.Duration, error) {
 	return out, nil
 }
 
-// timeX25519 returns the time of one X25519 key agreement, from as many
-// as fit in about d on this goroutine.
+// timeX25519 returns the CPU time of one X25519 key agreement, from as
+// many as take about d of CPU on one thread (on Linux; elsewhere, of wall
+// time), so that other processes busy on the machine do not inflate it.
 func timeX25519(d time.Duration) (float64, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	a, err := ecdh.X25519().GenerateKey(rand.Reader)
 	if err != nil {
 		return 0, err
@@ -289,8 +312,8 @@ func timeX25519(d time.Duration) (float64, error) {
 	}
 	pub := b.PublicKey()
 	n := 0
-	t0 := time.Now()
-	for time.Since(t0) < d || n < 100 {
+	c0 := threadCPU()
+	for threadCPU()-c0 < d || n < 100 {
 		for range 50 {
 			if _, err := a.ECDH(pub); err != nil {
 				return 0, err
@@ -298,7 +321,7 @@ func timeX25519(d time.Duration) (float64, error) {
 		}
 		n += 50
 	}
-	return time.Since(t0).Seconds() / float64(n), nil
+	return (threadCPU() - c0).Seconds() / float64(n), nil
 }
 
 // sealMany makes n envelopes of alice's sessions in the hour before now.

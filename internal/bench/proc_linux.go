@@ -8,7 +8,9 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
+	"unsafe"
 )
 
 // clockTick is the unit of /proc's CPU times: USER_HZ, which Linux fixes
@@ -61,4 +63,16 @@ func processPeakRSS(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("bench: /proc/%d/status has no VmHWM", pid)
+}
+
+// threadCPU is the CPU time of the calling thread so far
+// (CLOCK_THREAD_CPUTIME_ID): unlike the wall clock, it does not count
+// the time other processes had the core.
+func threadCPU() time.Duration {
+	const clockThreadCPUTimeID = 3
+	var ts syscall.Timespec
+	if _, _, e := syscall.Syscall(syscall.SYS_CLOCK_GETTIME, clockThreadCPUTimeID, uintptr(unsafe.Pointer(&ts)), 0); e != 0 {
+		return time.Duration(time.Now().UnixNano())
+	}
+	return time.Duration(ts.Nano())
 }
