@@ -315,7 +315,7 @@ func TestDKGFiveParticipants(t *testing.T) {
 	r.Read(ctx.SessionID[:])
 	K := make([]byte, escrow.KeySize)
 	r.Read(K)
-	env, err := escrow.SealEnvelope(K, ctx, eg.Key)
+	env, err := escrow.SealEnvelope(K, ctx, eg.EpochKey())
 	if err != nil {
 		t.Fatal(err)
 	}

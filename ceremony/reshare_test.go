@@ -257,7 +257,7 @@ func sealSession(t *testing.T, key kyber.Point, label string) ([]byte, *escrow.E
 	r.Read(ctx.SessionID[:])
 	K := make([]byte, escrow.KeySize)
 	r.Read(K)
-	env, err := escrow.SealEnvelope(K, ctx, key)
+	env, err := escrow.SealEnvelope(K, ctx, escrow.NewEpochKey(key))
 	if err != nil {
 		t.Fatal(err)
 	}

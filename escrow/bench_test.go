@@ -10,7 +10,7 @@ func BenchmarkEnvelopeSeal(b *testing.B) {
 	ctx := f.env.Context
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, err := SealEnvelope(f.K, ctx, f.tg.Key); err != nil {
+		if _, err := SealEnvelope(f.K, ctx, f.tg.EK); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -21,7 +21,7 @@ func BenchmarkEnvelopeVerify(b *testing.B) {
 	f := newCombineFixture(b, 3, 5, "bench")
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := f.env.Verify(f.tg.Key); err != nil {
+		if err := f.env.Verify(f.tg.EK); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -33,7 +33,7 @@ func BenchmarkCheckEnvelope(b *testing.B) {
 	enc := f.env.Marshal()
 	b.ReportAllocs()
 	for b.Loop() {
-		if err := CheckEnvelope(f.K, f.env.Context, f.tg.Key, enc); err != nil {
+		if err := CheckEnvelope(f.K, f.env.Context, f.tg.EK, enc); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -63,11 +63,11 @@ func Combine(g *Group, env *Envelope, req *RequesterKey, partials []*PartialDecr
 	if g.Threshold < 1 {
 		return nil, fmt.Errorf("escrow: group threshold %d is invalid", g.Threshold)
 	}
-	Xb, Ub := group.PointBytes(g.Key), group.PointBytes(env.U)
-	if err := env.verify(g.Key, Xb, Ub); err != nil {
+	key := g.EpochKey()
+	if err := env.Verify(key); err != nil {
 		return nil, err
 	}
-	Hb, H := dleqBase(env, req.Public)
+	Hb, H := dleqBase(env, group.ToFilippoPoint(req.Public))
 	res := &Result{}
 	var (
 		validIdx []int       // trustee indices of the valid answers, at most t
@@ -89,15 +89,15 @@ func Combine(g *Group, env *Envelope, req *RequesterKey, partials []*PartialDecr
 				bad("two different answers from the same trustee")
 			}
 		default:
-			V, Vb, err := p.verify(Xi, env, Hb, H)
-			if err != nil {
+			Xib := group.PointBytes(Xi)
+			if err := p.verify(group.FilippoPointFromEncoding(Xib), Xib, env, Hb, H); err != nil {
 				bad(err.Error())
 				continue
 			}
-			seen[p.Trustee] = p.marshal(Vb)
+			seen[p.Trustee] = p.Marshal()
 			if len(validIdx) < g.Threshold {
 				validIdx = append(validIdx, p.Trustee)
-				validV = append(validV, V)
+				validV = append(validV, p.v)
 				res.Used = append(res.Used, p.Trustee)
 			}
 		}
@@ -116,9 +116,9 @@ func Combine(g *Group, env *Envelope, req *RequesterKey, partials []*PartialDecr
 	}
 	// V = x·(U+Q) = S + q·X_e, so S = V − q·X_e. q is secret: constant-time
 	// multiplication.
-	qX := new(ed.Point).ScalarMult(group.ToFilippoScalar(req.Private), group.FilippoPointFromEncoding(Xb))
+	qX := new(ed.Point).ScalarMult(group.ToFilippoScalar(req.Private), key.p)
 	S := V.Subtract(V, qX)
-	K, err := env.open(S.Bytes(), Ub, Xb)
+	K, err := env.open(S.Bytes(), env.ub, key.enc)
 	if err != nil {
 		return nil, err
 	}
@@ -147,6 +147,13 @@ func interpolateAtZero(xs []int, Vs []*ed.Point) (*ed.Point, error) {
 			return nil, errTooFewCommitShares
 		}
 	}
+	return new(ed.Point).VarTimeMultiScalarMult(lagrangeCoefficients(xs), Vs), nil
+}
+
+// lagrangeCoefficients returns λ_i = Π_{j≠i} x_j / (x_j − x_i) for the
+// distinct x-coordinates xs (all at least 1), with one scalar inversion for
+// all the denominators (Montgomery's batch inversion).
+func lagrangeCoefficients(xs []int) []*ed.Scalar {
 	n := len(xs)
 	x := make([]*ed.Scalar, n)
 	for i, xi := range xs {
@@ -180,7 +187,7 @@ func interpolateAtZero(xs []int, Vs []*ed.Point) (*ed.Point, error) {
 		coeff[i].Multiply(coeff[i], num[i])
 		inv.Multiply(inv, den[i])
 	}
-	return new(ed.Point).VarTimeMultiScalarMult(coeff, Vs), nil
+	return coeff
 }
 
 func describeBad(bad []BadShareError) string {

@@ -40,6 +40,68 @@
 // the wrapped key and confirms K by re-deriving U from it. No party ever
 // holds x, and the answers are useless to anyone without q.
 //
+// # Batches
+//
+// A request of many sessions is answered per trustee with one
+// [BatchAnswer]: V_j for every session and one composite DLEQ proof (RFC
+// 9497, section 2.2.1; the soundness argument is next to the code in
+// batch.go), made by [PartialDecryptBatch] with a [BatchKey]. A requester
+// combines with a [Combiner], which computes q·X_e once per epoch and the
+// Lagrange coefficients once per set of trustees, and whose
+// [Combiner.CombineBatch] checks proofs only when a session fails to open.
+// The per-session [PartialDecrypt] and [Combine] remain for single
+// envelopes.
+//
+// # Arithmetic
+//
+// Envelopes, proofs, partial decryptions and combination compute with
+// filippo.io/edwards25519 values from end to end: an [Envelope] holds U
+// decoded once, an [EpochKey] holds X_e decoded once with a constant-time
+// fixed-base table (internal/group's FixedBase), so that sealing costs three
+// multiplications at base-point price (U, S and the proof's commitment). kyber remains where its
+// share packages earn their place (DKG, resharing, Shamir polynomials), and
+// the trustee's share x_i, its public share X_i and the requester key are
+// kyber values that are converted once per call, or once per epoch in the
+// batch API. The kyber computations these replaced are kept in the tests,
+// which compare the two on random inputs; the test vectors are unchanged.
+//
+// # API shape
+//
+// A messaging client needs six names: [VerifyGroupFile], [GroupFile.EpochKey]
+// (or [ParseEpochKey]), [StartSession], [AcceptSession],
+// [CheckSessionTiming] and the [SessionKeys] methods. What we took from
+// filippo.io/age's API, whose root package is its whole API:
+//
+//   - Keys are small opaque types parsed from their encodings and printed
+//     back, as age's ParseX25519Recipient gives an *X25519Recipient with a
+//     String method and never shows a curve type. [EpochKey] is that type for
+//     X_e: [ParseEpochKey] and [EpochKey.Bytes], [EpochKey.String],
+//     [EpochKey.ID]; no messenger-facing function takes or returns a kyber
+//     type, so a client needs no group library of its own.
+//   - Every wire object is a Parse/Marshal pair with one canonical encoding
+//     ([ParseEnvelope], [ParseContext], [ParseBatchAnswer], ...), fuzzed so
+//     that parse(marshal(x)) == x and marshal(parse(b)) == b, as age's
+//     headers are not malleable.
+//   - Errors are sentinels and a typed error a caller inspects with
+//     errors.Is and errors.As (age's ErrIncorrectIdentity and
+//     *NoIdentityMatchError; here [ErrEnvelopeMismatch], [*BadShareError],
+//     joined when there are several).
+//   - No global state and no default key path: the caller passes the epoch
+//     key it chose, as age has no keyring.
+//
+// What we did not take: age's two one-method interfaces (Recipient.Wrap,
+// Identity.Unwrap) exist so that new kinds of keys can plug in. Escrow has
+// one kind of key and one envelope construction, and a recipient's check
+// compares bytes with the one envelope K determines; a pluggable sealer
+// would be a way to make envelopes that check differently, so there is no
+// interface. And age keeps its root package small by moving armor, SSH keys
+// and plugins to subpackages; escrow still also holds warrants, requests,
+// partial decryptions and key files. A client uses none of them and they
+// pull in nothing heavier than kyber and x/mod's note package, but a split
+// (escrow for clients, another package for the warranted side) would be
+// the next step toward age's shape. Unlike age, randomness is a parameter
+// (an io.Reader), so that tests and vectors are reproducible.
+//
 // # Points from outside
 //
 // Every point read from outside (U, Q, V_i, keys) is decoded by

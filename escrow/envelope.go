@@ -41,10 +41,11 @@ const envelopeVersion = 1
 // session's U under a context the warrant covers.
 type Envelope struct {
 	Context *Context
-	U       kyber.Point
 	C       []byte // KeySize + 16 bytes
 	proof   schnorrProof
-	ctx     []byte // canonical encoding of Context
+	ctx     []byte    // canonical encoding of Context
+	u       *ed.Point // U, decoded once
+	ub      []byte    // U's encoding
 }
 
 // Errors about envelopes.
@@ -58,32 +59,36 @@ var (
 	ErrBadEnvelope = errors.New("escrow: malformed escrow envelope")
 )
 
+// UBytes returns the encoding of U = r·G.
+func (e *Envelope) UBytes() []byte { return bytes.Clone(e.ub) }
+
 // SealEnvelope computes the envelope for session key K in context ctx under
-// the group key X_e. It is deterministic.
-func SealEnvelope(K []byte, ctx *Context, groupKey kyber.Point) (*Envelope, error) {
+// the epoch's group key X_e. It is deterministic.
+func SealEnvelope(K []byte, ctx *Context, key *EpochKey) (*Envelope, error) {
 	if len(K) != KeySize {
 		return nil, fmt.Errorf("escrow: session key must be %d bytes, got %d", KeySize, len(K))
 	}
-	if KeyIDOf(groupKey) != ctx.GroupKeyID {
-		return nil, fmt.Errorf("escrow: context names group key %s but the key given is %s", ctx.GroupKeyID, KeyIDOf(groupKey))
+	if key.id != ctx.GroupKeyID {
+		return nil, fmt.Errorf("escrow: context names group key %s but the key given is %s", ctx.GroupKeyID, key.id)
 	}
 	cb, err := ctx.Marshal()
 	if err != nil {
 		return nil, err
 	}
 	// r is secret (it opens the envelope): constant-time multiplications
-	// only. The arithmetic is filippo.io/edwards25519's; see internal/group.
+	// only, r·G with filippo's table for G and r·X_e with the epoch key's
+	// own (internal/group's FixedBase).
 	r := group.HashToFilippoScalar(labelEnvelopeR, K, cb)
-	Xb := group.PointBytes(groupKey)
-	Ub := new(ed.Point).ScalarBaseMult(r).Bytes()
-	Sb := new(ed.Point).ScalarMult(r, group.FilippoPointFromEncoding(Xb)).Bytes()
-	aead, err := wrapAEAD(Sb, Ub, Xb, cb)
+	U := new(ed.Point).ScalarBaseMult(r)
+	Ub := U.Bytes()
+	Sb := key.table().ScalarMult(r).Bytes()
+	aead, err := wrapAEAD(Sb, Ub, key.enc, cb)
 	if err != nil {
 		return nil, err
 	}
 	C := aead.Seal(nil, make([]byte, chacha20poly1305.NonceSize), K, concat(cb, Ub))
-	pi := proveSchnorrFast(labelEnvelopeProof, labelEnvelopeNonce, r, Ub, [][]byte{Xb, cb, C})
-	return &Envelope{Context: ctx, U: group.PointFromEncoding(Ub), C: C, proof: pi, ctx: cb}, nil
+	pi := proveSchnorrFast(labelEnvelopeProof, labelEnvelopeNonce, r, Ub, [][]byte{key.enc, cb, C})
+	return &Envelope{Context: ctx, C: C, proof: pi, ctx: cb, u: U, ub: Ub}, nil
 }
 
 // wrapAEAD derives W from the encodings of the shared point S, U and X_e and
@@ -98,19 +103,13 @@ func wrapAEAD(S, U, groupKey []byte, ctx []byte) (cipher.AEAD, error) {
 }
 
 // Verify checks the envelope's proof: that whoever made it knew r = log_G U
-// for this context and ciphertext, under groupKey. Trustees call it before
-// answering; it needs no secret.
-func (e *Envelope) Verify(groupKey kyber.Point) error {
-	return e.verify(groupKey, group.PointBytes(groupKey), group.PointBytes(e.U))
-}
-
-// verify is [Envelope.Verify] given also the encodings of X_e and U, which
-// the caller may need again.
-func (e *Envelope) verify(groupKey kyber.Point, Xb, Ub []byte) error {
-	if KeyIDOf(groupKey) != e.Context.GroupKeyID {
-		return fmt.Errorf("%w: escrowed under group key %s, not %s", ErrBadEnvelope, e.Context.GroupKeyID, KeyIDOf(groupKey))
+// for this context and ciphertext, under the epoch key. Trustees call it
+// before answering; it needs no secret.
+func (e *Envelope) Verify(key *EpochKey) error {
+	if key.id != e.Context.GroupKeyID {
+		return fmt.Errorf("%w: escrowed under group key %s, not %s", ErrBadEnvelope, e.Context.GroupKeyID, key.id)
 	}
-	if err := e.proof.verifyFast(labelEnvelopeProof, group.FilippoPointFromEncoding(Ub), Ub, [][]byte{Xb, e.ctx, e.C}); err != nil {
+	if err := e.proof.verifyFast(labelEnvelopeProof, e.u, e.ub, [][]byte{key.enc, e.ctx, e.C}); err != nil {
 		return fmt.Errorf("%w: proof binding U to its context fails (was U taken from another session?)", ErrBadEnvelope)
 	}
 	return nil
@@ -119,8 +118,8 @@ func (e *Envelope) verify(groupKey kyber.Point, Xb, Ub []byte) error {
 // CheckEnvelope is the recipient's check: it recomputes the envelope from
 // the session key K it received and the context it expects, and compares it
 // byte for byte with the envelope that came with the session.
-func CheckEnvelope(K []byte, ctx *Context, groupKey kyber.Point, got []byte) error {
-	c, err := NewEnvelopeChecker(K, ctx, groupKey)
+func CheckEnvelope(K []byte, ctx *Context, key *EpochKey, got []byte) error {
+	c, err := NewEnvelopeChecker(K, ctx, key)
 	if err != nil {
 		return err
 	}
@@ -133,11 +132,11 @@ func CheckEnvelope(K []byte, ctx *Context, groupKey kyber.Point, got []byte) err
 type EnvelopeChecker struct{ want []byte }
 
 // NewEnvelopeChecker computes the expected envelope.
-func NewEnvelopeChecker(K []byte, ctx *Context, groupKey kyber.Point) (*EnvelopeChecker, error) {
-	if KeyIDOf(groupKey) != ctx.GroupKeyID {
-		return nil, fmt.Errorf("%w: the session is escrowed under group key %s, not the trustees' key %s for its epoch", ErrEnvelopeMismatch, ctx.GroupKeyID, KeyIDOf(groupKey))
+func NewEnvelopeChecker(K []byte, ctx *Context, key *EpochKey) (*EnvelopeChecker, error) {
+	if key.id != ctx.GroupKeyID {
+		return nil, fmt.Errorf("%w: the session is escrowed under group key %s, not the trustees' key %s for its epoch", ErrEnvelopeMismatch, ctx.GroupKeyID, key.id)
 	}
-	want, err := SealEnvelope(K, ctx, groupKey)
+	want, err := SealEnvelope(K, ctx, key)
 	if err != nil {
 		return nil, err
 	}
@@ -162,17 +161,16 @@ func (c *EnvelopeChecker) Check(got []byte) error {
 // their shares can do, and the demo runs it to measure exactly that.
 func OpenWithGroupSecret(env *Envelope, x kyber.Scalar) ([]byte, error) {
 	xs := group.ToFilippoScalar(x)
-	Xb := new(ed.Point).ScalarBaseMult(xs).Bytes()
-	X := group.PointFromEncoding(Xb)
-	if KeyIDOf(X) != env.Context.GroupKeyID {
+	X := new(ed.Point).ScalarBaseMult(xs)
+	key := newEpochKey(X.Bytes(), X)
+	if key.id != env.Context.GroupKeyID {
 		return nil, ErrCombineCheck
 	}
-	if err := env.Verify(X); err != nil {
+	if err := env.Verify(key); err != nil {
 		return nil, err
 	}
-	Ub := group.PointBytes(env.U)
-	S := new(ed.Point).ScalarMult(xs, group.FilippoPointFromEncoding(Ub))
-	return env.open(S.Bytes(), Ub, Xb)
+	S := new(ed.Point).ScalarMult(xs, env.u)
+	return env.open(S.Bytes(), env.ub, key.enc)
 }
 
 // Marshal encodes the envelope:
@@ -183,7 +181,7 @@ func (e *Envelope) Marshal() []byte {
 	b = append(b, envelopeVersion)
 	b = binary.BigEndian.AppendUint16(b, uint16(len(e.ctx)))
 	b = append(b, e.ctx...)
-	b = append(b, group.PointBytes(e.U)...)
+	b = append(b, e.ub...)
 	b = append(b, e.C...)
 	return append(b, e.proof.marshal()...)
 }
@@ -211,7 +209,8 @@ func ParseEnvelope(b []byte) (*Envelope, error) {
 		return nil, fmt.Errorf("%w: %w", ErrBadEnvelope, err)
 	}
 	rest = rest[n:]
-	U, err := group.ParsePoint(rest[:group.PointLen])
+	Ub := bytes.Clone(rest[:group.PointLen])
+	u, err := group.ParseFilippoPoint(Ub)
 	if err != nil {
 		return nil, fmt.Errorf("%w: U: %w", ErrBadEnvelope, err)
 	}
@@ -221,20 +220,15 @@ func ParseEnvelope(b []byte) (*Envelope, error) {
 	if err != nil {
 		return nil, fmt.Errorf("%w: proof: %w", ErrBadEnvelope, err)
 	}
-	return &Envelope{Context: ctx, U: U, C: C, proof: pi, ctx: ctxb}, nil
+	return &Envelope{Context: ctx, C: C, proof: pi, ctx: ctxb, u: u, ub: Ub}, nil
 }
 
 // ContextBytes returns the canonical encoding of the envelope's context.
 func (e *Envelope) ContextBytes() []byte { return bytes.Clone(e.ctx) }
 
-// openWithS decrypts C given S = r·X_e and checks that the result
-// re-derives this exact envelope. It is the last step of [Combine]; the
-// caller has already checked the envelope's proof with [Envelope.Verify].
-func (e *Envelope) openWithS(S, groupKey kyber.Point) ([]byte, error) {
-	return e.open(group.PointBytes(S), group.PointBytes(e.U), group.PointBytes(groupKey))
-}
-
-// open is openWithS given the encodings of S, U and X_e.
+// open decrypts C given the encodings of S = r·X_e, U and X_e, and checks
+// that the result re-derives this exact envelope. It is the last step of
+// [Combine] and [Combiner.CombineBatch].
 func (e *Envelope) open(S, U, groupKey []byte) ([]byte, error) {
 	aead, err := wrapAEAD(S, U, groupKey, e.ctx)
 	if err != nil {

@@ -47,10 +47,10 @@ func TestEnvelopeSealVerifyCheck(t *testing.T) {
 	K := randomSessionKey(t, detReader("seal-verify K"))
 	env := mustSeal(t, tg, K, ctx)
 
-	if err := env.Verify(tg.Key); err != nil {
+	if err := env.Verify(tg.EK); err != nil {
 		t.Fatalf("trustee-side Verify of an honest envelope: %v", err)
 	}
-	if err := CheckEnvelope(K, ctx, tg.Key, env.Marshal()); err != nil {
+	if err := CheckEnvelope(K, ctx, tg.EK, env.Marshal()); err != nil {
 		t.Fatalf("recipient-side CheckEnvelope of an honest envelope: %v", err)
 	}
 	if got := len(env.C); got != KeySize+16 {
@@ -61,22 +61,22 @@ func TestEnvelopeSealVerifyCheck(t *testing.T) {
 	// same bytes are now a mismatch.
 	other := *ctx
 	other.SessionID[0] ^= 0xff
-	if err := CheckEnvelope(K, &other, tg.Key, env.Marshal()); !errors.Is(err, ErrEnvelopeMismatch) {
+	if err := CheckEnvelope(K, &other, tg.EK, env.Marshal()); !errors.Is(err, ErrEnvelopeMismatch) {
 		t.Errorf("CheckEnvelope under another context: got %v, want ErrEnvelopeMismatch", err)
 	}
 	// The recipient holds a different K.
 	K2 := append([]byte(nil), K...)
 	K2[31] ^= 1
-	if err := CheckEnvelope(K2, ctx, tg.Key, env.Marshal()); !errors.Is(err, ErrEnvelopeMismatch) {
+	if err := CheckEnvelope(K2, ctx, tg.EK, env.Marshal()); !errors.Is(err, ErrEnvelopeMismatch) {
 		t.Errorf("CheckEnvelope with another K: got %v, want ErrEnvelopeMismatch", err)
 	}
-	if err := CheckEnvelope(K, ctx, tg.Key, nil); !errors.Is(err, ErrEnvelopeMissing) {
+	if err := CheckEnvelope(K, ctx, tg.EK, nil); !errors.Is(err, ErrEnvelopeMissing) {
 		t.Errorf("CheckEnvelope with no envelope: got %v, want ErrEnvelopeMissing", err)
 	}
 
 	// A trustee of another group refuses it before any proof check.
 	tg2 := dealTestGroup(t, 3, 5, 1, detReader("seal-verify other group"))
-	if err := env.Verify(tg2.Key); !errors.Is(err, ErrBadEnvelope) {
+	if err := env.Verify(ek(tg2.Key)); !errors.Is(err, ErrBadEnvelope) {
 		t.Errorf("Verify under another group key: got %v, want ErrBadEnvelope", err)
 	}
 }
@@ -116,13 +116,13 @@ func TestEnvelopeRoundTrip(t *testing.T) {
 		if !bytes.Equal(got.Marshal(), b) {
 			t.Fatalf("%v: Marshal(ParseEnvelope(b)) != b", names)
 		}
-		if !got.U.Equal(env.U) || !bytes.Equal(got.C, env.C) || !bytes.Equal(got.ContextBytes(), env.ContextBytes()) {
+		if !kU(got).Equal(kU(env)) || !bytes.Equal(got.C, env.C) || !bytes.Equal(got.ContextBytes(), env.ContextBytes()) {
 			t.Fatalf("%v: parsed envelope differs from the sealed one", names)
 		}
 		if *got.Context != *ctx {
 			t.Fatalf("%v: context %+v, want %+v", names, got.Context, ctx)
 		}
-		if err := got.Verify(tg.Key); err != nil {
+		if err := got.Verify(tg.EK); err != nil {
 			t.Fatalf("%v: parsed envelope does not verify: %v", names, err)
 		}
 	}
@@ -132,16 +132,16 @@ func TestSealEnvelopeRefusals(t *testing.T) {
 	tg := dealTestGroup(t, 2, 3, 1, detReader("seal refusals"))
 	ctx := makeContext(tg, "alice", "bob", 1)
 	K := randomSessionKey(t, detReader("seal refusals K"))
-	if _, err := SealEnvelope(K[:31], ctx, tg.Key); err == nil {
+	if _, err := SealEnvelope(K[:31], ctx, tg.EK); err == nil {
 		t.Error("31-byte session key accepted")
 	}
 	other := dealTestGroup(t, 2, 3, 1, detReader("seal refusals other"))
-	if _, err := SealEnvelope(K, ctx, other.Key); err == nil {
+	if _, err := SealEnvelope(K, ctx, ek(other.Key)); err == nil {
 		t.Error("sealed under a key the context does not name")
 	}
 	bad := *ctx
 	bad.Sender = "mallory with spaces"
-	if _, err := SealEnvelope(K, &bad, tg.Key); !errors.Is(err, ErrBadContext) {
+	if _, err := SealEnvelope(K, &bad, tg.EK); !errors.Is(err, ErrBadContext) {
 		t.Errorf("invalid sender name: got %v, want ErrBadContext", err)
 	}
 }
@@ -178,7 +178,7 @@ func TestScopeEscape(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: spliced envelope should parse (every field is well formed): %v", s.name, err)
 		}
-		if err := env.Verify(tg.Key); !errors.Is(err, ErrBadEnvelope) {
+		if err := env.Verify(tg.EK); !errors.Is(err, ErrBadEnvelope) {
 			t.Errorf("%s under Alice's context: Verify got %v, want ErrBadEnvelope", s.name, err)
 		}
 	}
@@ -195,7 +195,7 @@ func TestScopeEscape(t *testing.T) {
 		t.Fatalf("Combine over the spliced envelope: got %v, want ErrBadEnvelope", err)
 	}
 	S := rawCombine(t, ps, req, tg)
-	if got, err := envB.openWithS(S, tg.Key); err != nil || !bytes.Equal(got, KB) {
+	if got, err := openWithS(envB, S, tg.Key); err != nil || !bytes.Equal(got, KB) {
 		t.Fatalf("the unguarded attack should have recovered Bob's key (err %v); the test no longer demonstrates the threat", err)
 	}
 
@@ -489,25 +489,25 @@ func TestEnvelopeVectors(t *testing.T) {
 			K, want := v.hex(t, "K"), v.hex(t, "envelope")
 			switch v.fields["expect"] {
 			case "ok":
-				env, err := SealEnvelope(K, ctx, X)
+				env, err := SealEnvelope(K, ctx, ek(X))
 				if err != nil {
 					t.Fatal(err)
 				}
 				if got := env.Marshal(); !bytes.Equal(got, want) {
 					t.Fatalf("resealed envelope differs from the vector:\n got  %x\n want %x", got, want)
 				}
-				if err := CheckEnvelope(K, ctx, X, want); err != nil {
+				if err := CheckEnvelope(K, ctx, ek(X), want); err != nil {
 					t.Fatal(err)
 				}
-				if err := mustParseEnvelope(t, want).Verify(X); err != nil {
+				if err := mustParseEnvelope(t, want).Verify(ek(X)); err != nil {
 					t.Fatal(err)
 				}
 			case "mismatch":
 				env := mustParseEnvelope(t, want)
-				if err := CheckEnvelope(K, ctx, X, want); !errors.Is(err, ErrEnvelopeMismatch) {
+				if err := CheckEnvelope(K, ctx, ek(X), want); !errors.Is(err, ErrEnvelopeMismatch) {
 					t.Errorf("CheckEnvelope: got %v, want ErrEnvelopeMismatch", err)
 				}
-				if err := env.Verify(X); !errors.Is(err, ErrBadEnvelope) {
+				if err := env.Verify(ek(X)); !errors.Is(err, ErrBadEnvelope) {
 					t.Errorf("Verify: got %v, want ErrBadEnvelope", err)
 				}
 			case "not-in-subgroup":
@@ -672,7 +672,7 @@ func writeEnvelopeVectors(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env, err := SealEnvelope(K, ctx, X)
+	env, err := SealEnvelope(K, ctx, ek(X))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -685,7 +685,7 @@ func writeEnvelopeVectors(t *testing.T) {
 	for i := range K2 {
 		K2[i] = byte(0x20 + i)
 	}
-	env2, err := SealEnvelope(K2, ctx, X)
+	env2, err := SealEnvelope(K2, ctx, ek(X))
 	if err != nil {
 		t.Fatal(err)
 	}

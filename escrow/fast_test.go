@@ -40,17 +40,17 @@ func refProveSchnorr(label, nonceLabel string, w kyber.Scalar, P kyber.Point, bo
 	c := refSchnorrChallenge(label, P, R, bound)
 	z := group.Scalar().Mul(c, w)
 	z.Add(z, k)
-	return schnorrProof{C: c, Z: z}
+	return schnorrProof{c: fS(c), z: fS(z)}
 }
 
 // refSchnorrR is R = z·G − c·P.
 func refSchnorrR(p schnorrProof, P kyber.Point) kyber.Point {
-	R := group.Point().Mul(p.Z, nil)
-	return R.Sub(R, group.Point().Mul(p.C, P))
+	R := group.Point().Mul(kS(p.z), nil)
+	return R.Sub(R, group.Point().Mul(kS(p.c), P))
 }
 
 func refSchnorrVerify(p schnorrProof, label string, P kyber.Point, bound ...[]byte) error {
-	if !refSchnorrChallenge(label, P, refSchnorrR(p, P), bound).Equal(p.C) {
+	if !refSchnorrChallenge(label, P, refSchnorrR(p, P), bound).Equal(kS(p.c)) {
 		return errBadProof
 	}
 	return nil
@@ -82,29 +82,30 @@ func refSealEnvelope(K []byte, ctx *Context, groupKey kyber.Point) (*Envelope, e
 	}
 	C := aead.Seal(nil, make([]byte, chacha20poly1305.NonceSize), K, concat(cb, group.PointBytes(U)))
 	pi := refProveSchnorr(labelEnvelopeProof, labelEnvelopeNonce, r, U, group.PointBytes(groupKey), cb, C)
-	return &Envelope{Context: ctx, U: U, C: C, proof: pi, ctx: cb}, nil
+	Ub := group.PointBytes(U)
+	return &Envelope{Context: ctx, C: C, proof: pi, ctx: cb, u: group.FilippoPointFromEncoding(Ub), ub: Ub}, nil
 }
 
 func refEnvelopeVerify(e *Envelope, groupKey kyber.Point) error {
 	if KeyIDOf(groupKey) != e.Context.GroupKeyID {
 		return fmt.Errorf("%w: escrowed under group key %s, not %s", ErrBadEnvelope, e.Context.GroupKeyID, KeyIDOf(groupKey))
 	}
-	if err := refSchnorrVerify(e.proof, labelEnvelopeProof, e.U, group.PointBytes(groupKey), e.ctx, e.C); err != nil {
+	if err := refSchnorrVerify(e.proof, labelEnvelopeProof, kU(e), group.PointBytes(groupKey), e.ctx, e.C); err != nil {
 		return fmt.Errorf("%w: proof binding U to its context fails (was U taken from another session?)", ErrBadEnvelope)
 	}
 	return nil
 }
 
 func refOpenWithS(e *Envelope, S, groupKey kyber.Point) ([]byte, error) {
-	aead, err := refWrapAEAD(S, e.U, groupKey, e.ctx)
+	aead, err := refWrapAEAD(S, kU(e), groupKey, e.ctx)
 	if err != nil {
 		return nil, err
 	}
-	K, err := aead.Open(nil, make([]byte, chacha20poly1305.NonceSize), e.C, concat(e.ctx, group.PointBytes(e.U)))
+	K, err := aead.Open(nil, make([]byte, chacha20poly1305.NonceSize), e.C, concat(e.ctx, group.PointBytes(kU(e))))
 	if err != nil {
 		return nil, ErrCombineCheck
 	}
-	if !group.Point().Mul(group.HashToScalar(labelEnvelopeR, K, e.ctx), nil).Equal(e.U) {
+	if !group.Point().Mul(group.HashToScalar(labelEnvelopeR, K, e.ctx), nil).Equal(kU(e)) {
 		return nil, ErrCombineCheck
 	}
 	return K, nil
@@ -118,7 +119,7 @@ func refOpenWithGroupSecret(env *Envelope, x kyber.Scalar) ([]byte, error) {
 	if err := refEnvelopeVerify(env, X); err != nil {
 		return nil, err
 	}
-	return refOpenWithS(env, group.Point().Mul(x, env.U), X)
+	return refOpenWithS(env, group.Point().Mul(x, kU(env)), X)
 }
 
 func refDLEQChallenge(H, Xi, Vi, A, B kyber.Point, trustee int, ctx []byte) kyber.Scalar {
@@ -143,7 +144,7 @@ func refPartialDecryptAnyIndex(index int, xi kyber.Scalar, env *Envelope, Q kybe
 	if _, err := refParsePoint(group.PointBytes(Q)); err != nil {
 		return nil, fmt.Errorf("escrow: requester key refused: %w", err)
 	}
-	H := group.Point().Add(env.U, Q)
+	H := group.Point().Add(kU(env), Q)
 	if H.Equal(group.Point()) {
 		return nil, fmt.Errorf("%w; refusing to answer", ErrIdentityBase)
 	}
@@ -159,7 +160,9 @@ func refPartialDecryptAnyIndex(index int, xi kyber.Scalar, env *Envelope, Q kybe
 	c := refDLEQChallenge(H, Xi, Vi, A, B, index, env.ctx)
 	z := group.Scalar().Mul(c, xi)
 	z.Sub(k, z)
-	return &PartialDecryption{Trustee: index, SessionID: env.Context.SessionID, V: Vi, proof: dleqProof{C: c, Z: z}}, nil
+	p := &PartialDecryption{Trustee: index, SessionID: env.Context.SessionID, proof: dleqProof{c: fS(c), z: fS(z)}}
+	p.setV(Vi)
+	return p, nil
 }
 
 // refParsePoint is the former kyber-only group.ParsePoint.
@@ -193,10 +196,10 @@ func refParsePoint(b []byte) (kyber.Point, error) {
 
 // refDLEQCommitments is A = z·G + c·X_i, B = z·H + c·V_i.
 func refDLEQCommitments(p *PartialDecryption, Xi, H kyber.Point) (A, B kyber.Point) {
-	A = group.Point().Mul(p.proof.Z, nil)
-	A.Add(A, group.Point().Mul(p.proof.C, Xi))
-	B = group.Point().Mul(p.proof.Z, H)
-	B.Add(B, group.Point().Mul(p.proof.C, p.V))
+	A = group.Point().Mul(kS(p.proof.z), nil)
+	A.Add(A, group.Point().Mul(kS(p.proof.c), Xi))
+	B = group.Point().Mul(kS(p.proof.z), H)
+	B.Add(B, group.Point().Mul(kS(p.proof.c), kV(p)))
 	return A, B
 }
 
@@ -204,9 +207,9 @@ func refPartialVerify(p *PartialDecryption, Xi kyber.Point, env *Envelope, Q kyb
 	if p.SessionID != env.Context.SessionID {
 		return fmt.Errorf("answer is for session %s, not %s", p.SessionID, env.Context.SessionID)
 	}
-	H := group.Point().Add(env.U, Q)
+	H := group.Point().Add(kU(env), Q)
 	A, B := refDLEQCommitments(p, Xi, H)
-	if !refDLEQChallenge(H, Xi, p.V, A, B, p.Trustee, env.ctx).Equal(p.proof.C) {
+	if !refDLEQChallenge(H, Xi, kV(p), A, B, p.Trustee, env.ctx).Equal(kS(p.proof.c)) {
 		return errors.New("DLEQ proof does not verify: V_i is not x_i·(U+Q)")
 	}
 	return nil
@@ -251,7 +254,7 @@ func refCombine(g *Group, env *Envelope, req *RequesterKey, partials []*PartialD
 			}
 			seen[p.Trustee] = p.Marshal()
 			if len(valid) < g.Threshold {
-				valid = append(valid, &share.PubShare{I: p.Trustee - 1, V: p.V})
+				valid = append(valid, &share.PubShare{I: p.Trustee - 1, V: kV(p)})
 				res.Used = append(res.Used, p.Trustee)
 			}
 		}
@@ -329,6 +332,10 @@ func sameError(a, b error) bool {
 	return a.Error() == b.Error()
 }
 
+// kS and fS convert scalars between the two libraries.
+func kS(s *ed.Scalar) kyber.Scalar { return group.FromFilippoScalar(s) }
+func fS(s kyber.Scalar) *ed.Scalar { return group.ToFilippoScalar(s) }
+
 func pointsEqual(a *ed.Point, b kyber.Point) bool { return bytes.Equal(a.Bytes(), group.PointBytes(b)) }
 
 // ---- the comparisons ----
@@ -349,7 +356,7 @@ func TestSchnorrMatchesKyber(t *testing.T) {
 		}
 		// Wrong proofs, wrong keys, wrong bound data: R must be the same
 		// point and the verdict the same.
-		forged := schnorrProof{C: randScalar(t, rand), Z: randScalar(t, rand)}
+		forged := schnorrProof{c: fS(randScalar(t, rand)), z: fS(randScalar(t, rand))}
 		other := randPoint(t, rand)
 		for j, c := range []struct {
 			p     schnorrProof
@@ -359,9 +366,9 @@ func TestSchnorrMatchesKyber(t *testing.T) {
 			{forged, P, bound},
 			{got, other, bound},
 			{got, P, [][]byte{bound[0], append(bound[1], 0)}},
-			{schnorrProof{C: got.C, Z: group.Scalar().Add(got.Z, group.Scalar().One())}, P, bound},
+			{schnorrProof{c: got.c, z: fS(group.Scalar().Add(kS(got.z), group.Scalar().One()))}, P, bound},
 		} {
-			R := schnorrCommitment(group.ToFilippoScalar(c.p.C), group.ToFilippoScalar(c.p.Z), group.ToFilippoPoint(c.P))
+			R := schnorrCommitment(c.p.c, c.p.z, group.ToFilippoPoint(c.P))
 			if !pointsEqual(R, refSchnorrR(c.p, c.P)) {
 				t.Fatalf("case %d.%d: R differs from kyber's z·G − c·P", i, j)
 			}
@@ -404,7 +411,7 @@ func TestSealEnvelopeMatchesKyber(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		got, err := SealEnvelope(K, ctx, X)
+		got, err := SealEnvelope(K, ctx, ek(X))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -412,10 +419,10 @@ func TestSealEnvelopeMatchesKyber(t *testing.T) {
 		if !bytes.Equal(enc, want.Marshal()) {
 			t.Fatalf("case %d: envelope differs from kyber's:\n got  %x\n want %x", i, enc, want.Marshal())
 		}
-		if err := got.Verify(X); err != nil {
+		if err := got.Verify(ek(X)); err != nil {
 			t.Fatalf("case %d: Verify: %v", i, err)
 		}
-		if err := CheckEnvelope(K, ctx, X, enc); err != nil {
+		if err := CheckEnvelope(K, ctx, ek(X), enc); err != nil {
 			t.Fatalf("case %d: CheckEnvelope: %v", i, err)
 		}
 		gk, gerr := OpenWithGroupSecret(got, x)
@@ -426,7 +433,7 @@ func TestSealEnvelopeMatchesKyber(t *testing.T) {
 		// A tampered envelope: a flipped bit in C or the proof. Verify and
 		// the opening must refuse it exactly as before.
 		bad := mustParseEnvelope(t, flipBit(enc, len(enc)-1-i%(48+64)))
-		if gerr, werr := bad.Verify(X), refEnvelopeVerify(bad, X); !sameError(gerr, werr) || gerr == nil {
+		if gerr, werr := bad.Verify(ek(X)), refEnvelopeVerify(bad, X); !sameError(gerr, werr) || gerr == nil {
 			t.Fatalf("case %d: tampered envelope: Verify %v, kyber %v", i, gerr, werr)
 		}
 		if _, gerr := OpenWithGroupSecret(bad, x); !sameError(gerr, func() error { _, e := refOpenWithGroupSecret(bad, x); return e }()) {
@@ -434,7 +441,7 @@ func TestSealEnvelopeMatchesKyber(t *testing.T) {
 		}
 		// The wrong S does not open it, the same way.
 		S := randPoint(t, rand)
-		_, gerr = got.openWithS(S, X)
+		_, gerr = openWithS(got, S, X)
 		_, werr = refOpenWithS(want, S, X)
 		if !sameError(gerr, werr) || gerr == nil {
 			t.Fatalf("case %d: openWithS with a wrong S: %v, kyber %v", i, gerr, werr)
@@ -449,7 +456,7 @@ func TestPartialDecryptMatchesKyber(t *testing.T) {
 		if i%20 == 0 {
 			X = randPoint(t, rand)
 		}
-		env, err := SealEnvelope(randomSessionKey(t, rand), randContext(t, rand, X, 1), X)
+		env, err := SealEnvelope(randomSessionKey(t, rand), randContext(t, rand, X, 1), ek(X))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -480,9 +487,9 @@ func TestPartialDecryptMatchesKyber(t *testing.T) {
 		// wrong Q, another session. A and B must be the same points and the
 		// verdict the same refusal.
 		wrongV := *got
-		wrongV.V = randPoint(t, rand)
+		wrongV.setV(randPoint(t, rand))
 		forged := *got
-		forged.proof = dleqProof{C: randScalar(t, rand), Z: randScalar(t, rand)}
+		forged.proof = dleqProof{c: fS(randScalar(t, rand)), z: fS(randScalar(t, rand))}
 		otherSession := *got
 		otherSession.SessionID[0] ^= 1
 		for j, c := range []struct {
@@ -495,9 +502,9 @@ func TestPartialDecryptMatchesKyber(t *testing.T) {
 			{got, Xi, randPoint(t, rand)},
 			{&otherSession, Xi, Q},
 		} {
-			Hc := group.Point().Add(env.U, c.Q)
-			A, B := dleqCommitments(group.ToFilippoScalar(c.p.proof.C), group.ToFilippoScalar(c.p.proof.Z),
-				group.ToFilippoPoint(c.Xi), group.ToFilippoPoint(Hc), group.ToFilippoPoint(c.p.V))
+			Hc := group.Point().Add(kU(env), c.Q)
+			A, B := dleqCommitments(c.p.proof.c, c.p.proof.z,
+				group.ToFilippoPoint(c.Xi), group.ToFilippoPoint(Hc), group.ToFilippoPoint(kV(c.p)))
 			wA, wB := refDLEQCommitments(c.p, c.Xi, Hc)
 			if !pointsEqual(A, wA) || !pointsEqual(B, wB) {
 				t.Fatalf("case %d.%d: A or B differs from kyber's", i, j)
@@ -513,7 +520,7 @@ func TestPartialDecryptMatchesKyber(t *testing.T) {
 func TestPartialDecryptRefusalsMatchKyber(t *testing.T) {
 	rand := detReader("fast partial refusals")
 	X := randPoint(t, rand)
-	env, err := SealEnvelope(randomSessionKey(t, rand), randContext(t, rand, X, 1), X)
+	env, err := SealEnvelope(randomSessionKey(t, rand), randContext(t, rand, X, 1), ek(X))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -525,7 +532,7 @@ func TestPartialDecryptRefusalsMatchKyber(t *testing.T) {
 			badQs = append(badQs, Q)
 		}
 	}
-	badQs = append(badQs, group.Point().Neg(env.U)) // U+Q is the identity
+	badQs = append(badQs, group.Point().Neg(kU(env))) // U+Q is the identity
 	for i, Q := range badQs {
 		for _, index := range []int{0, 1, 0x10000} {
 			_, gerr := PartialDecrypt(index, xi, env, Q, detReader("n"))
@@ -641,7 +648,7 @@ func TestCombineMatchesKyber(t *testing.T) {
 				ps = append(ps, p, q)
 			case r == 8: // the wrong V_i
 				q := *p
-				q.V = randPoint(t, rand)
+				q.setV(randPoint(t, rand))
 				ps = append(ps, &q)
 			case r == 9: // made with another x_i, or for another session, or from nobody
 				q, err := PartialDecrypt(j, randScalar(t, rand), env, req.Public, rand)

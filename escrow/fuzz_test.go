@@ -84,7 +84,7 @@ func FuzzParseEnvelope(f *testing.F) {
 		if got := e.Marshal(); !bytes.Equal(got, b) {
 			t.Fatalf("malleable envelope encoding: %x re-encodes as %x", b, got)
 		}
-		_ = e.Verify(tg.Key) // must not panic
+		_ = e.Verify(tg.EK) // must not panic
 	})
 }
 

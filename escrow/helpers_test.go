@@ -24,6 +24,7 @@ func detReader(seed string) io.Reader {
 // the secrets a test plays every trustee with.
 type testGroup struct {
 	*Group
+	EK     *EpochKey // Key, for the envelope API
 	N      int
 	Secret kyber.Scalar         // x, never held by anyone in a real deployment
 	Shares map[int]kyber.Scalar // x_i by 1-based trustee index
@@ -50,6 +51,7 @@ func dealTestGroup(tb testing.TB, t, n int, epoch uint32, rand io.Reader) *testG
 		Secret: x,
 		Shares: map[int]kyber.Scalar{},
 	}
+	tg.EK = tg.EpochKey()
 	for _, s := range poly.Shares(n) {
 		idx := s.I + 1
 		tg.Shares[idx] = s.V
@@ -89,7 +91,7 @@ func randomSessionKey(tb testing.TB, rand io.Reader) []byte {
 // mustSeal seals K in ctx under tg's key.
 func mustSeal(tb testing.TB, tg *testGroup, K []byte, ctx *Context) *Envelope {
 	tb.Helper()
-	env, err := SealEnvelope(K, ctx, tg.Key)
+	env, err := SealEnvelope(K, ctx, tg.EK)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -205,4 +207,24 @@ func flipBit(b []byte, i int) []byte {
 	c := append([]byte(nil), b...)
 	c[i] ^= 1
 	return c
+}
+
+// ek converts a kyber group key for the envelope API.
+func ek(X kyber.Point) *EpochKey { return epochKeyOf(X) }
+
+// kU returns an envelope's U as a kyber point.
+func kU(e *Envelope) kyber.Point { return group.PointFromEncoding(e.ub) }
+
+// kV returns a partial decryption's V_i as a kyber point.
+func kV(p *PartialDecryption) kyber.Point { return group.PointFromEncoding(p.vb) }
+
+// setV sets a partial decryption's V_i to the kyber point V.
+func (p *PartialDecryption) setV(V kyber.Point) {
+	p.vb = group.PointBytes(V)
+	p.v = group.FilippoPointFromEncoding(p.vb)
+}
+
+// openWithS opens e with S = r·X_e given as kyber points.
+func openWithS(e *Envelope, S, key kyber.Point) ([]byte, error) {
+	return e.open(group.PointBytes(S), e.ub, group.PointBytes(key))
 }

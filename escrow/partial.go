@@ -1,6 +1,7 @@
 package escrow
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -21,13 +22,17 @@ import (
 type PartialDecryption struct {
 	Trustee   int // 1-based share index (x-coordinate) of the trustee
 	SessionID SessionID
-	V         kyber.Point
+	v         *ed.Point // V_i
+	vb        []byte    // its encoding
 	proof     dleqProof
 }
 
 type dleqProof struct {
-	C, Z kyber.Scalar
+	c, z *ed.Scalar
 }
+
+// VBytes returns the encoding of V_i.
+func (p *PartialDecryption) VBytes() []byte { return bytes.Clone(p.vb) }
 
 const partialVersion = 1
 
@@ -48,13 +53,25 @@ var ErrIdentityBase = errors.New("escrow: U+Q is the identity point (an envelope
 // trustee calls it before it logs a grant, so that nothing it logs as
 // granted is then withheld.
 func CheckPartialInputs(env *Envelope, Q kyber.Point) error {
-	if _, err := group.ParseFilippoPoint(group.PointBytes(Q)); err != nil {
-		return fmt.Errorf("escrow: requester key refused: %w", err)
+	q, err := parseRequesterPoint(Q)
+	if err != nil {
+		return err
 	}
-	if _, H := dleqBase(env, Q); H.Equal(ed.NewIdentityPoint()) == 1 {
+	if H := new(ed.Point).Add(env.u, q); H.Equal(ed.NewIdentityPoint()) == 1 {
 		return ErrIdentityBase
 	}
 	return nil
+}
+
+// parseRequesterPoint converts Q, which comes from a warrant and so from
+// outside, with every check of a parse: a torsion component in Q would make
+// V_i leak x_i mod 8, whatever checked the warrant.
+func parseRequesterPoint(Q kyber.Point) (*ed.Point, error) {
+	q, err := group.ParseFilippoPoint(group.PointBytes(Q))
+	if err != nil {
+		return nil, fmt.Errorf("escrow: requester key refused: %w", err)
+	}
+	return q, nil
 }
 
 // dleqChallenge hashes the challenge input: the label, both bases, both
@@ -75,12 +92,11 @@ func PartialDecrypt(index int, xi kyber.Scalar, env *Envelope, Q kyber.Point, ra
 	if index < 1 || index > 0xffff {
 		return nil, fmt.Errorf("escrow: trustee index %d out of range", index)
 	}
-	// Q comes from a warrant, so from outside: a torsion component in Q
-	// would make V_i leak x_i mod 8, whatever checked the warrant.
-	if _, err := group.ParseFilippoPoint(group.PointBytes(Q)); err != nil {
-		return nil, fmt.Errorf("escrow: requester key refused: %w", err)
+	q, err := parseRequesterPoint(Q)
+	if err != nil {
+		return nil, err
 	}
-	Hb, H := dleqBase(env, Q)
+	H := new(ed.Point).Add(env.u, q)
 	if H.Equal(ed.NewIdentityPoint()) == 1 {
 		return nil, fmt.Errorf("%w; refusing to answer", ErrIdentityBase)
 	}
@@ -88,7 +104,9 @@ func PartialDecrypt(index int, xi kyber.Scalar, env *Envelope, Q kyber.Point, ra
 	// (filippo.io/edwards25519's; see internal/group).
 	x := group.ToFilippoScalar(xi)
 	Xib := new(ed.Point).ScalarBaseMult(x).Bytes()
-	Vib := new(ed.Point).ScalarMult(x, H).Bytes()
+	Hb := H.Bytes()
+	Vi := new(ed.Point).ScalarMult(x, H)
+	Vib := Vi.Bytes()
 	// The nonce is hedged: fresh randomness hashed with the secret and the
 	// statement, so a repeated or weak random source alone cannot reveal x_i.
 	var fresh [32]byte
@@ -101,44 +119,37 @@ func PartialDecrypt(index int, xi kyber.Scalar, env *Envelope, Q kyber.Point, ra
 	c := dleqChallenge(Hb, Xib, Vib, A.Bytes(), B.Bytes(), index, env.ctx)
 	z := ed.NewScalar().Multiply(c, x)
 	z.Subtract(k, z) // z = k − c·x_i
-	return &PartialDecryption{Trustee: index, SessionID: env.Context.SessionID, V: group.PointFromEncoding(Vib),
-		proof: dleqProof{C: group.FromFilippoScalar(c), Z: group.FromFilippoScalar(z)}}, nil
+	return &PartialDecryption{Trustee: index, SessionID: env.Context.SessionID, v: Vi, vb: Vib,
+		proof: dleqProof{c: c, z: z}}, nil
 }
 
 // dleqBase returns H = U+Q, the second base of the DLEQ proofs for env and
-// the requester key Q, by its encoding and as a filippo.io/edwards25519
-// point.
-func dleqBase(env *Envelope, Q kyber.Point) ([]byte, *ed.Point) {
-	Hb := group.PointBytes(group.Point().Add(env.U, Q))
-	return Hb, group.FilippoPointFromEncoding(Hb)
+// the requester key q, by its encoding and as a point. q was computed or
+// checked by this process.
+func dleqBase(env *Envelope, q *ed.Point) ([]byte, *ed.Point) {
+	H := new(ed.Point).Add(env.u, q)
+	return H.Bytes(), H
 }
 
 // Verify checks the DLEQ proof against the trustee's public share X_i, the
 // envelope and the requester key Q.
 func (p *PartialDecryption) Verify(Xi kyber.Point, env *Envelope, Q kyber.Point) error {
-	Hb, H := dleqBase(env, Q)
-	_, _, err := p.verify(Xi, env, Hb, H)
-	return err
+	Hb, H := dleqBase(env, group.ToFilippoPoint(Q))
+	Xib := group.PointBytes(Xi)
+	return p.verify(group.FilippoPointFromEncoding(Xib), Xib, env, Hb, H)
 }
 
-// verify is [PartialDecryption.Verify] with the base H = U+Q given by its
-// encoding Hb and as a point, so that [Combine] computes it once. It returns
-// V_i as a filippo.io/edwards25519 point and by its encoding, for the
-// caller to combine.
-func (p *PartialDecryption) verify(Xi kyber.Point, env *Envelope, Hb []byte, H *ed.Point) (*ed.Point, []byte, error) {
+// verify is [PartialDecryption.Verify] with X_i and the base H = U+Q given
+// as points and by their encodings, so that [Combine] computes them once.
+func (p *PartialDecryption) verify(Xi *ed.Point, Xib []byte, env *Envelope, Hb []byte, H *ed.Point) error {
 	if p.SessionID != env.Context.SessionID {
-		return nil, nil, fmt.Errorf("answer is for session %s, not %s", p.SessionID, env.Context.SessionID)
+		return fmt.Errorf("answer is for session %s, not %s", p.SessionID, env.Context.SessionID)
 	}
-	Xib, Vib := group.PointBytes(Xi), group.PointBytes(p.V)
-	X, V := group.FilippoPointFromEncoding(Xib), group.FilippoPointFromEncoding(Vib)
-	c, z := group.ToFilippoScalar(p.proof.C), group.ToFilippoScalar(p.proof.Z)
-	A, B := dleqCommitments(c, z, X, H, V)
-	// Compared as kyber scalars, as before: kyber compares the stored
-	// bytes, so a c that is not reduced never matches.
-	if !group.FromFilippoScalar(dleqChallenge(Hb, Xib, Vib, A.Bytes(), B.Bytes(), p.Trustee, env.ctx)).Equal(p.proof.C) {
-		return nil, nil, errors.New("DLEQ proof does not verify: V_i is not x_i·(U+Q)")
+	A, B := dleqCommitments(p.proof.c, p.proof.z, Xi, H, p.v)
+	if dleqChallenge(Hb, Xib, p.vb, A.Bytes(), B.Bytes(), p.Trustee, env.ctx).Equal(p.proof.c) != 1 {
+		return errors.New("DLEQ proof does not verify: V_i is not x_i·(U+Q)")
 	}
-	return V, Vib, nil
+	return nil
 }
 
 // dleqCommitments recomputes A = z·G + c·X_i (one variable-time double
@@ -154,18 +165,13 @@ func dleqCommitments(c, z *ed.Scalar, Xi, H, Vi *ed.Point) (A, B *ed.Point) {
 //
 //	version(1) trustee(2) session(16) V(32) c(32) z(32)
 func (p *PartialDecryption) Marshal() []byte {
-	return p.marshal(group.PointBytes(p.V))
-}
-
-// marshal is Marshal given the encoding of V_i.
-func (p *PartialDecryption) marshal(V []byte) []byte {
 	b := make([]byte, 0, PartialLen)
 	b = append(b, partialVersion)
 	b = binary.BigEndian.AppendUint16(b, uint16(p.Trustee))
 	b = append(b, p.SessionID[:]...)
-	b = append(b, V...)
-	b = append(b, group.ScalarBytes(p.proof.C)...)
-	return append(b, group.ScalarBytes(p.proof.Z)...)
+	b = append(b, p.vb...)
+	b = append(b, p.proof.c.Bytes()...)
+	return append(b, p.proof.z.Bytes()...)
 }
 
 // ParsePartialDecryption decodes a partial decryption, refusing any V_i that
@@ -183,13 +189,14 @@ func ParsePartialDecryption(b []byte) (*PartialDecryption, error) {
 	}
 	copy(p.SessionID[:], b[3:19])
 	var err error
-	if p.V, err = group.ParsePoint(b[19:51]); err != nil {
+	p.vb = bytes.Clone(b[19:51])
+	if p.v, err = group.ParseFilippoPoint(p.vb); err != nil {
 		return nil, fmt.Errorf("%w: V_i: %w", ErrBadPartial, err)
 	}
-	if p.proof.C, err = group.ParseScalar(b[51:83]); err != nil {
+	if p.proof.c, err = edScalar(b[51:83]); err != nil {
 		return nil, fmt.Errorf("%w: proof: %w", ErrBadPartial, err)
 	}
-	if p.proof.Z, err = group.ParseScalar(b[83:115]); err != nil {
+	if p.proof.z, err = edScalar(b[83:115]); err != nil {
 		return nil, fmt.Errorf("%w: proof: %w", ErrBadPartial, err)
 	}
 	return p, nil

@@ -127,7 +127,7 @@ func TestRequesterKeySubstitution(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	QPrime := group.Point().Sub(envB.U, envA.U)
+	QPrime := group.Point().Sub(kU(envB), kU(envA))
 	QPrime.Add(QPrime, group.Point().Mul(qPrime, nil))
 
 	// The guard. The attacker knows only q'; nobody knows log_G Q'.
@@ -164,7 +164,7 @@ func TestRequesterKeySubstitution(t *testing.T) {
 	if !S.Equal(wantS) {
 		t.Fatal("x·(U_Alice + Q') − q'·X_e is not S_Bob; the test no longer demonstrates the attack")
 	}
-	got, err := envB.openWithS(S, tg.Key)
+	got, err := openWithS(envB, S, tg.Key)
 	if err != nil || !bytes.Equal(got, KB) {
 		t.Fatalf("the unguarded attack should open Bob's envelope: %v", err)
 	}
@@ -296,13 +296,14 @@ func TestRequesterKeyRefusesBadPoints(t *testing.T) {
 		t.Fatalf("PartialDecrypt with a torsioned Q: got %v, want group.ErrNotInSubgroup", err)
 	}
 	// What a trustee that skipped the check would have answered.
-	p := &PartialDecryption{V: group.Point().Mul(tg.Shares[1], group.Point().Add(env.U, Qt))}
+	p := &PartialDecryption{}
+	p.setV(group.Point().Mul(tg.Shares[1], group.Point().Add(kU(env), Qt)))
 	timesL := func(P kyber.Point) kyber.Point { // l·P = (l−1)·P + P
 		lm1 := group.Scalar().Neg(group.Scalar().One())
 		R := group.Point().Mul(lm1, P)
 		return R.Add(R, P)
 	}
-	lV, lT := timesL(p.V), timesL(T)
+	lV, lT := timesL(kV(p)), timesL(T)
 	leaked := -1
 	for m := int64(0); m < 8; m++ {
 		if group.Point().Mul(group.Scalar().SetInt64(m), lT).Equal(lV) {

@@ -14,29 +14,30 @@ import (
 // the challenge and response (c, z), 64 bytes. The statement and any bound
 // data go into the challenge hash under a label.
 type schnorrProof struct {
-	C, Z kyber.Scalar
+	c, z *ed.Scalar
 }
 
 const schnorrProofLen = 2 * group.ScalarLen
 
 var errBadProof = errors.New("proof does not verify")
 
-// proveSchnorr proves knowledge of w for P = w·G. The nonce is derived
-// deterministically from w and the bound data (as in RFC 8032's EdDSA), so
-// the proof is a function of its inputs and a sender can re-derive it.
+// proveSchnorr proves knowledge of w for P = w·G, for a w held as a kyber
+// scalar (a requester key). See proveSchnorrFast.
 func proveSchnorr(label, nonceLabel string, w kyber.Scalar, P kyber.Point, bound ...[]byte) schnorrProof {
 	return proveSchnorrFast(label, nonceLabel, group.ToFilippoScalar(w), group.PointBytes(P), bound)
 }
 
-// proveSchnorrFast is proveSchnorr for a secret w already in
-// filippo.io/edwards25519 form and P given by its encoding. R = k·G is
-// computed in constant time: k is secret.
+// proveSchnorrFast proves knowledge of w for the point P given by its
+// encoding. The nonce is derived deterministically from w and the bound
+// data (as in RFC 8032's EdDSA), so the proof is a function of its inputs
+// and a sender can re-derive it. R = k·G is computed in constant time: k is
+// secret.
 func proveSchnorrFast(label, nonceLabel string, w *ed.Scalar, P []byte, bound [][]byte) schnorrProof {
 	k := group.HashToFilippoScalar(nonceLabel, append([][]byte{w.Bytes(), P}, bound...)...)
 	R := new(ed.Point).ScalarBaseMult(k)
 	c := schnorrChallenge(label, P, R.Bytes(), bound)
 	z := ed.NewScalar().MultiplyAdd(c, w, k) // z = c·w + k
-	return schnorrProof{C: group.FromFilippoScalar(c), Z: group.FromFilippoScalar(z)}
+	return schnorrProof{c: c, z: z}
 }
 
 // schnorrChallenge hashes the statement: G, P and the commitment R, by
@@ -46,19 +47,17 @@ func schnorrChallenge(label string, P, R []byte, bound [][]byte) *ed.Scalar {
 	return group.HashToFilippoScalar(label, in...)
 }
 
-// verify checks the proof for P: R = z·G − c·P must hash back to c.
+// verify checks the proof for a kyber point P (a requester key).
 func (p schnorrProof) verify(label string, P kyber.Point, bound ...[]byte) error {
 	Pb := group.PointBytes(P)
 	return p.verifyFast(label, group.FilippoPointFromEncoding(Pb), Pb, bound)
 }
 
-// verifyFast is verify for P given both as a filippo.io/edwards25519 point
-// and by its encoding Pb.
+// verifyFast checks the proof for P, given as a point and by its encoding
+// Pb: R = z·G − c·P must hash back to c.
 func (p schnorrProof) verifyFast(label string, P *ed.Point, Pb []byte, bound [][]byte) error {
-	R := schnorrCommitment(group.ToFilippoScalar(p.C), group.ToFilippoScalar(p.Z), P)
-	// Compared as kyber scalars, as before: kyber compares the stored
-	// bytes, so a c that is not reduced never matches.
-	if !group.FromFilippoScalar(schnorrChallenge(label, Pb, R.Bytes(), bound)).Equal(p.C) {
+	R := schnorrCommitment(p.c, p.z, P)
+	if schnorrChallenge(label, Pb, R.Bytes(), bound).Equal(p.c) != 1 {
 		return errBadProof
 	}
 	return nil
@@ -72,20 +71,20 @@ func schnorrCommitment(c, z *ed.Scalar, P *ed.Point) *ed.Point {
 }
 
 func (p schnorrProof) marshal() []byte {
-	return append(group.ScalarBytes(p.C), group.ScalarBytes(p.Z)...)
+	return append(p.c.Bytes(), p.z.Bytes()...)
 }
 
 func parseSchnorrProof(b []byte) (schnorrProof, error) {
 	if len(b) != schnorrProofLen {
 		return schnorrProof{}, errors.New("proof must be 64 bytes")
 	}
-	c, err := group.ParseScalar(b[:32])
+	c, err := edScalar(b[:32])
 	if err != nil {
 		return schnorrProof{}, err
 	}
-	z, err := group.ParseScalar(b[32:])
+	z, err := edScalar(b[32:])
 	if err != nil {
 		return schnorrProof{}, err
 	}
-	return schnorrProof{C: c, Z: z}, nil
+	return schnorrProof{c: c, z: z}, nil
 }

@@ -11,7 +11,6 @@ import (
 	"io"
 	"time"
 
-	"go.dedis.ch/kyber/v3"
 	"golang.org/x/crypto/chacha20poly1305"
 )
 
@@ -74,13 +73,14 @@ func newSessionKeys(ctx *Context, K []byte) (*SessionKeys, error) {
 }
 
 // StartSession is the sender's side: it draws K and a session id from rand,
-// seals K to the recipient and attaches the escrow envelope under groupKey.
-func StartSession(sender *UserKey, recipient *UserPublic, epoch uint32, groupKey kyber.Point, start time.Time, rand io.Reader) (*SessionKeys, *Session, error) {
+// seals K to the recipient and attaches the escrow envelope under the
+// epoch's group key.
+func StartSession(sender *UserKey, recipient *UserPublic, epoch uint32, groupKey *EpochKey, start time.Time, rand io.Reader) (*SessionKeys, *Session, error) {
 	K := make([]byte, KeySize)
 	if _, err := io.ReadFull(rand, K); err != nil {
 		return nil, nil, fmt.Errorf("escrow: reading randomness: %w", err)
 	}
-	ctx := &Context{Epoch: epoch, GroupKeyID: KeyIDOf(groupKey), Sender: sender.Name, Recipient: recipient.Name, Start: start.UTC().Truncate(time.Second)}
+	ctx := &Context{Epoch: epoch, GroupKeyID: groupKey.ID(), Sender: sender.Name, Recipient: recipient.Name, Start: start.UTC().Truncate(time.Second)}
 	if _, err := io.ReadFull(rand, ctx.SessionID[:]); err != nil {
 		return nil, nil, fmt.Errorf("escrow: reading randomness: %w", err)
 	}
@@ -131,7 +131,7 @@ type SeenSessions map[SessionID]bool
 // from K: a missing envelope is ErrEnvelopeMissing, a different one
 // ErrEnvelopeMismatch, a session id already in seen is ErrReplayedSession.
 // groupKey is the trustee group's key for the context's epoch.
-func AcceptSession(me *UserKey, sender *UserPublic, groupKey kyber.Point, s *Session, seen SeenSessions) (*SessionKeys, error) {
+func AcceptSession(me *UserKey, sender *UserPublic, groupKey *EpochKey, s *Session, seen SeenSessions) (*SessionKeys, error) {
 	ctx, err := ParseContext(s.Context)
 	if err != nil {
 		return nil, err

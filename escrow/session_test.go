@@ -36,10 +36,10 @@ func newSessionFixture(t *testing.T, seed string) *sessionFixture {
 	}
 	f.alicePub, f.bobPub, f.carolPub = f.alice.Public(), f.bob.Public(), f.carol.Public()
 	f.authors = map[string]*UserPublic{"alice": f.alicePub, "bob": f.bobPub, "carol": f.carolPub}
-	if f.keys, f.sess, err = StartSession(f.alice, f.bobPub, f.epoch, f.tg.Key, sessionStart, rand); err != nil {
+	if f.keys, f.sess, err = StartSession(f.alice, f.bobPub, f.epoch, f.tg.EK, sessionStart, rand); err != nil {
 		t.Fatal(err)
 	}
-	if _, f.other, err = StartSession(f.alice, f.bobPub, f.epoch, f.tg.Key, sessionStart, rand); err != nil {
+	if _, f.other, err = StartSession(f.alice, f.bobPub, f.epoch, f.tg.EK, sessionStart, rand); err != nil {
 		t.Fatal(err)
 	}
 	return f
@@ -48,7 +48,7 @@ func newSessionFixture(t *testing.T, seed string) *sessionFixture {
 func TestSessionRoundTrip(t *testing.T) {
 	f := newSessionFixture(t, "session round trip")
 	seen := SeenSessions{}
-	bobKeys, err := AcceptSession(f.bob, f.alicePub, f.tg.Key, f.sess, seen)
+	bobKeys, err := AcceptSession(f.bob, f.alicePub, f.tg.EK, f.sess, seen)
 	if err != nil {
 		t.Fatalf("honest session refused: %v", err)
 	}
@@ -113,43 +113,43 @@ func TestAcceptSessionRefusals(t *testing.T) {
 		{"another session's envelope (replayed)", with(f.other.Envelope), ErrEnvelopeMismatch},
 	}
 	for _, c := range cases {
-		_, err := AcceptSession(f.bob, f.alicePub, f.tg.Key, c.s, SeenSessions{})
+		_, err := AcceptSession(f.bob, f.alicePub, f.tg.EK, c.s, SeenSessions{})
 		if !errors.Is(err, c.want) {
 			t.Errorf("%s: got %v, want %v", c.name, err, c.want)
 		}
 	}
 
 	// Addressed to Bob, opened by Carol.
-	if _, err := AcceptSession(f.carol, f.alicePub, f.tg.Key, f.sess, nil); !errors.Is(err, ErrNotForMe) {
+	if _, err := AcceptSession(f.carol, f.alicePub, f.tg.EK, f.sess, nil); !errors.Is(err, ErrNotForMe) {
 		t.Errorf("Carol accepting Bob's session: got %v, want ErrNotForMe", err)
 	}
 	// Checked against the wrong sender.
-	if _, err := AcceptSession(f.bob, f.carolPub, f.tg.Key, f.sess, nil); err == nil {
+	if _, err := AcceptSession(f.bob, f.carolPub, f.tg.EK, f.sess, nil); err == nil {
 		t.Error("session from Alice accepted as a session from Carol")
 	}
 	// The provider rewrites the context (another start time): the HPKE
 	// info no longer matches, so K does not open.
 	moved := *f.sess
 	moved.Context = flipBit(f.sess.Context, len(f.sess.Context)-1)
-	if _, err := AcceptSession(f.bob, f.alicePub, f.tg.Key, &moved, nil); err == nil {
+	if _, err := AcceptSession(f.bob, f.alicePub, f.tg.EK, &moved, nil); err == nil {
 		t.Error("session with an altered context accepted")
 	}
 
 	// Replay: the same session accepted twice with one SeenSessions.
 	seen := SeenSessions{}
-	if _, err := AcceptSession(f.bob, f.alicePub, f.tg.Key, f.sess, seen); err != nil {
+	if _, err := AcceptSession(f.bob, f.alicePub, f.tg.EK, f.sess, seen); err != nil {
 		t.Fatalf("first delivery refused: %v", err)
 	}
-	if _, err := AcceptSession(f.bob, f.alicePub, f.tg.Key, f.sess, seen); !errors.Is(err, ErrReplayedSession) {
+	if _, err := AcceptSession(f.bob, f.alicePub, f.tg.EK, f.sess, seen); !errors.Is(err, ErrReplayedSession) {
 		t.Errorf("second delivery: got %v, want ErrReplayedSession", err)
 	}
 	// A refused session is not remembered: a stripped copy first must not
 	// poison the id for the genuine one.
 	seen2 := SeenSessions{}
-	if _, err := AcceptSession(f.bob, f.alicePub, f.tg.Key, with(nil), seen2); !errors.Is(err, ErrEnvelopeMissing) {
+	if _, err := AcceptSession(f.bob, f.alicePub, f.tg.EK, with(nil), seen2); !errors.Is(err, ErrEnvelopeMissing) {
 		t.Fatal(err)
 	}
-	if _, err := AcceptSession(f.bob, f.alicePub, f.tg.Key, f.sess, seen2); err != nil {
+	if _, err := AcceptSession(f.bob, f.alicePub, f.tg.EK, f.sess, seen2); err != nil {
 		t.Errorf("genuine session after a refused copy: %v", err)
 	}
 }
@@ -162,11 +162,11 @@ func TestAcceptSessionRefusals(t *testing.T) {
 func TestAcceptSessionEnvelopeUnderOtherGroupKey(t *testing.T) {
 	f := newSessionFixture(t, "other group key")
 	rogue := dealTestGroup(t, 1, 1, f.epoch, f.rand)
-	_, s, err := StartSession(f.alice, f.bobPub, f.epoch, rogue.Key, sessionStart, f.rand)
+	_, s, err := StartSession(f.alice, f.bobPub, f.epoch, ek(rogue.Key), sessionStart, f.rand)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = AcceptSession(f.bob, f.alicePub, f.tg.Key, s, nil)
+	_, err = AcceptSession(f.bob, f.alicePub, f.tg.EK, s, nil)
 	if err == nil {
 		t.Fatal("session escrowed to a rogue key accepted")
 	}
@@ -179,7 +179,7 @@ func TestAcceptSessionEnvelopeUnderOtherGroupKey(t *testing.T) {
 // trustees reads the session but cannot write into it.
 func TestRecoveredKeyCannotForge(t *testing.T) {
 	f := newSessionFixture(t, "cannot forge")
-	bobKeys, err := AcceptSession(f.bob, f.alicePub, f.tg.Key, f.sess, nil)
+	bobKeys, err := AcceptSession(f.bob, f.alicePub, f.tg.EK, f.sess, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,7 +22,7 @@ func ExampleNode_Decide() {
 	// Alice talks to Bob; the session key is escrowed to the group.
 	alice, _ := escrow.GenerateUserKey("alice", rand)
 	bob, _ := escrow.GenerateUserKey("bob", rand)
-	keys, session, _ := escrow.StartSession(alice, bob.Public(), 1, eg.Key, now.Add(-2*time.Hour), rand)
+	keys, session, _ := escrow.StartSession(alice, bob.Public(), 1, eg.EpochKey(), now.Add(-2*time.Hour), rand)
 	msg, _ := keys.Seal(alice, 0, "meet at noon")
 	session.Messages = append(session.Messages, msg)
 

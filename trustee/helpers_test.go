@@ -174,7 +174,7 @@ func (w *world) session(t testing.TB, from, to string, start time.Time) *testSes
 // sessionUnder starts a session escrowed under an explicit epoch and key.
 func (w *world) sessionUnder(t testing.TB, from, to string, start time.Time, epoch uint32, point kyber.Point) *testSession {
 	t.Helper()
-	keys, s, err := escrow.StartSession(w.users[from], w.pubs[to], epoch, point, start, w.rand)
+	keys, s, err := escrow.StartSession(w.users[from], w.pubs[to], epoch, escrow.NewEpochKey(point), start, w.rand)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -715,9 +715,9 @@ func (n *Node) check(req *escrow.DecryptionRequest, vw *escrow.VerifiedWarrant, 
 	if !replay {
 		limited = n.rateLimited(vw.Judges, now)
 	}
-	keys, destroyed := map[uint32]kyber.Point{}, map[uint32]bool{}
+	keys, destroyed := map[uint32]*escrow.EpochKey{}, map[uint32]bool{}
 	for e, s := range n.shares {
-		keys[e] = s.GroupKey
+		keys[e] = s.EpochKey()
 	}
 	for e := range n.destroyed {
 		destroyed[e] = true

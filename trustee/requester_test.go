@@ -558,7 +558,7 @@ func (f *netFed) envelopesOnly(n int) ([][]byte, []escrow.SessionID) {
 		K := make([]byte, escrow.KeySize)
 		r.Read(K)
 		r.Read(ctx.SessionID[:])
-		env, err := escrow.SealEnvelope(K, ctx, eg.Key)
+		env, err := escrow.SealEnvelope(K, ctx, eg.EpochKey())
 		if err != nil {
 			f.t.Fatal(err)
 		}

@@ -246,7 +246,7 @@ func (f *netFed) sessions(n int, seed string) []*netSession {
 	var out []*netSession
 	for i := range n {
 		start := netT0.Add(48*time.Hour + time.Duration(i)*time.Second)
-		keys, s, err := escrow.StartSession(f.users["alice"], f.pubs["bob"], 1, eg.Key, start, r)
+		keys, s, err := escrow.StartSession(f.users["alice"], f.pubs["bob"], 1, eg.EpochKey(), start, r)
 		if err != nil {
 			f.t.Fatal(err)
 		}

@@ -196,7 +196,7 @@ func intactEnvelope(s *sim.CaptureSession, g *escrow.GroupFile) *escrow.Envelope
 		return nil
 	}
 	eg, err := g.EscrowGroup(env.Context.Epoch)
-	if err != nil || env.Verify(eg.Key) != nil {
+	if err != nil || env.Verify(eg.EpochKey()) != nil {
 		return nil
 	}
 	return env

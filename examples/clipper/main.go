@@ -76,8 +76,17 @@ func run(out io.Writer) error {
 
 	// keyquorum: alice opens a session to bob; bob re-derives the envelope.
 	suite := edwards25519.NewBlakeSHA256Ed25519()
-	x := suite.Scalar().Pick(suite.XOF(seed(rnd))) // the trustees' group secret; nobody holds it in practice
-	groupKey := suite.Point().Mul(x, nil)
+	// The trustees' group secret (nobody holds it in practice) and the
+	// group key as the group file publishes it.
+	x := suite.Scalar().Pick(suite.XOF(seed(rnd)))
+	published, err := suite.Point().Mul(x, nil).MarshalBinary()
+	if err != nil {
+		return err
+	}
+	groupKey, err := escrow.ParseEpochKey(published)
+	if err != nil {
+		return err
+	}
 	alice, err := escrow.GenerateUserKey("alice", rnd)
 	if err != nil {
 		return err

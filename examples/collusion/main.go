@@ -122,12 +122,12 @@ func run(out io.Writer) error {
 		if err != nil {
 			return err
 		}
-		g, err := group.EscrowGroup(e.Epoch)
+		epochKey, err := group.EpochKey(e.Epoch)
 		if err != nil {
 			return err
 		}
 		for range 3 {
-			_, s, err := escrow.StartSession(alice, bob.Public(), e.Epoch, g.Key, at, rnd)
+			_, s, err := escrow.StartSession(alice, bob.Public(), e.Epoch, epochKey, at, rnd)
 			if err != nil {
 				return err
 			}

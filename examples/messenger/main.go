@@ -2,7 +2,9 @@
 // messaging app, the code a developer would copy:
 //
 //  1. The client accepts the trustees' group file only signed by every
-//     trustee (escrow.VerifyGroupFile) and takes the current epoch's key.
+//     trustee (escrow.VerifyGroupFile) and takes the current epoch's key
+//     (GroupFile.EpochKey: an *escrow.EpochKey, decoded once and kept for
+//     the epoch; no group-arithmetic library appears in this program).
 //  2. The sender starts each session with escrow.StartSession, which seals
 //     the session key to the recipient and attaches the escrow envelope.
 //  3. The recipient accepts a session only through escrow.AcceptSession
@@ -27,7 +29,6 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/escrow"
-	"go.dedis.ch/kyber/v3"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -132,7 +133,7 @@ func run(out io.Writer) error {
 // currentKey is the client's step 1: verify the signed group file (every
 // trustee must have signed it) and return the key of the epoch current at
 // now.
-func currentKey(signedGroup []byte, now time.Time) (kyber.Point, uint32, error) {
+func currentKey(signedGroup []byte, now time.Time) (*escrow.EpochKey, uint32, error) {
 	g, _, err := escrow.VerifyGroupFile(signedGroup, true)
 	if err != nil {
 		return nil, 0, err
@@ -141,17 +142,17 @@ func currentKey(signedGroup []byte, now time.Time) (kyber.Point, uint32, error) 
 	if err != nil {
 		return nil, 0, err
 	}
-	eg, err := g.EscrowGroup(e.Epoch)
+	key, err := g.EpochKey(e.Epoch)
 	if err != nil {
 		return nil, 0, err
 	}
-	return eg.Key, e.Epoch, nil
+	return key, e.Epoch, nil
 }
 
 // receive is the recipient's step 3: accept the session only if its escrow
 // envelope is exactly the one the session key determines, it is new, and it
 // started now under the current epoch; then open its messages.
-func receive(me *escrow.UserKey, sender *escrow.UserPublic, groupKey kyber.Point, epoch uint32,
+func receive(me *escrow.UserKey, sender *escrow.UserPublic, groupKey *escrow.EpochKey, epoch uint32,
 	s *escrow.Session, seen escrow.SeenSessions, authors map[string]*escrow.UserPublic, now time.Time) ([]string, error) {
 	keys, err := escrow.AcceptSession(me, sender, groupKey, s, seen)
 	if err != nil {

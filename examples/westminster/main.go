@@ -58,6 +58,10 @@ func run(out io.Writer) error {
 	if err != nil {
 		return err
 	}
+	epochKey, err := group.EpochKey(1)
+	if err != nil {
+		return err
+	}
 
 	// Five people chat every day; each session key is escrowed.
 	people := []string{"sam", "alice", "bob", "carol", "dave"}
@@ -75,7 +79,7 @@ func run(out io.Writer) error {
 		for i, from := range people {
 			to := people[(i+1+int(rnd.Uint64()%4))%len(people)]
 			start := month.AddDate(0, 0, day).Add(time.Duration(9+i) * time.Hour)
-			sk, s, err := escrow.StartSession(keys[from], keys[to].Public(), 1, g.Key, start, rnd)
+			sk, s, err := escrow.StartSession(keys[from], keys[to].Public(), 1, epochKey, start, rnd)
 			if err != nil {
 				return err
 			}

@@ -340,8 +340,9 @@ func sealMany(n int, g *escrow.Group, now time.Time, r io.Reader) ([][]byte, [][
 		}
 		ctxs[i] = c
 	}
+	key := g.EpochKey()
 	err := parallel(n, func(i int) error {
-		e, err := escrow.SealEnvelope(keys[i], ctxs[i], g.Key)
+		e, err := escrow.SealEnvelope(keys[i], ctxs[i], key)
 		if err != nil {
 			return err
 		}

@@ -62,7 +62,15 @@ func runAttacks(w *world) ([]Attack, int, int, error) {
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	Qp := group.Point().Sub(envB.U, envA.U)
+	UB, err := group.ParsePoint(envB.UBytes())
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	UA, err := group.ParsePoint(envA.UBytes())
+	if err != nil {
+		return nil, 0, 0, err
+	}
+	Qp := group.Point().Sub(UB, UA)
 	Qp.Add(Qp, fake.Public)
 	bent := *w.w
 	bent.ID, bent.Requester = "W-2026-0043", Qp
@@ -121,11 +129,12 @@ func forgeEnvelopes(w *world) (Forgery, error) {
 		}
 	}
 	g := w.groups[c.Context.Epoch]
-	keys, err := escrow.AcceptSession(recipient, w.pubs[c.Context.Sender], g.Key, c.Session, nil)
+	epochKey := g.EpochKey()
+	keys, err := escrow.AcceptSession(recipient, w.pubs[c.Context.Sender], epochKey, c.Session, nil)
 	if err != nil {
 		return Forgery{}, err
 	}
-	check, err := escrow.NewEnvelopeChecker(keys.Key, keys.Context, g.Key)
+	check, err := escrow.NewEnvelopeChecker(keys.Key, keys.Context, epochKey)
 	if err != nil {
 		return Forgery{}, err
 	}

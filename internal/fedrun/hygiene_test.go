@@ -334,7 +334,7 @@ func craftIdentityEnvelope(t *testing.T, fx *fixture) (warrant []byte, key *escr
 	rand.Read(ctxt.SessionID[:])
 	K := make([]byte, escrow.KeySize)
 	rand.Read(K)
-	e, err := escrow.SealEnvelope(K, ctxt, g.Key)
+	e, err := escrow.SealEnvelope(K, ctxt, g.EpochKey())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -345,7 +345,7 @@ func craftIdentityEnvelope(t *testing.T, fx *fixture) (warrant []byte, key *escr
 	// r as SealEnvelope derives it; q = −r, so Q = −U.
 	r := group.HashToFilippoScalar("keyquorum/v1/envelope/r", K, cb)
 	q := edwards25519.NewScalar().Negate(r)
-	key = &escrow.RequesterKey{Private: group.FromFilippoScalar(q), Public: group.Point().Neg(e.U)}
+	key = &escrow.RequesterKey{Private: group.FromFilippoScalar(q), Public: group.Point().Neg(group.PointFromEncoding(e.UBytes()))}
 	w := &escrow.Warrant{
 		ID: "W-CRAFTED", Case: "crafted", Requester: key.Public, Targets: []string{"mallory"},
 		WindowStart: start.Add(-time.Hour), WindowEnd: start.Add(time.Hour), ValidFrom: fx.now.Add(-time.Hour), ValidUntil: fx.now.Add(time.Hour),

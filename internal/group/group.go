@@ -20,21 +20,21 @@
 //
 // # Two libraries, one group
 //
-// kyber is the group keyquorum names: its types ([kyber.Point],
-// [kyber.Scalar]) are what every exported API takes and returns, and its
-// share packages do the Shamir polynomials and the DKG. Its Ed25519
-// arithmetic is slow, though. Measured on the project's two-core machine, a
-// kyber variable-base multiplication costs 140-200 µs and a base
-// multiplication 56-74 µs; filippo.io/edwards25519 takes 60-80 µs and
-// 20-26 µs, and computes a·P + b·G as one variable-time double
-// multiplication (50-80 µs) and a·P + b·Q as one multi-scalar
-// multiplication. With kyber alone a trustee spent about 1.6 ms of CPU per
-// session and a requester about 4 ms in Combine, and the end-to-end bench
-// reached about 170 sessions/s. So the hot paths (envelope sealing and its
-// proof check, request signatures, partial decryptions and their DLEQ
-// proofs, the Lagrange interpolation in the exponent, and the subgroup
-// check in [ParsePoint]) do their arithmetic with filippo and convert at
-// the edges, with the helpers in filippo.go and nowhere else.
+// kyber's share packages do the Shamir polynomials, the DKG and resharing,
+// and the trustees' shares, public shares and requester keys are kyber
+// values ([kyber.Point], [kyber.Scalar]). Its Ed25519 arithmetic is slow,
+// though: measured on the project's two-core machine, a kyber
+// variable-base multiplication costs 140-200 µs and a base multiplication
+// 56-74 µs, where filippo.io/edwards25519 takes 60-80 µs and 20-26 µs and
+// computes a·P + b·G as one variable-time double multiplication and sums
+// of many products as one multi-scalar multiplication. So the hot paths
+// (envelope sealing and its proof check, the recipient's check, request
+// signatures, partial decryptions and their DLEQ proofs, batched proofs,
+// the Lagrange interpolation in the exponent, and the subgroup check in
+// [ParsePoint]) compute with filippo values from end to end: escrow's
+// envelopes, proofs and partial decryptions hold filippo points and
+// scalars, and kyber values are converted at the edges, once per call or
+// once per epoch, with the helpers in filippo.go and nowhere else.
 //
 // The two libraries encode points and scalars identically, so the
 // conversions ([ToFilippoPoint], [FromFilippoPoint], [ToFilippoScalar],
@@ -42,12 +42,17 @@
 // byte what the kyber computation gives; the tests of this package and of
 // escrow compare the two on random inputs, and escrow's test vectors are
 // unchanged. A conversion costs about 15 µs per point (kyber's encoding
-// needs a field inversion, filippo's decoding a square root), so callers
-// convert each point once and pass encodings along. Secret scalars (an
-// envelope's r, a share x_i, a proof nonce, the requester's q) only ever go
-// through filippo's constant-time ScalarMult and ScalarBaseMult; the
-// variable-time multiplications take only public values (proof checks,
-// subgroup checks, interpolation over published shares).
+// needs a field inversion, filippo's decoding a square root), which is why
+// none happens per session on the hot path.
+//
+// # Constant time
+//
+// Secret scalars (an envelope's r, a share x_i, a proof nonce, the
+// requester's q) only ever go through filippo's constant-time ScalarMult
+// and ScalarBaseMult or this package's [FixedBase], whose table lookups
+// scan every entry with constant-time selects. The variable-time
+// multiplications take only public values (proof checks, subgroup checks,
+// interpolation over published shares, the composites of batched proofs).
 package group
 
 import (

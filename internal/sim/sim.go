@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/escrow"
+	"github.com/keyquorum/keyquorum/internal/group"
 	"go.dedis.ch/kyber/v3"
 )
 
@@ -141,6 +142,7 @@ func Generate(cfg Config, users []*escrow.UserKey, keyAt KeyAt) (*Traffic, error
 	choices := rand.New(rand.NewChaCha8(sha256.Sum256(fmt.Appendf(nil, "choices/%d", cfg.Seed))))
 	keys := NewRand(cfg.Seed, "session keys")
 	seen := map[string]escrow.SeenSessions{}
+	epochKeyAt := keyAt.cached()
 	t := &Traffic{Users: users}
 	start := cfg.Start.UTC().Truncate(24 * time.Hour)
 	for day := 0; day < cfg.Days; day++ {
@@ -149,7 +151,7 @@ func Generate(cfg Config, users []*escrow.UserKey, keyAt KeyAt) (*Traffic, error
 			for k := 0; k < n; k++ {
 				peer := users[(ui+1+choices.IntN(len(users)-1))%len(users)]
 				at := start.Add(time.Duration(day)*24*time.Hour + time.Duration(choices.IntN(86400))*time.Second)
-				c, err := session(u, peer, pubs, at, keyAt, keys, choices, seen)
+				c, err := session(u, peer, pubs, at, epochKeyAt, keys, choices, seen)
 				if err != nil {
 					return nil, err
 				}
@@ -160,7 +162,26 @@ func Generate(cfg Config, users []*escrow.UserKey, keyAt KeyAt) (*Traffic, error
 	return t, nil
 }
 
-func session(u, peer *escrow.UserKey, pubs map[string]*escrow.UserPublic, at time.Time, keyAt KeyAt, keys io.Reader, choices *rand.Rand, seen map[string]escrow.SeenSessions) (*Captured, error) {
+// cached returns keyAt with each epoch's key converted once to the
+// escrow.EpochKey that sealing and checking use (its table costs about 50
+// multiplications to build).
+func (keyAt KeyAt) cached() func(time.Time) (uint32, *escrow.EpochKey, error) {
+	byEpoch := map[uint32]*escrow.EpochKey{}
+	return func(at time.Time) (uint32, *escrow.EpochKey, error) {
+		epoch, k, err := keyAt(at)
+		if err != nil {
+			return 0, nil, err
+		}
+		if byEpoch[epoch] == nil { // an epoch has one key
+			if byEpoch[epoch], err = escrow.ParseEpochKey(group.PointBytes(k)); err != nil {
+				return 0, nil, err
+			}
+		}
+		return epoch, byEpoch[epoch], nil
+	}
+}
+
+func session(u, peer *escrow.UserKey, pubs map[string]*escrow.UserPublic, at time.Time, keyAt func(time.Time) (uint32, *escrow.EpochKey, error), keys io.Reader, choices *rand.Rand, seen map[string]escrow.SeenSessions) (*Captured, error) {
 	epoch, gk, err := keyAt(at)
 	if err != nil {
 		return nil, err
