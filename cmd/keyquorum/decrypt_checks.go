@@ -227,7 +227,11 @@ func printTrusteeOutcomes(w io.Writer, ts []trustee.TrusteeResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, t := range ts {
 		if t.Status == trustee.StatusGranted {
-			fmt.Fprintf(tw, "  %s\tgranted\t(decision logged as record %d)\n", t.Name, t.RecordIndex)
+			note := ""
+			if !t.Used {
+				note = "; answer not needed, so its proofs were not checked"
+			}
+			fmt.Fprintf(tw, "  %s\tgranted\t(decision logged as record %d%s)\n", t.Name, t.RecordIndex, note)
 		}
 	}
 	for _, g := range groupOutcomes(ts) {

@@ -246,7 +246,7 @@ func Decrypt(ctx context.Context, cfg DecryptConfig) (*DecryptResult, error) {
 		answers = append(answers, a)
 	}
 	t0 = time.Now()
-	if err := combineAll(g, bulk, requester, answers); err != nil {
+	if err := combineAll(g, req.ID, bulk, requester, answers); err != nil {
 		return nil, err
 	}
 	res.Combine = time.Since(t0)
@@ -352,19 +352,38 @@ func sealMany(n int, g *escrow.Group, now time.Time, r io.Reader) ([][]byte, [][
 	return envs, keys, err
 }
 
-func combineAll(g *escrow.Group, envs [][]byte, req *escrow.RequesterKey, answers []*trustee.Answer) error {
-	return parallel(len(envs), func(i int) error {
-		e, err := escrow.ParseEnvelope(envs[i])
+// combineAll checks the proof of each answer (one multi-scalar
+// multiplication each, on every core) and combines every session of
+// request reqID from them, as trustee.Decrypt does.
+func combineAll(g *escrow.Group, reqID [16]byte, envs [][]byte, req *escrow.RequesterKey, answers []*trustee.Answer) error {
+	es := make([]*escrow.Envelope, len(envs))
+	if err := parallel(len(envs), func(i int) (err error) {
+		es[i], err = escrow.ParseEnvelope(envs[i])
+		return err
+	}); err != nil {
+		return err
+	}
+	batches := make([]*escrow.BatchAnswer, len(answers))
+	if err := parallel(len(answers), func(i int) error {
+		batches[i] = answers[i].Batches[0] // one epoch
+		return batches[i].Verify(g.PublicShares[answers[i].Index], reqID, es, req.Public)
+	}); err != nil {
+		return err
+	}
+	c, err := escrow.NewCombiner(g, req)
+	if err != nil {
+		return err
+	}
+	res, err := c.CombineBatch(reqID, es, batches)
+	if err != nil {
+		return err
+	}
+	for _, err := range res.Errs {
 		if err != nil {
 			return err
 		}
-		var ps []*escrow.PartialDecryption
-		for _, a := range answers {
-			ps = append(ps, a.Partials[i])
-		}
-		_, err = escrow.Combine(g, e, req, ps)
-		return err
-	})
+	}
+	return nil
 }
 
 // parallel runs fn(0..n-1) on every core and returns the first error.
