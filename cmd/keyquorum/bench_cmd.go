@@ -24,6 +24,7 @@ func benchCommand() *cli.Command {
 				&cli.IntFlag{Name: "singles", Value: 200, Usage: "single-session warrants timed for latency", EnvVars: envVar("singles")},
 				&cli.IntFlag{Name: "trustees", Aliases: []string{"n"}, Value: 5, Usage: "number of trustee processes", EnvVars: envVar("trustees")},
 				&cli.IntFlag{Name: "threshold", Aliases: []string{"t"}, Value: 3, Usage: "trustees needed to decrypt", EnvVars: envVar("threshold")},
+				&cli.StringFlag{Name: "cpuprofile", Usage: "write the requester's CPU profile of the bulk warrant to `FILE` (go tool pprof FILE)", EnvVars: envVar("cpuprofile")},
 				&cli.IntFlag{Name: "chunk", Usage: "most sessions per request (default 10000); a larger bulk warrant takes several requests, one after another", EnvVars: envVar("chunk")},
 				netemFlag(), netemLossFlag(),
 				jsonFlag(),
@@ -33,15 +34,23 @@ func benchCommand() *cli.Command {
 				if err != nil {
 					return err
 				}
+				cfg := bench.DecryptConfig{Trustees: c.Int("trustees"), Threshold: c.Int("threshold"),
+					Sessions: c.Int("sessions"), Singles: c.Int("singles"), Lab: lab, ChunkSessions: c.Int("chunk")}
+				if p := c.String("cpuprofile"); p != "" {
+					f, err := os.OpenFile(p, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
+					if err != nil {
+						return cli.Exit(fmt.Sprintf("--cpuprofile: %v; choose a new file", err), 2)
+					}
+					defer f.Close()
+					cfg.CPUProfile = f
+				}
 				bin, dir, err := benchWorkDir()
 				if err != nil {
 					return err
 				}
 				defer os.RemoveAll(dir)
-				r, err := bench.Decrypt(c.Context, bench.DecryptConfig{
-					Binary: bin, WorkDir: dir, Trustees: c.Int("trustees"), Threshold: c.Int("threshold"),
-					Sessions: c.Int("sessions"), Singles: c.Int("singles"), Lab: lab, ChunkSessions: c.Int("chunk"),
-				})
+				cfg.Binary, cfg.WorkDir = bin, dir
+				r, err := bench.Decrypt(c.Context, cfg)
 				if err != nil {
 					return err
 				}

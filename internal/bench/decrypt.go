@@ -12,6 +12,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"sort"
 	"sync"
 	"time"
@@ -38,6 +39,9 @@ type DecryptConfig struct {
 	// trustee.DecryptOptions); the bulk warrant takes several requests
 	// when it has more.
 	ChunkSessions int
+	// CPUProfile, if set, receives this process's (the requester's) CPU
+	// profile of the bulk warrant, in pprof format.
+	CPUProfile io.Writer
 }
 
 // DecryptResult is what was measured.
@@ -189,12 +193,20 @@ func Decrypt(ctx context.Context, cfg DecryptConfig) (*DecryptResult, error) {
 	if err != nil {
 		return nil, err
 	}
+	if cfg.CPUProfile != nil {
+		if err := pprof.StartCPUProfile(cfg.CPUProfile); err != nil {
+			return nil, fmt.Errorf("bench: %w", err)
+		}
+	}
 	t0 = time.Now()
 	out, err := trustee.Decrypt(ctx, f.Group, f.Clients(), warrant, requester, bulk, opts)
+	res.Bulk = time.Since(t0)
+	if cfg.CPUProfile != nil {
+		pprof.StopCPUProfile()
+	}
 	if err != nil {
 		return nil, err
 	}
-	res.Bulk = time.Since(t0)
 	cpu1, err := cpuOf(pids)
 	if err != nil {
 		return nil, err
