@@ -79,6 +79,7 @@ func TestFederationAtADistance(t *testing.T) {
 	// and no answer can have come back (that takes a round trip).
 	victims := []*fedrun.Trustee{fx.fed.Trustees[1], fx.fed.Trustees[3]}
 	done := make(chan struct{})
+	t0 = time.Now()
 	go func() {
 		defer close(done)
 		res, err = fx.decrypt(ctx, fx.fed.Group, fx.fed.Clients(), fx.inScope)
@@ -98,6 +99,7 @@ func TestFederationAtADistance(t *testing.T) {
 	if err != nil {
 		t.Fatalf("decryption with two of five trustees killed mid-request: %v", err)
 	}
+	t.Logf("the same with two trustees killed %v into it: %v", distance*3/2, time.Since(t0).Round(time.Millisecond))
 	fx.checkRecovered(t, res, fx.inScope)
 	for i, r := range res.Trustees {
 		want := trustee.StatusGranted
