@@ -172,11 +172,11 @@ type DecryptOptions struct {
 	Now func() time.Time
 	// Rand supplies the request id (default crypto/rand).
 	Rand io.Reader
-	// Workers is how many goroutines combine sessions (default GOMAXPROCS).
+	// Workers is how many goroutines parse envelopes (default GOMAXPROCS).
 	Workers int
-	// Progress, if set, is called as sessions are combined, with the
-	// number done and the total. It may be called from several goroutines,
-	// but never concurrently.
+	// Progress, if set, is called as sessions are combined (after each
+	// epoch's batch of each request), with the number done and the total.
+	// It is never called concurrently.
 	Progress func(done, total int)
 	// Seen holds the checkpoints each trustee showed this requester
 	// before, by trustee name (the requester's state file, in the format
@@ -232,12 +232,14 @@ func (o *DecryptOptions) defaults() {
 //     ([VerifyInclusion]);
 //   - that the record is a grant of this warrant (by hash) to this
 //     requester, for exactly the requested sessions;
-//   - that it holds one partial decryption per envelope, in order.
+//   - that it holds one batch of partial decryptions per epoch, from this
+//     trustee, for this request, over that epoch's sessions in order.
 //
-// Then, per envelope, [escrow.Combine] checks every partial decryption's
-// DLEQ proof, names the trustees whose proofs fail, and combines the first
-// t valid ones in the order the answers arrived; the key is confirmed by
-// re-deriving the envelope. Sessions are combined on all cores.
+// Then, per epoch, it checks the batch proofs of the first t such answers
+// in the order they arrived (one multi-scalar multiplication each), and of
+// more only to replace one that fails, whose trustee it names; it combines
+// every session from the t proven answers ([escrow.Combiner.CombineBatch])
+// and confirms each key by re-deriving the envelope.
 //
 // Each trustee gets opts.Attempts tries of opts.Timeout each, with backoff,
 // when it cannot be reached or answers with a server error; refusals are
