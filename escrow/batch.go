@@ -10,6 +10,7 @@ import (
 	"io"
 	"slices"
 	"sort"
+	"sync"
 
 	ed "filippo.io/edwards25519"
 	"github.com/keyquorum/keyquorum/internal/group"
@@ -23,39 +24,45 @@ import (
 // session on proofs alone, and the requester two variable-time ones per
 // session and trustee to check them. [PartialDecryptBatch] instead proves
 // all m statements log_G X_i = log_(H_j) V_j (H_j = U_j + Q) at once, with
-// one composite proof, and [BatchAnswer.Verify] checks it with one
-// multi-scalar multiplication.
+// one composite proof, and [BatchAnswer.Verify] checks it with two
+// multi-scalar multiplications of m points and 128-bit scalars (about the
+// cost of one with full-size scalars).
 //
 // The composite is the one of RFC 9497 (Davidson et al., "Oblivious
 // Pseudorandom Functions (OPRFs) Using Prime-Order Groups", 2023), section
 // 2.2.1, ComputeComposites: weights d_j are hashed from everything the
 // statement contains, M = Σ d_j·H_j and Z = Σ d_j·V_j, and a single DLEQ
 // proof shows log_G X_i = log_M Z. The prover, who knows x_i, computes
-// Z = x_i·M directly (RFC 9497's ComputeCompositesFast).
+// Z = x_i·M directly (RFC 9497's ComputeCompositesFast). Unlike RFC 9497,
+// whose weights are full scalars, the d_j here are 128-bit integers, the
+// "small exponents" batch test of Bellare, Garay and Rabin ("Fast batch
+// verification for modular exponentiation and digital signatures",
+// EUROCRYPT 1998, section 3.3): the multi-scalar multiplications then do
+// half the additions, and the argument below loses only its bound.
 //
 // Soundness (the batch-DLEQ argument; RFC 9497 section 2.2 and Henry,
 // "Efficient Zero-Knowledge Proofs and Applications", PhD thesis,
 // University of Waterloo, 2014, section on batch proofs of discrete
 // logarithm equality): write V_j = x_i·H_j + E_j with E_j in the
 // prime-order group (the requester decodes every V_j with the subgroup
-// check). Then Z = x_i·M + Σ d_j·E_j. If some E_j ≠ 0, the sum Σ d_j·E_j is
-// a non-trivial linear form in the d_j, and since the d_j are outputs of a
-// hash (a random oracle) over a seed that fixes every H_j, V_j, X_i and
-// the request, fixed before the d_j are known, it vanishes with probability
-// at most 1/l ≈ 2^-252 per query. A cheating prover who grinds q_H hash
-// queries succeeds with probability at most q_H/l, and otherwise must break
-// the soundness of the single Chaum–Pedersen proof, which is the standard
-// special-soundness argument (Chaum and Pedersen 1992). The seed binds the
+// check). Then Z = x_i·M + Σ d_j·E_j. If some E_k ≠ 0, then for any
+// values of the other weights at most one value of d_k mod l makes
+// Σ d_j·E_j vanish (E_k has order l), and d_k takes 2^128 distinct values
+// mod l. The d_j are outputs of a hash (a random oracle) over a seed that
+// fixes every H_j, V_j, X_i and the request before the d_j are known, so
+// the sum vanishes with probability at most 2^-128 per hash query; a
+// cheating prover who grinds q_H queries succeeds with probability at most
+// q_H·2^-128, and otherwise must break the soundness of the single
+// Chaum–Pedersen proof (Chaum and Pedersen 1992, special soundness). The
+// seed binds the
 // trustee index, the epoch, the request id, the number of sessions and,
 // in order, each session's context, H_j and V_j, so a proof made for one
 // trustee, request, epoch, order or set of sessions says nothing about any
 // other.
 //
 // The challenge hashes the seed, A and B but not M and Z: M and Z are
-// deterministic functions of the seed's inputs, so the seed binds them, and
-// leaving them out lets the verifier compute B = z·M + c·Z as one
-// multi-scalar multiplication Σ (z·d_j)·H_j + Σ (c·d_j)·V_j without ever
-// forming M or Z.
+// deterministic functions of the seed's inputs, so the seed binds them and
+// hashing them again would add nothing.
 
 // batchVersion is the first byte of an encoded [BatchAnswer].
 const batchVersion = 1
@@ -143,7 +150,6 @@ func batchBases(epoch uint32, envs []*Envelope, Q kyber.Point) ([]*ed.Point, [][
 	}
 	identity := ed.NewIdentityPoint()
 	H := make([]*ed.Point, len(envs))
-	Hb := make([][]byte, len(envs))
 	for j, e := range envs {
 		if e.Context.Epoch != epoch {
 			return nil, nil, fmt.Errorf("%w: envelope %d is of epoch %d, the batch of epoch %d", ErrBatchMismatch, j, e.Context.Epoch, epoch)
@@ -152,9 +158,8 @@ func batchBases(epoch uint32, envs []*Envelope, Q kyber.Point) ([]*ed.Point, [][
 		if H[j].Equal(identity) == 1 {
 			return nil, nil, fmt.Errorf("%w (envelope %d, session %s)", ErrIdentityBase, j, e.Context.SessionID)
 		}
-		Hb[j] = H[j].Bytes()
 	}
-	return H, Hb, nil
+	return H, group.EncodePoints(H), nil
 }
 
 // PartialDecryptBatch is trustee k's answer to request requestID for the
@@ -169,13 +174,13 @@ func PartialDecryptBatch(k *BatchKey, requestID [16]byte, envs []*Envelope, Q ky
 		return nil, fmt.Errorf("%w; refusing to answer", err)
 	}
 	a := &BatchAnswer{Trustee: k.index, Epoch: k.epoch, RequestID: requestID,
-		Sessions: make([]SessionID, len(envs)), v: make([]*ed.Point, len(envs)), vb: make([][]byte, len(envs))}
+		Sessions: make([]SessionID, len(envs)), v: make([]*ed.Point, len(envs))}
 	for j, e := range envs {
 		a.Sessions[j] = e.Context.SessionID
 		// x_i is secret: constant-time multiplication.
 		a.v[j] = new(ed.Point).ScalarMult(k.x, H[j])
-		a.vb[j] = a.v[j].Bytes()
 	}
+	a.vb = group.EncodePoints(a.v)
 	seed := batchSeed(a, k.xb, envs, Hb)
 	d := batchWeights(seed, len(envs))
 	// M is public (weights and bases are): variable time.
@@ -222,18 +227,21 @@ func batchSeed(a *BatchAnswer, Xib []byte, envs []*Envelope, Hb [][]byte) []byte
 	return h.Sum(nil)
 }
 
-// batchWeights derives d_1..d_m from the seed: d_j is SHA-512 of the label,
-// the seed and j, reduced mod l.
+// batchWeights derives d_1..d_m from the seed: d_j is the first 16 bytes
+// of SHA-512 of the label, the seed and j, read little-endian, a 128-bit
+// integer.
 func batchWeights(seed []byte, m int) []*ed.Scalar {
 	d := make([]*ed.Scalar, m)
 	h := sha512.New()
-	var buf [64]byte
+	var sum [64]byte
 	for j := range d {
 		h.Reset()
 		writeWeightInput(h, seed, j)
+		var w [32]byte
+		copy(w[:16], h.Sum(sum[:0]))
 		var err error
-		if d[j], err = ed.NewScalar().SetUniformBytes(h.Sum(buf[:0])); err != nil {
-			panic("escrow: " + err.Error()) // unreachable: SHA-512 gives 64 bytes
+		if d[j], err = ed.NewScalar().SetCanonicalBytes(w[:]); err != nil {
+			panic("escrow: " + err.Error()) // unreachable: below 2^128 < l
 		}
 	}
 	return d
@@ -255,8 +263,8 @@ func batchChallenge(seed, A, B []byte) *ed.Scalar {
 // id, the envelopes (in the request's order, all of one epoch) and the
 // requester key Q: that it is for this request, epoch, trustee and list of
 // sessions ([ErrBatchMismatch]), and that its composite proof holds
-// ([ErrBatchProof]). It costs one multi-scalar multiplication over 2m
-// points.
+// ([ErrBatchProof]). It costs two multi-scalar multiplications of m points
+// by 128-bit weights.
 func (a *BatchAnswer) Verify(Xi kyber.Point, requestID [16]byte, envs []*Envelope, Q kyber.Point) error {
 	if err := a.matches(requestID, envs); err != nil {
 		return err
@@ -288,21 +296,23 @@ func (a *BatchAnswer) matches(requestID [16]byte, envs []*Envelope) error {
 }
 
 // verify checks the composite proof given X_i and the bases H_j:
-// A = z·G + c·X_i, and B = z·M + c·Z = Σ (z·d_j)·H_j + Σ (c·d_j)·V_j as one
-// variable-time multi-scalar multiplication (everything in it is public).
+// M = Σ d_j·H_j and Z = Σ d_j·V_j as variable-time multi-scalar
+// multiplications by the 128-bit weights (everything in them is public),
+// then A = z·G + c·X_i and B = z·M + c·Z.
 func (a *BatchAnswer) verify(Xi *ed.Point, Xib []byte, envs []*Envelope, H []*ed.Point, Hb [][]byte) error {
+	// The composite proof is sound only for V_j of prime order (see the
+	// argument above); ParseBatchAnswer left this check to here.
+	for j, v := range a.v {
+		if !group.InSubgroup(v) {
+			return fmt.Errorf("%w: V of session %d: %w", ErrBadBatch, j, group.ErrNotInSubgroup)
+		}
+	}
 	seed := batchSeed(a, Xib, envs, Hb)
 	d := batchWeights(seed, len(envs))
 	c, z := a.proof.c, a.proof.z
-	m := len(envs)
-	scalars := make([]*ed.Scalar, 2*m)
-	points := make([]*ed.Point, 2*m)
-	for j := range d {
-		scalars[j] = ed.NewScalar().Multiply(z, d[j])
-		scalars[m+j] = ed.NewScalar().Multiply(c, d[j])
-		points[j], points[m+j] = H[j], a.v[j]
-	}
-	B := new(ed.Point).VarTimeMultiScalarMult(scalars, points)
+	M := new(ed.Point).VarTimeMultiScalarMult(d, H)
+	Z := new(ed.Point).VarTimeMultiScalarMult(d, a.v)
+	B := new(ed.Point).VarTimeMultiScalarMult([]*ed.Scalar{z, c}, []*ed.Point{M, Z})
 	A := new(ed.Point).VarTimeDoubleScalarBaseMult(c, Xi, z)
 	if batchChallenge(seed, A.Bytes(), B.Bytes()).Equal(c) != 1 {
 		return ErrBatchProof
@@ -331,9 +341,14 @@ func (a *BatchAnswer) Marshal() []byte {
 }
 
 // ParseBatchAnswer decodes a batch answer strictly: every V_j must be a
-// canonical point of the prime-order subgroup, not of small order, and the
-// proof's scalars canonical. It does not check the proof; see
-// [BatchAnswer.Verify] and [Combiner.CombineBatch].
+// canonical point encoding, not of small order, and the proof's scalars
+// canonical. Two checks are left to [BatchAnswer.Verify] (and to
+// [Combiner.CombineBatch] when it checks proofs): the proof, and that each
+// V_j lies in the prime-order subgroup. That check costs about one X25519
+// agreement per point, and a requester that combines t answers of m
+// sessions needs none of it when every envelope opens: a V_j with a
+// torsion component either opens nothing or is cancelled by its Lagrange
+// coefficient, and a key is only returned once opening confirms it.
 func ParseBatchAnswer(b []byte) (*BatchAnswer, error) {
 	fail := func(format string, args ...any) (*BatchAnswer, error) {
 		return nil, fmt.Errorf("%w: "+format, append([]any{ErrBadBatch}, args...)...)
@@ -363,7 +378,7 @@ func ParseBatchAnswer(b []byte) (*BatchAnswer, error) {
 	for j := range a.Sessions {
 		copy(a.Sessions[j][:], rest[:16])
 		vb := bytes.Clone(rest[16:batchEntryLen])
-		v, err := group.ParseFilippoPoint(vb)
+		v, err := group.ParseFilippoPointDeferred(vb)
 		if err != nil {
 			return fail("V of session %d: %w", j, err)
 		}
@@ -391,8 +406,10 @@ func edScalar(b []byte) (*ed.Scalar, error) {
 
 // Combiner is a requester's state for one epoch: the group's public view,
 // the requester key, q·X_e (computed once) and the Lagrange coefficients of
-// every subset of trustees it has combined (computed once per subset).
+// every subset of trustees it has combined (computed once per subset). It
+// is safe for concurrent use.
 type Combiner struct {
+	mu      sync.Mutex // guards coeffs
 	g       *Group
 	req     *RequesterKey
 	X       *ed.Point
@@ -413,6 +430,9 @@ func NewCombiner(g *Group, req *RequesterKey) (*Combiner, error) {
 	// q is secret: constant-time multiplication.
 	c.qX = new(ed.Point).ScalarMult(group.ToFilippoScalar(req.Private), c.X)
 	for i, Xi := range g.PublicShares {
+		if i < 1 {
+			return nil, fmt.Errorf("escrow: public share of trustee index %d; indices start at 1", i)
+		}
 		c.sharesB[i] = group.PointBytes(Xi)
 		c.shares[i] = group.FilippoPointFromEncoding(c.sharesB[i])
 	}
@@ -423,6 +443,8 @@ func NewCombiner(g *Group, req *RequesterKey) (*Combiner, error) {
 // (distinct, at least 1), computed once per subset.
 func (c *Combiner) lagrange(xs []int) []*ed.Scalar {
 	key := fmt.Sprint(xs)
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	if l, ok := c.coeffs[key]; ok {
 		return l
 	}
@@ -545,14 +567,18 @@ func (c *Combiner) combineSessions(envs []*Envelope, pick []*BatchAnswer, js []i
 	xs := trusteesOfUnsorted(pick)
 	lambda := c.lagrange(xs)
 	V := make([]*ed.Point, len(pick))
-	var failed []int
-	for _, j := range js {
+	S := make([]*ed.Point, len(js))
+	for i, j := range js {
 		for k, a := range pick {
 			V[k] = a.v[j]
 		}
-		S := new(ed.Point).VarTimeMultiScalarMult(lambda, V)
-		S.Subtract(S, c.qX)
-		K, err := envs[j].open(S.Bytes(), envs[j].ub, c.Xb)
+		S[i] = new(ed.Point).VarTimeMultiScalarMult(lambda, V)
+		S[i].Subtract(S[i], c.qX)
+	}
+	Sb := group.EncodePoints(S)
+	var failed []int
+	for i, j := range js {
+		K, err := envs[j].open(Sb[i], envs[j].ub, c.Xb)
 		if err != nil {
 			res.Keys[j], res.Errs[j] = nil, fmt.Errorf("session %s: %w", envs[j].Context.SessionID, err)
 			failed = append(failed, j)
@@ -589,6 +615,92 @@ func trusteesOfUnsorted(as []*BatchAnswer) []int {
 
 func trusteesOf(as []*BatchAnswer) []int {
 	xs := trusteesOfUnsorted(as)
+	sort.Ints(xs)
+	return xs
+}
+
+// Combine is the optimistic counterpart of the package's [Combine] for one
+// envelope, with the combiner's cached q·X_e, public shares and Lagrange
+// coefficients: it combines the first t answers that are for this session
+// and from distinct trustees of the group without checking their proofs,
+// and checks proofs (and names the trustees whose proofs fail) only if the
+// envelope does not open. The envelope's own proof is not checked, for the
+// reason [Combiner.CombineBatch] gives. A key is returned only when
+// confirmed; wrong answers whose errors cancel in the interpolation (the
+// key still opens) are therefore not named.
+func (c *Combiner) Combine(env *Envelope, partials []*PartialDecryption) (*Result, error) {
+	if env.Context.GroupKeyID != KeyIDOf(c.g.Key) || env.Context.Epoch != c.g.Epoch {
+		return nil, fmt.Errorf("escrow: session %s is escrowed under epoch %d key %s, not the combiner's epoch %d",
+			env.Context.SessionID, env.Context.Epoch, env.Context.GroupKeyID, c.g.Epoch)
+	}
+	res := &Result{}
+	bad := func(p *PartialDecryption, reason string) {
+		res.Bad = append(res.Bad, BadShareError{Trustee: p.Trustee, Reason: reason})
+	}
+	var usable []*PartialDecryption
+	seen := map[int]*PartialDecryption{}
+	for _, p := range partials {
+		switch prev := seen[p.Trustee]; {
+		case c.shares[p.Trustee] == nil:
+			bad(p, "no such trustee in the group")
+		case prev != nil:
+			if !bytes.Equal(prev.Marshal(), p.Marshal()) {
+				bad(p, "two different answers from the same trustee")
+			}
+		case p.SessionID != env.Context.SessionID:
+			bad(p, fmt.Sprintf("answer is for session %s, not %s", p.SessionID, env.Context.SessionID))
+		default:
+			seen[p.Trustee] = p
+			usable = append(usable, p)
+		}
+	}
+	t := c.g.Threshold
+	if len(usable) < t {
+		return nil, c.insufficient(len(usable), res.Bad)
+	}
+	if K, err := c.combineOne(env, usable[:t]); err == nil {
+		res.Key, res.Used = K, sortedTrustees(usable[:t])
+		return res, nil
+	}
+	Hb, H := dleqBase(env, group.ToFilippoPoint(c.req.Public))
+	var valid []*PartialDecryption
+	for _, p := range usable {
+		if err := p.verify(c.shares[p.Trustee], c.sharesB[p.Trustee], env, Hb, H); err != nil {
+			bad(p, err.Error())
+			continue
+		}
+		if valid = append(valid, p); len(valid) == t {
+			break
+		}
+	}
+	if len(valid) < t {
+		return nil, c.insufficient(len(valid), res.Bad)
+	}
+	K, err := c.combineOne(env, valid)
+	if err != nil {
+		return nil, err
+	}
+	res.Key, res.Used = K, sortedTrustees(valid)
+	return res, nil
+}
+
+// combineOne interpolates the answers ps at 0, removes q·X_e and opens env.
+func (c *Combiner) combineOne(env *Envelope, ps []*PartialDecryption) ([]byte, error) {
+	xs := make([]int, len(ps))
+	V := make([]*ed.Point, len(ps))
+	for i, p := range ps {
+		xs[i], V[i] = p.Trustee, p.v
+	}
+	S := new(ed.Point).VarTimeMultiScalarMult(c.lagrange(xs), V)
+	S.Subtract(S, c.qX)
+	return env.open(S.Bytes(), env.ub, c.Xb)
+}
+
+func sortedTrustees(ps []*PartialDecryption) []int {
+	xs := make([]int, len(ps))
+	for i, p := range ps {
+		xs[i] = p.Trustee
+	}
 	sort.Ints(xs)
 	return xs
 }

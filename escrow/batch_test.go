@@ -422,7 +422,9 @@ func TestParseBatchAnswerRefusals(t *testing.T) {
 		"z not reduced":  set(len(good)-32, bytes.Repeat([]byte{0xff}, 32)...),
 	}
 	for _, bp := range badPoints(t) {
-		cases["V "+bp.name] = set(vOff, bp.enc...)
+		if bp.want != group.ErrNotInSubgroup { // deferred: see TestBatchTorsionV
+			cases["V "+bp.name] = set(vOff, bp.enc...)
+		}
 	}
 	for name, b := range cases {
 		if _, err := ParseBatchAnswer(b); !errors.Is(err, ErrBadBatch) {
@@ -430,9 +432,52 @@ func TestParseBatchAnswerRefusals(t *testing.T) {
 		}
 	}
 	for _, bp := range badPoints(t) {
+		if bp.want == group.ErrNotInSubgroup {
+			continue
+		}
 		if _, err := ParseBatchAnswer(set(vOff, bp.enc...)); !errors.Is(err, bp.want) {
 			t.Errorf("V %s: got %v, want %v", bp.name, err, bp.want)
 		}
+	}
+}
+
+// TestBatchTorsionV: a V_j with a torsion component parses (the subgroup
+// check is deferred), is refused by Verify with ErrNotInSubgroup, and a
+// trustee that sends one among the first t is named by CombineBatch, which
+// still recovers every key from honest answers.
+func TestBatchTorsionV(t *testing.T) {
+	f := newBatchFixture(t, 3, 5, 3, "batch torsion")
+	c := f.combiner(t)
+	var torsioned []byte
+	for _, bp := range badPoints(t) {
+		if bp.want == group.ErrNotInSubgroup {
+			torsioned = bp.enc
+		}
+	}
+	T, err := new(ed.Point).SetBytes(torsioned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// V_1 + (torsioned − genuine): the torsion component of the bad point.
+	genuine := new(ed.Point).ScalarBaseMult(group.HashToFilippoScalar("keyquorum/test/genuine"))
+	T.Subtract(T, genuine)
+	enc := f.answers[2].Marshal()
+	off := batchHeaderLen + batchEntryLen + 16 // V of session 1
+	copy(enc[off:], new(ed.Point).Add(f.answers[2].v[1], T).Bytes())
+	bad, err := ParseBatchAnswer(enc)
+	if err != nil {
+		t.Fatalf("torsioned V refused at parse: %v", err)
+	}
+	if err := bad.Verify(f.tg.PublicShares[2], f.id, f.envs, f.req.Public); !errors.Is(err, group.ErrNotInSubgroup) || !errors.Is(err, ErrBadBatch) {
+		t.Fatalf("Verify: got %v, want ErrBadBatch wrapping ErrNotInSubgroup", err)
+	}
+	res, err := c.CombineBatch(f.id, f.envs, []*BatchAnswer{f.answers[1], bad, f.answers[3], f.answers[4]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.checkKeys(t, res)
+	if len(res.Bad) != 1 || res.Bad[0].Trustee != 2 || !slices.Equal(res.Used, []int{1, 3, 4}) {
+		t.Fatalf("bad %v, used %v; want trustee 2 named", res.Bad, res.Used)
 	}
 }
 
@@ -458,4 +503,95 @@ func FuzzParseBatchAnswer(f *testing.F) {
 		// Must not panic, whatever the request.
 		_ = a.Verify(bf.tg.PublicShares[1], bf.id, bf.envs, bf.req.Public)
 	})
+}
+
+// TestCombinerCombine: the optimistic per-session combine recovers K from
+// every subset of at least t honest answers, names a cheater among the
+// first t, refuses answers for another session or from strangers, and
+// agrees with Combine on whether a key comes out and which.
+func TestCombinerCombine(t *testing.T) {
+	f := newCombineFixture(t, 3, 5, "combiner combine")
+	c, err := NewCombiner(f.tg.Group, f.req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k := 3; k <= 5; k++ {
+		for _, set := range subsets(5, k) {
+			res, err := c.Combine(f.env, answersOf(f.answers, set))
+			if err != nil || !bytes.Equal(res.Key, f.K) || !slices.Equal(res.Used, set[:3]) || len(res.Bad) != 0 {
+				t.Fatalf("trustees %v: %+v, %v", set, res, err)
+			}
+		}
+	}
+	other := mustSeal(t, f.tg, randomSessionKey(t, detReader("other K")), makeContext(f.tg, "dave", "erin", 0x99))
+	wrongSession := partialsFor(t, f.tg, other, f.req.Public, []int{4}, detReader("other answers"))[0]
+	relabelled := *wrongSession
+	relabelled.SessionID = f.env.Context.SessionID
+	stranger := *f.answers[1]
+	stranger.Trustee = 9
+	for _, tc := range []struct {
+		name string
+		ps   []*PartialDecryption
+		bad  []int
+		used []int
+	}{
+		{"tampered V first", []*PartialDecryption{tamperV(f.answers[2]), f.answers[1], f.answers[3], f.answers[5]}, []int{2}, []int{1, 3, 5}},
+		{"answer for another session", []*PartialDecryption{wrongSession, f.answers[1], f.answers[2], f.answers[3]}, []int{4}, []int{1, 2, 3}},
+		{"another session's answer relabelled", []*PartialDecryption{&relabelled, f.answers[1], f.answers[2], f.answers[3]}, []int{4}, []int{1, 2, 3}},
+		{"stranger", []*PartialDecryption{&stranger, f.answers[1], f.answers[2], f.answers[3]}, []int{9}, []int{1, 2, 3}},
+		{"duplicate", []*PartialDecryption{f.answers[1], f.answers[1], f.answers[2], f.answers[3]}, nil, []int{1, 2, 3}},
+	} {
+		res, err := c.Combine(f.env, tc.ps)
+		if err != nil || !bytes.Equal(res.Key, f.K) || !slices.Equal(badTrustees(res), tc.bad) || !slices.Equal(res.Used, tc.used) {
+			t.Fatalf("%s: %+v, %v; want bad %v used %v", tc.name, res, err, tc.bad, tc.used)
+		}
+	}
+	// Only t answers, one of them bad: no key, the cheater named.
+	_, err = c.Combine(f.env, []*PartialDecryption{f.answers[1], tamperV(f.answers[2]), f.answers[3]})
+	var bse *BadShareError
+	if !errors.Is(err, ErrInsufficientShares) || !errors.As(err, &bse) || bse.Trustee != 2 {
+		t.Fatalf("got %v, want ErrInsufficientShares naming trustee 2", err)
+	}
+	// Answers re-encrypted to another requester open nothing.
+	otherReq, err := GenerateRequesterKey(detReader("other requester"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc, err := NewCombiner(f.tg.Group, otherReq)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := oc.Combine(f.env, answersOf(f.answers, []int{1, 2, 3})); !errors.Is(err, ErrInsufficientShares) {
+		t.Fatalf("other requester: got %v", err)
+	}
+	// An envelope of another epoch is refused outright.
+	tg2 := dealTestGroup(t, 3, 5, 9, detReader("epoch 9"))
+	if _, err := c.Combine(mustSeal(t, tg2, f.K, makeContext(tg2, "alice", "bob", 1)), answersOf(f.answers, []int{1, 2, 3})); err == nil {
+		t.Fatal("envelope of another epoch combined")
+	}
+	// Agreement with Combine on random mixes of good and bad answers:
+	// whenever Combine recovers K, so does Combiner.Combine, and whatever
+	// Combiner.Combine returns is K. (It can recover K where Combine
+	// refuses: wrong answers whose errors cancel in the interpolation, as
+	// V_1+G and V_2+G do for trustees {1, 2, 3}, where λ_1 + λ_2 = 0, still
+	// open the envelope, and the key is confirmed by opening.)
+	rand := detReader("combiner vs combine")
+	for i := 0; i < 60; i++ {
+		var ps []*PartialDecryption
+		var b [6]byte
+		rand.Read(b[:])
+		for j := 1; j <= 5; j++ {
+			switch b[j] % 4 {
+			case 0, 1:
+				ps = append(ps, f.answers[j])
+			case 2:
+				ps = append(ps, tamperV(f.answers[j]))
+			}
+		}
+		want, werr := Combine(f.tg.Group, f.env, f.req, ps)
+		got, gerr := c.Combine(f.env, ps)
+		if (werr == nil && gerr != nil) || (gerr == nil && !bytes.Equal(got.Key, f.K)) || (werr == nil && !bytes.Equal(want.Key, got.Key)) {
+			t.Fatalf("case %d: Combine %v, %v; Combiner.Combine %v, %v", i, want, werr, got, gerr)
+		}
+	}
 }

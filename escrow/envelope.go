@@ -80,8 +80,8 @@ func SealEnvelope(K []byte, ctx *Context, key *EpochKey) (*Envelope, error) {
 	// own (internal/group's FixedBase).
 	r := group.HashToFilippoScalar(labelEnvelopeR, K, cb)
 	U := new(ed.Point).ScalarBaseMult(r)
-	Ub := U.Bytes()
-	Sb := key.table().ScalarMult(r).Bytes()
+	enc := group.EncodePoints([]*ed.Point{U, key.table().ScalarMult(r)})
+	Ub, Sb := enc[0], enc[1]
 	aead, err := wrapAEAD(Sb, Ub, key.enc, cb)
 	if err != nil {
 		return nil, err
@@ -239,11 +239,12 @@ func (e *Envelope) open(S, U, groupKey []byte) ([]byte, error) {
 		return nil, ErrCombineCheck
 	}
 	// Re-derive from K: r = H(K, ctx) must give this U. C then matches
-	// (it opened under the key S = r·X_e determines) and the proof was
-	// checked by Verify, so this is the whole envelope re-derived at the
-	// cost of one base-point multiplication (constant time: r is secret).
+	// (it opened under the key S = r·X_e determines), so this is the
+	// envelope's U, C and context re-derived at the cost of one base-point
+	// multiplication (constant time: r is secret), compared as points
+	// (e.u is U decoded, and decoding is one-to-one) without encoding.
 	r := group.HashToFilippoScalar(labelEnvelopeR, K, e.ctx)
-	if !bytes.Equal(new(ed.Point).ScalarBaseMult(r).Bytes(), U) {
+	if new(ed.Point).ScalarBaseMult(r).Equal(e.u) != 1 {
 		return nil, ErrCombineCheck
 	}
 	return K, nil

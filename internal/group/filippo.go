@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 
 	"filippo.io/edwards25519"
+	"filippo.io/edwards25519/field"
 	"go.dedis.ch/kyber/v3"
 )
 
@@ -104,9 +105,27 @@ func HashToFilippoScalar(label string, inputs ...[]byte) *edwards25519.Scalar {
 }
 
 // ParseFilippoPoint is [ParsePoint] for callers that compute with
-// filippo.io/edwards25519: the same checks, in the same order, with the
-// same errors, returning the decoded point in filippo's representation.
+// filippo.io/edwards25519: the same checks, with the same errors, returning
+// the decoded point in filippo's representation.
 func ParseFilippoPoint(b []byte) (*edwards25519.Point, error) {
+	p, err := ParseFilippoPointDeferred(b)
+	if err != nil {
+		return nil, err
+	}
+	if !inPrimeOrderSubgroup(p) {
+		return nil, ErrNotInSubgroup
+	}
+	return p, nil
+}
+
+// ParseFilippoPointDeferred makes every check of [ParseFilippoPoint] but
+// the costly one, membership of the prime-order subgroup (a multiplication
+// by l, as dear as an X25519 agreement), which the caller must make with
+// [InSubgroup] before anything depends on the point's order. It is for
+// values whose use is confirmed otherwise: the V_j of a batch answer,
+// whose combination is confirmed by opening the envelope, are checked only
+// when their proof is.
+func ParseFilippoPointDeferred(b []byte) (*edwards25519.Point, error) {
 	if len(b) != PointLen {
 		return nil, errPointLength(len(b))
 	}
@@ -128,9 +147,6 @@ func ParseFilippoPoint(b []byte) (*edwards25519.Point, error) {
 	if new(edwards25519.Point).MultByCofactor(p).Equal(identity) == 1 {
 		return nil, ErrSmallOrder
 	}
-	if !inPrimeOrderSubgroup(p) {
-		return nil, ErrNotInSubgroup
-	}
 	if p.Equal(identity) == 1 {
 		return nil, ErrIdentity
 	}
@@ -149,6 +165,10 @@ func isCanonicalPointEncoding(b []byte) bool {
 	return suite.Point().(canon).IsCanonical(b)
 }
 
+// InSubgroup reports whether p, a point from [ParseFilippoPointDeferred],
+// lies in the prime-order subgroup. It runs in variable time: p is public.
+func InSubgroup(p *edwards25519.Point) bool { return inPrimeOrderSubgroup(p) }
+
 // inPrimeOrderSubgroup reports whether l·P is the identity. filippo reduces
 // scalars mod l, so l·P is computed as (l−1)·P + P, in variable time: P is
 // public. MultByCofactor cannot help here: 8·P is in the subgroup for every
@@ -159,4 +179,40 @@ func inPrimeOrderSubgroup(p *edwards25519.Point) bool {
 	lp := new(edwards25519.Point).VarTimeDoubleScalarBaseMult(minusOne, p, edwards25519.NewScalar())
 	lp.Add(lp, p)
 	return lp.Equal(edwards25519.NewIdentityPoint()) == 1
+}
+
+// EncodePoints returns the encodings of ps, as each one's Bytes would, but
+// with one field inversion for all of them instead of one each
+// (Montgomery's trick: the Z coordinates' running products are inverted
+// once and peeled off from the end). A batch of a thousand points then
+// costs a thousand encodings' squarings and multiplications, not a
+// thousand inversions. It runs in time that depends only on len(ps).
+func EncodePoints(ps []*edwards25519.Point) [][]byte {
+	n := len(ps)
+	out := make([][]byte, n)
+	if n == 0 {
+		return out
+	}
+	X := make([]field.Element, n)
+	Y := make([]field.Element, n)
+	Z := make([]field.Element, n)
+	prefix := make([]field.Element, n+1)
+	prefix[0].One()
+	for i, p := range ps {
+		x, y, z, _ := p.ExtendedCoordinates()
+		X[i], Y[i], Z[i] = *x, *y, *z
+		prefix[i+1].Multiply(&prefix[i], z)
+	}
+	var inv, zinv, x, y field.Element
+	inv.Invert(&prefix[n])
+	for i := n - 1; i >= 0; i-- {
+		zinv.Multiply(&inv, &prefix[i]) // Z_i⁻¹
+		inv.Multiply(&inv, &Z[i])
+		x.Multiply(&X[i], &zinv)
+		y.Multiply(&Y[i], &zinv)
+		b := y.Bytes()
+		b[31] |= byte(x.IsNegative() << 7)
+		out[i] = b
+	}
+	return out
 }

@@ -127,3 +127,35 @@ func BenchmarkNewFixedBase(b *testing.B) {
 		NewFixedBase(P)
 	}
 }
+
+// TestEncodePoints compares the batch encoding with Bytes, point by point,
+// for batches of 0, 1 and many points, including the identity and points
+// with either sign of x.
+func TestEncodePoints(t *testing.T) {
+	rnd := mrand.NewChaCha8(sha256.Sum256([]byte("encode points")))
+	var wide [64]byte
+	for _, n := range []int{0, 1, 2, 7, 100} {
+		ps := make([]*edwards25519.Point, n)
+		for i := range ps {
+			rnd.Read(wide[:])
+			ps[i] = new(edwards25519.Point).ScalarBaseMult(mustUniform(t, wide[:]))
+			if i%5 == 3 {
+				ps[i].Negate(ps[i])
+			}
+			if i == 4 {
+				ps[i] = edwards25519.NewIdentityPoint()
+			}
+			// A Z other than 1: sums keep projective coordinates.
+			ps[i].Add(ps[i], edwards25519.NewGeneratorPoint())
+		}
+		got := EncodePoints(ps)
+		if len(got) != n {
+			t.Fatalf("%d points gave %d encodings", n, len(got))
+		}
+		for i, p := range ps {
+			if !bytes.Equal(got[i], p.Bytes()) {
+				t.Fatalf("n = %d, point %d: %x, Bytes gives %x", n, i, got[i], p.Bytes())
+			}
+		}
+	}
+}
