@@ -227,13 +227,16 @@ func (c *Client) Decrypt(ctx context.Context, req []byte) (*Answer, error) {
 	if ans.Proof, err = bytesToHashes(w.Proof); err != nil {
 		return nil, c.badAnswer("inclusion proof: %v", err)
 	}
-	ans.Partials = make([]*escrow.PartialDecryption, len(w.Partials))
-	for i, b := range w.Partials {
-		p, err := escrow.ParsePartialDecryption(b)
+	if len(w.Batches) == 0 {
+		return nil, c.badAnswer("no batch of partial decryptions (a trustee of an older build sends another format)")
+	}
+	ans.Batches = make([]*escrow.BatchAnswer, len(w.Batches))
+	for i, b := range w.Batches {
+		p, err := escrow.ParseBatchAnswer(b)
 		if err != nil {
-			return nil, c.badAnswer("partial decryption %d: %v", i, err)
+			return nil, c.badAnswer("batch %d: %v", i, err)
 		}
-		ans.Partials[i] = p
+		ans.Batches[i] = p
 	}
 	return ans, nil
 }

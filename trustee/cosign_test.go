@@ -67,8 +67,8 @@ func TestNodeWithoutWitnessQuorumReleasesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatalf("witnesses back: %v", err)
 	}
-	if ans.RecordIndex != sizeBefore || len(ans.Partials) != 1 {
-		t.Fatalf("answer under record %d with %d partials, want record %d", ans.RecordIndex, len(ans.Partials), sizeBefore)
+	if ans.RecordIndex != sizeBefore || ans.Sessions() != 1 {
+		t.Fatalf("answer under record %d with %d sessions answered, want record %d", ans.RecordIndex, ans.Sessions(), sizeBefore)
 	}
 	if n, _ := before.Size(); n != sizeAfter {
 		t.Fatalf("the retried request was logged again (%d records, want %d)", n, sizeAfter)

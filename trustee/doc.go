@@ -37,6 +37,19 @@
 // trustees to the cosigned checkpoints. [escrow.GroupFile.Witnesses]
 // says why t−1.
 //
+// # Answers in batches
+//
+// A granted request of m sessions is answered with one
+// [escrow.BatchAnswer] per epoch: the m values V_j = x_i·(U_j+Q) and one
+// composite DLEQ proof bound to the trustee, the request id and the epoch
+// (RFC 9497 section 2.2.1; the soundness argument is in package escrow).
+// The requester ([Decrypt]) checks the proofs of the first t valid
+// answers, one multi-scalar multiplication each, and more only to replace
+// one that fails, naming its trustee; it combines every session from t
+// proven answers with one set of Lagrange coefficients and confirms each
+// key by re-deriving the envelope. A warrant over more sessions than one
+// request carries is sent in several ([DecryptOptions.ChunkSessions]).
+//
 // # What the audit log makes public
 //
 // Every record is meant to be published (keyquorum audit report). A

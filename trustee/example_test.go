@@ -39,7 +39,7 @@ func ExampleNode_Decide() {
 	req, _ := escrow.NewDecryptionRequest(signed, [][]byte{session.Envelope}, requester, now, rand)
 
 	// Two of the three trustees answer.
-	var partials []*escrow.PartialDecryption
+	var batches []*escrow.BatchAnswer
 	for _, m := range g.Trustees[:2] {
 		lskey, _, _ := note.GenerateKey(rand, m.Name+".log")
 		logSigner, _ := note.NewSigner(lskey)
@@ -57,16 +57,17 @@ func ExampleNode_Decide() {
 		}
 		rec, _, _ := node.AuditLog().Record(ans.RecordIndex)
 		fmt.Printf("%s: %s, logged as record %d\n", m.Name, rec.Decision, ans.RecordIndex)
-		partials = append(partials, ans.Partials...)
+		batches = append(batches, ans.Batches...) // one epoch: one batch each
 	}
 
 	env, _ := escrow.ParseEnvelope(session.Envelope)
-	res, err := escrow.Combine(eg, env, requester, partials)
+	c, _ := escrow.NewCombiner(eg, requester)
+	res, err := c.CombineBatch(req.ID, []*escrow.Envelope{env}, batches)
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	read, _ := escrow.KeysFromRecovered(env, res.Key)
+	read, _ := escrow.KeysFromRecovered(env, res.Keys[0])
 	pt, _ := read.Open(session.Messages[0], map[string]*escrow.UserPublic{"alice": alice.Public(), "bob": bob.Public()})
 	fmt.Printf("combined answers of trustees %v; %s wrote %q\n", res.Used, pt.From, pt.Text)
 	// Output:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	mrand "math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -92,8 +93,9 @@ type world struct {
 	pubs      map[string]*escrow.UserPublic
 	rand      io.Reader
 
-	mu  sync.Mutex
-	now time.Time
+	mu   sync.Mutex
+	now  time.Time
+	envs map[escrow.SessionID][]byte // every session's envelope, for combine
 }
 
 // newWorld builds a fresh world, with the group dealt from a fixed seed.
@@ -184,7 +186,14 @@ func (w *world) sessionUnder(t testing.TB, from, to string, start time.Time, epo
 		t.Fatal(err)
 	}
 	s.Messages = append(s.Messages, m)
-	return &testSession{keys: keys, session: s, envelope: s.Envelope, text: text}
+	ts := &testSession{keys: keys, session: s, envelope: s.Envelope, text: text}
+	w.mu.Lock()
+	if w.envs == nil {
+		w.envs = map[escrow.SessionID][]byte{}
+	}
+	w.envs[ts.id()] = s.Envelope
+	w.mu.Unlock()
+	return ts
 }
 
 // defaultWarrant is the warrant most tests use: alice's sessions in the
@@ -417,7 +426,7 @@ func refuse(t testing.TB, n *testNode, req []byte, code string, sentinel error) 
 	before := logSize(t, n)
 	ans, err := n.Decide(req)
 	if ans != nil {
-		t.Errorf("%s returned an answer with %d partials alongside a refusal", n.Name(), len(ans.Partials))
+		t.Errorf("%s returned an answer for %d sessions alongside a refusal", n.Name(), ans.Sessions())
 	}
 	var re *trustee.RefusalError
 	if !errors.As(err, &re) {
@@ -490,8 +499,9 @@ func (w *world) open(t testing.TB, s *testSession, answers []*trustee.Answer) {
 	}
 }
 
-// combine collects the partials for s from answers and runs escrow.Combine
-// as the default requester.
+// combine collects the batches that answer s from answers and combines
+// them as the default requester ([escrow.Combiner.CombineBatch] over the
+// batches' sessions), returning s's key.
 func (w *world) combine(s *testSession, answers []*trustee.Answer) ([]byte, error) {
 	env, err := escrow.ParseEnvelope(s.envelope)
 	if err != nil {
@@ -501,19 +511,44 @@ func (w *world) combine(s *testSession, answers []*trustee.Answer) ([]byte, erro
 	if err != nil {
 		return nil, err
 	}
-	var ps []*escrow.PartialDecryption
+	var batches []*escrow.BatchAnswer
 	for _, a := range answers {
-		for _, p := range a.Partials {
-			if p.SessionID == s.id() {
-				ps = append(ps, p)
+		for _, b := range a.Batches {
+			if slices.Contains(b.Sessions, s.id()) {
+				batches = append(batches, b)
 			}
 		}
 	}
-	res, err := escrow.Combine(g, env, w.requester, ps)
+	envs, at := []*escrow.Envelope{env}, 0
+	var reqID [16]byte
+	if len(batches) > 0 {
+		reqID, envs = batches[0].RequestID, nil
+		for x, sid := range batches[0].Sessions {
+			w.mu.Lock()
+			b := w.envs[sid]
+			w.mu.Unlock()
+			e, err := escrow.ParseEnvelope(b)
+			if err != nil {
+				return nil, err
+			}
+			envs = append(envs, e)
+			if sid == s.id() {
+				at = x
+			}
+		}
+	}
+	c, err := escrow.NewCombiner(g, w.requester)
 	if err != nil {
 		return nil, err
 	}
-	return res.Key, nil
+	res, err := c.CombineBatch(reqID, envs, batches)
+	if err != nil {
+		return nil, err
+	}
+	if res.Errs[at] != nil {
+		return nil, res.Errs[at]
+	}
+	return res.Keys[at], nil
 }
 
 // failingStore is an AuditStore that refuses to append while fail is set,

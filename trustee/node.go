@@ -1,7 +1,6 @@
 package trustee
 
 import (
-	"bytes"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/binary"
@@ -75,12 +74,15 @@ func (e *RefusalError) Error() string {
 
 func (e *RefusalError) Unwrap() error { return e.Err }
 
-// Answer is a granted request: one partial decryption per envelope, in
-// request order, and the audit evidence of the decision.
+// Answer is a granted request: the trustee's partial decryptions, one
+// [escrow.BatchAnswer] per epoch the request's envelopes are of (in the
+// order each epoch first appears, each over that epoch's envelopes in
+// request order: m values V_j and one composite proof), and the audit
+// evidence of the decision.
 type Answer struct {
 	Trustee     string
 	Index       int
-	Partials    []*escrow.PartialDecryption
+	Batches     []*escrow.BatchAnswer
 	RecordIndex int64
 	Record      []byte
 	Head        []byte // signed tree head note
@@ -716,35 +718,6 @@ func (n *Node) unreserveLocked(d *decision, newly []escrow.SessionID, now time.T
 			}
 		}
 	}
-}
-
-// answer computes the partial decryptions of a logged grant. The proof
-// nonces' randomness is drawn in request order, then the work is spread
-// over every core.
-func (n *Node) answer(ans *Answer, d *decision, held []kyber.Scalar) (*Answer, error) {
-	if r := n.witnessed(ans); r != nil {
-		for _, s := range held {
-			s.Zero()
-		}
-		return nil, r
-	}
-	const nonceLen = 32
-	fresh := make([]byte, nonceLen*len(d.envs))
-	if _, err := io.ReadFull(n.rand, fresh); err != nil {
-		return nil, n.refuse(CodeAuditUnavailable, fmt.Errorf("trustee: reading randomness: %w", err))
-	}
-	ans.Partials = make([]*escrow.PartialDecryption, len(d.envs))
-	errs := make([]error, len(d.envs))
-	parallel(len(d.envs), runtime.GOMAXPROCS(0), func(i int) {
-		ans.Partials[i], errs[i] = escrow.PartialDecrypt(ans.Index, held[i], d.envs[i], d.warrant.Requester, bytes.NewReader(fresh[i*nonceLen:(i+1)*nonceLen]))
-		held[i].Zero()
-	})
-	for _, err := range errs {
-		if err != nil {
-			return nil, n.refuse(CodeBadEnvelope, err)
-		}
-	}
-	return ans, nil
 }
 
 type decision struct {

@@ -53,13 +53,14 @@ func TestGrantEndToEnd(t *testing.T) {
 	var answers []*trustee.Answer
 	for _, n := range fed {
 		ans := grant(t, n, req)
-		if len(ans.Partials) != len(sessions) {
-			t.Fatalf("%s: %d partials for %d envelopes", n.Name(), len(ans.Partials), len(sessions))
+		// Both sessions are of one epoch: one batch, in request order.
+		if len(ans.Batches) != 1 || ans.Sessions() != len(sessions) {
+			t.Fatalf("%s: %d batches for %d sessions of one epoch", n.Name(), len(ans.Batches), ans.Sessions())
 		}
-		for i, p := range ans.Partials {
-			if p.SessionID != sessions[i].id() || p.Trustee != n.Index() {
-				t.Errorf("%s: partial %d is trustee %d session %s, want trustee %d session %s (request order)",
-					n.Name(), i, p.Trustee, p.SessionID, n.Index(), sessions[i].id())
+		for i, sid := range ans.Batches[0].Sessions {
+			if b := ans.Batches[0]; sid != sessions[i].id() || b.Trustee != n.Index() {
+				t.Errorf("%s: batch entry %d is trustee %d session %s, want trustee %d session %s (request order)",
+					n.Name(), i, b.Trustee, sid, n.Index(), sessions[i].id())
 			}
 		}
 		answers = append(answers, ans)
@@ -568,9 +569,12 @@ func TestEpochRetention(t *testing.T) {
 	warrant := w.warrant(t, func(wr *escrow.Warrant) { wr.WindowStart = t0 })
 
 	// Before retention, every epoch's sessions are recoverable.
+	// One request, as a requester sends it to every trustee: the batches
+	// are bound to its id.
 	var answers []*trustee.Answer
+	req := w.request(t, warrant, w.requester, old1, old2, cur)
 	for _, n := range fed[:testThreshold] {
-		answers = append(answers, grant(t, n, w.request(t, warrant, w.requester, old1, old2, cur)))
+		answers = append(answers, grant(t, n, req))
 	}
 	for _, s := range []*testSession{old1, old2, cur} {
 		w.open(t, s, answers)
@@ -674,8 +678,9 @@ func TestEpochRetention(t *testing.T) {
 	// The retained epoch still decrypts through the warranted path.
 	later := w.session(t, "alice", "bob", t0.Add(20*day))
 	answers = nil
+	req = w.request(t, warrant, w.requester, cur, later)
 	for _, n := range fed[2:] {
-		answers = append(answers, grant(t, n, w.request(t, warrant, w.requester, cur, later)))
+		answers = append(answers, grant(t, n, req))
 	}
 	w.open(t, cur, answers)
 	w.open(t, later, answers)
@@ -745,7 +750,7 @@ func TestFailClosed(t *testing.T) {
 		req := w.request(t, w.warrant(t, nil), w.requester, w.session(t, "alice", "bob", t0.Add(16*day)))
 		ans, err := n.Decide(req)
 		if ans != nil {
-			t.Fatalf("released %d partials with no audit log", len(ans.Partials))
+			t.Fatalf("released partial decryptions of %d sessions with no audit log", ans.Sessions())
 		}
 		var re *trustee.RefusalError
 		if !errors.As(err, &re) || re.Code != trustee.CodeAuditUnavailable {
@@ -1043,7 +1048,7 @@ func TestReplayedRequestSameAnswer(t *testing.T) {
 		if err != nil {
 			t.Fatalf("replay refused: %v", err)
 		}
-		if ans.RecordIndex != first.RecordIndex || !bytes.Equal(ans.Record, first.Record) || len(ans.Partials) != 1 {
+		if ans.RecordIndex != first.RecordIndex || !bytes.Equal(ans.Record, first.Record) || ans.Sessions() != 1 {
 			t.Fatalf("replay answered under record %d, the first under %d", ans.RecordIndex, first.RecordIndex)
 		}
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"runtime"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -38,8 +37,9 @@ var (
 
 // Outcomes of one trustee in a [DecryptResult].
 const (
-	// StatusGranted: the trustee granted the request, its audit evidence
-	// verified and every partial decryption it sent passed its proof.
+	// StatusGranted: the trustee granted the request and its audit
+	// evidence verified. If its answer was combined (TrusteeResult.Used),
+	// its partial decryptions' proofs verified too.
 	StatusGranted = "granted"
 	// StatusRefused: the trustee refused; Code and Reason say why.
 	StatusRefused = "refused"
@@ -74,6 +74,10 @@ type TrusteeResult struct {
 	// BadShares counts the sessions for which the trustee's partial
 	// decryption failed its proof.
 	BadShares int `json:"bad_shares,omitempty"`
+	// Used says the trustee's answer was combined: its batch proofs
+	// verified. A granted answer that was not needed (t others were
+	// proven first) is not checked, and not used.
+	Used bool `json:"used,omitempty"`
 	// RecordIndex and Head are the audit evidence of a grant: the index of
 	// the decision record in the trustee's log and the signed head it was
 	// proved against.
@@ -171,11 +175,11 @@ type DecryptOptions struct {
 	Now func() time.Time
 	// Rand supplies the request id (default crypto/rand).
 	Rand io.Reader
-	// Workers is how many goroutines combine sessions (default GOMAXPROCS).
+	// Workers is how many goroutines parse envelopes (default GOMAXPROCS).
 	Workers int
-	// Progress, if set, is called as sessions are combined, with the
-	// number done and the total. It may be called from several goroutines,
-	// but never concurrently.
+	// Progress, if set, is called as sessions are combined (after each
+	// epoch's batch of each request), with the number done and the total.
+	// It is never called concurrently.
 	Progress func(done, total int)
 	// Seen holds the checkpoints each trustee showed this requester
 	// before, by trustee name (the requester's state file, in the format
@@ -184,8 +188,13 @@ type DecryptOptions struct {
 	// [StatusForked]. [DecryptResult.Seen] is the state to keep next.
 	Seen AuditState
 	// Transcript, if set, is filled with the request and every answer
-	// used, for [VerifyTranscript].
+	// used, for [VerifyTranscript]. It holds one request: more sessions
+	// than ChunkSessions are refused with [ErrChunkedTranscript].
 	Transcript *Transcript
+	// ChunkSessions is the most sessions one request carries (default
+	// [DefaultChunkSessions]); more are sent in several requests, one
+	// after another, each signed, logged and checked on its own.
+	ChunkSessions int
 }
 
 func (o *DecryptOptions) defaults() {
@@ -210,6 +219,9 @@ func (o *DecryptOptions) defaults() {
 	if o.Workers <= 0 {
 		o.Workers = runtime.GOMAXPROCS(0)
 	}
+	if o.ChunkSessions <= 0 {
+		o.ChunkSessions = DefaultChunkSessions
+	}
 }
 
 // Decrypt is the requester's side of a warranted decryption. It signs one
@@ -223,12 +235,14 @@ func (o *DecryptOptions) defaults() {
 //     ([VerifyInclusion]);
 //   - that the record is a grant of this warrant (by hash) to this
 //     requester, for exactly the requested sessions;
-//   - that it holds one partial decryption per envelope, in order.
+//   - that it holds one batch of partial decryptions per epoch, from this
+//     trustee, for this request, over that epoch's sessions in order.
 //
-// Then, per envelope, [escrow.Combine] checks every partial decryption's
-// DLEQ proof, names the trustees whose proofs fail, and combines the first
-// t valid ones in the order the answers arrived; the key is confirmed by
-// re-deriving the envelope. Sessions are combined on all cores.
+// Then, per epoch, it checks the batch proofs of the first t such answers
+// in the order they arrived (one multi-scalar multiplication each), and of
+// more only to replace one that fails, whose trustee it names; it combines
+// every session from the t proven answers ([escrow.Combiner.CombineBatch])
+// and confirms each key by re-deriving the envelope.
 //
 // Each trustee gets opts.Attempts tries of opts.Timeout each, with backoff,
 // when it cannot be reached or answers with a server error; refusals are
@@ -241,6 +255,13 @@ func (o *DecryptOptions) defaults() {
 // a *[QuorumError] (wrapping [ErrInsufficientQuorum]). Other errors (bad
 // input, such as an envelope that does not parse or an epoch the group file
 // lacks) come with a nil result and nothing sent.
+//
+// More envelopes than opts.ChunkSessions are sent in several requests of
+// at most that many, one after another (see [DefaultChunkSessions]): the
+// requester holds one request's answers at a time, each request is a
+// decision of its own in every trustee's log, and the warrant's session
+// cap counts them all. A trustee's entry in the result is then its first
+// failure, naming the request, or else its last grant.
 func Decrypt(ctx context.Context, g *escrow.GroupFile, clients []*Client, warrant []byte, key *escrow.RequesterKey, envelopes [][]byte, opts DecryptOptions) (*DecryptResult, error) {
 	opts.defaults()
 	if len(clients) != len(g.Trustees) {
@@ -254,6 +275,14 @@ func Decrypt(ctx context.Context, g *escrow.GroupFile, clients []*Client, warran
 	if key == nil {
 		return nil, errors.New("trustee: no requester key")
 	}
+	if len(envelopes) > opts.ChunkSessions {
+		return decryptChunked(ctx, g, clients, warrant, key, envelopes, opts)
+	}
+	return decryptOne(ctx, g, clients, warrant, key, envelopes, opts)
+}
+
+// decryptOne is [Decrypt] in one request.
+func decryptOne(ctx context.Context, g *escrow.GroupFile, clients []*Client, warrant []byte, key *escrow.RequesterKey, envelopes [][]byte, opts DecryptOptions) (*DecryptResult, error) {
 	job, err := newDecryptJob(g, warrant, key, envelopes, opts)
 	if err != nil {
 		return nil, err
@@ -262,14 +291,14 @@ func Decrypt(ctx context.Context, g *escrow.GroupFile, clients []*Client, warran
 	if err != nil {
 		return nil, fmt.Errorf("trustee: %w", err)
 	}
-	job.requestID = hex.EncodeToString(req.ID[:])
+	job.requestID, job.reqID = hex.EncodeToString(req.ID[:]), req.ID
 	wire := req.Marshal()
 	answers := job.fanOut(ctx, clients, wire)
 	res, err := job.combine(answers)
 	if opts.Transcript != nil {
 		var used []verifiedAnswer
 		for _, a := range answers {
-			if res.Trustees[a.slot].Status == StatusGranted {
+			if res.Trustees[a.slot].Used {
 				used = append(used, a)
 			}
 		}
@@ -290,6 +319,8 @@ type decryptJob struct {
 	sessions    map[string]bool // requested session ids, hex
 	groups      map[uint32]*escrow.Group
 	results     []TrusteeResult
+	byEpoch     []epochGroup // the layout of every answer's batches
+	reqID       [16]byte
 }
 
 func newDecryptJob(g *escrow.GroupFile, warrant []byte, key *escrow.RequesterKey, envelopes [][]byte, opts DecryptOptions) (*decryptJob, error) {
@@ -325,6 +356,7 @@ func newDecryptJob(g *escrow.GroupFile, warrant []byte, key *escrow.RequesterKey
 			j.groups[e.Context.Epoch] = eg
 		}
 	}
+	j.byEpoch = byEpoch(j.envs)
 	j.results = make([]TrusteeResult, len(g.Trustees))
 	for i, m := range g.Trustees {
 		j.results[i] = TrusteeResult{Index: m.Index, Name: m.Name}
@@ -531,168 +563,7 @@ func (j *decryptJob) verifyRecord(ans *Answer, tree tlog.Tree) error {
 		}
 		logged[s] = true
 	}
-	if len(ans.Partials) != len(j.envs) {
-		return fmt.Errorf("%w from %s: %d partial decryptions for %d envelopes", ErrBadAnswer, ans.Trustee, len(ans.Partials), len(j.envs))
-	}
-	for i, p := range ans.Partials {
-		if p.Trustee != ans.Index || p.SessionID != j.envs[i].Context.SessionID {
-			return fmt.Errorf("%w from %s: partial decryption %d is for trustee %d, session %s; expected trustee %d, session %s",
-				ErrBadAnswer, ans.Trustee, i, p.Trustee, p.SessionID, ans.Index, j.envs[i].Context.SessionID)
-		}
-	}
-	return nil
-}
-
-// combine decrypts every session from the verified answers, on all cores,
-// and names the trustees whose shares failed their proofs.
-func (j *decryptJob) combine(answers []verifiedAnswer) (*DecryptResult, error) {
-	res := &DecryptResult{
-		Threshold:   j.g.Threshold,
-		Trustees:    j.results,
-		Keys:        make(map[escrow.SessionID][]byte, len(j.envs)),
-		Unrecovered: map[escrow.SessionID]string{},
-		Seen:        AuditState{},
-	}
-	for name, h := range j.opts.Seen {
-		res.Seen[name] = h
-	}
-	for _, t := range j.results {
-		// A granted answer's checkpoint verified and extends the one seen
-		// before (checked in ask).
-		if t.Status == StatusGranted && (res.Seen[t.Name].Note == "" || t.tree.N >= res.Seen[t.Name].Size) {
-			res.Seen[t.Name] = seenHead([]byte(t.Head), t.tree)
-		}
-	}
-	slotOf := map[int]int{} // trustee index -> roster slot
-	for i, m := range j.g.Trustees {
-		slotOf[m.Index] = i
-	}
-	keys := make([][]byte, len(j.envs))
-	fails := make([]string, len(j.envs))
-	type badTally struct {
-		count  int
-		reason string
-	}
-	var (
-		mu       sync.Mutex
-		bad      = map[int]*badTally{} // by roster slot
-		done     atomic.Int64
-		pmu      sync.Mutex
-		reported int
-	)
-	total := len(j.envs)
-	step := max(total/200, 1)
-	if len(answers) < j.g.Threshold {
-		for i := range fails {
-			fails[i] = fmt.Sprintf("only %d of the %d trustees needed answered validly", len(answers), j.g.Threshold)
-		}
-	} else {
-		parallel(total, j.opts.Workers, func(i int) {
-			env := j.envs[i]
-			partials := make([]*escrow.PartialDecryption, len(answers))
-			for k, a := range answers {
-				partials[k] = a.ans.Partials[i]
-			}
-			r, err := escrow.Combine(j.groups[env.Context.Epoch], env, j.key, partials)
-			var bads []escrow.BadShareError
-			if err != nil {
-				bads = badSharesOf(err) // Combine joins each BadShareError into its error
-			} else {
-				bads = r.Bad
-			}
-			if len(bads) > 0 {
-				mu.Lock()
-				for _, b := range bads {
-					s, ok := slotOf[b.Trustee]
-					if !ok {
-						continue
-					}
-					t := bad[s]
-					if t == nil {
-						t = &badTally{reason: b.Reason}
-						bad[s] = t
-					}
-					t.count++
-				}
-				mu.Unlock()
-			}
-			if err != nil {
-				fails[i] = err.Error()
-			} else {
-				keys[i] = r.Key
-			}
-			if n := int(done.Add(1)); j.opts.Progress != nil && (n%step == 0 || n == total) {
-				pmu.Lock()
-				if n > reported { // counts taken before the lock may arrive out of order
-					reported = n
-					j.opts.Progress(n, total)
-				}
-				pmu.Unlock()
-			}
-		})
-	}
-	for i, e := range j.envs {
-		if keys[i] != nil {
-			res.Keys[e.Context.SessionID] = keys[i]
-		} else {
-			res.Unrecovered[e.Context.SessionID] = fails[i]
-		}
-	}
-	slots := make([]int, 0, len(bad))
-	for s := range bad {
-		slots = append(slots, s)
-	}
-	sort.Ints(slots)
-	usable := len(answers)
-	for _, s := range slots {
-		t := &res.Trustees[s]
-		t.Status = StatusCheated
-		t.BadShares = bad[s].count
-		t.Reason = fmt.Sprintf("%d of %d partial decryptions failed their proof (%s); those shares were dropped", t.BadShares, total, bad[s].reason)
-		t.Err = &escrow.BadShareError{Trustee: t.Index, Reason: bad[s].reason}
-		usable--
-	}
-	if len(res.Unrecovered) == 0 {
-		return res, nil
-	}
-	refused := 0
-	for _, t := range res.Trustees {
-		if t.Status == StatusRefused {
-			refused++
-		}
-	}
-	return res, &QuorumError{
-		Threshold:   j.g.Threshold,
-		Usable:      usable,
-		Trustees:    res.Trustees,
-		Unrecovered: len(res.Unrecovered),
-		Sessions:    total,
-		Refused:     len(j.g.Trustees)-refused < j.g.Threshold,
-	}
-}
-
-// badSharesOf collects the *escrow.BadShareError values joined into err.
-func badSharesOf(err error) []escrow.BadShareError {
-	var out []escrow.BadShareError
-	var walk func(error)
-	walk = func(e error) {
-		if be, ok := e.(*escrow.BadShareError); ok {
-			out = append(out, *be)
-			return
-		}
-		switch u := e.(type) {
-		case interface{ Unwrap() []error }:
-			for _, x := range u.Unwrap() {
-				walk(x)
-			}
-		case interface{ Unwrap() error }:
-			if x := u.Unwrap(); x != nil {
-				walk(x)
-			}
-		}
-	}
-	walk(err)
-	return out
+	return j.checkBatches(ans)
 }
 
 // parallel runs f(0..n-1) on up to workers goroutines, handing out

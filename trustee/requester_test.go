@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/base64"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"io"
@@ -224,25 +225,86 @@ func rewriteAnswer(h http.Handler, edit func(a map[string]any)) http.Handler {
 	})
 }
 
-// shiftV replaces V_i in every partial decryption with V_i + G: a valid
-// point, but not x_i·(U+Q).
-func shiftV(a map[string]any) {
-	ps := a["partials"].([]any)
-	for i, p := range ps {
-		b := mustB64(p.(string))
-		V, err := group.ParsePoint(b[19:51])
-		if err != nil {
-			panic(err)
+// delayDecrypt holds every decrypt request for d before h answers it.
+func delayDecrypt(h http.Handler, d time.Duration) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == trustee.PathDecrypt {
+			time.Sleep(d)
 		}
-		copy(b[19:51], group.PointBytes(group.Point().Add(V, group.Base())))
-		ps[i] = netB64(b)
+		h.ServeHTTP(w, r)
+	})
+}
+
+// TestDecryptUnneededAnswerNotChecked: 3 of 5, trustee-5 sends wrong
+// shares but answers last, after three honest trustees. The requester
+// combines the first three proven answers and never checks trustee-5's:
+// every session opens, trustee-5 is listed as granted but not used (its
+// proofs unchecked), and the three used answers are marked used. This is
+// the price of checking t answers first; a cheater whose answer is used is
+// named (TestDecryptNamesCheatsAndBadEvidence).
+func TestDecryptUnneededAnswerNotChecked(t *testing.T) {
+	f := newNetFed(t, netOptions{n: 5, t: 3, wrap: func(index int, h http.Handler) http.Handler {
+		switch index {
+		case 5:
+			return delayDecrypt(rewriteAnswer(h, shiftV), 300*time.Millisecond)
+		case 4:
+			return delayDecrypt(h, 1500*time.Millisecond) // past the grace: given up
+		}
+		return h
+	}})
+	ss := f.sessions(4, "late")
+	res, err := trustee.Decrypt(context.Background(), f.group, f.clients(), f.warrant(nil), f.requester, envelopesOf(ss), fastOptions())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.checkRead(ss, res.Keys)
+	for _, r := range res.Trustees {
+		used := r.Index <= 3
+		if r.Index != 4 && (r.Status != trustee.StatusGranted || r.Used != used) {
+			t.Errorf("%s: %s, used %v; want granted, used %v", r.Name, r.Status, r.Used, used)
+		}
 	}
 }
 
+// shiftV replaces every V_j of every batch in the answer with V_j + G: a
+// valid point, but not x_i·(U_j+Q).
+func shiftV(a map[string]any) {
+	bs := a["batches"].([]any)
+	for i, p := range bs {
+		bs[i] = netB64(shiftBatchV(mustB64(p.(string)), -1))
+	}
+}
+
+// shiftBatchV returns an encoded escrow.BatchAnswer with V_j + G in place
+// of V_j for entry j, or for every entry if j < 0. The layout is
+// version(1) trustee(2) epoch(4) request(16) count(4), then per entry
+// session(16) V(32).
+func shiftBatchV(b []byte, j int) []byte {
+	b = bytes.Clone(b)
+	count := int(binary.BigEndian.Uint32(b[23:27]))
+	for x := range count {
+		if j >= 0 && x != j {
+			continue
+		}
+		at := 27 + x*48 + 16
+		V, err := group.ParsePoint(b[at : at+32])
+		if err != nil {
+			panic(err)
+		}
+		copy(b[at:at+32], group.PointBytes(group.Point().Add(V, group.Base())))
+	}
+	return b
+}
+
 func TestDecryptNamesCheatsAndBadEvidence(t *testing.T) {
-	// 3 of 6: trustees 2, 3 and 4 misbehave, 1, 5 and 6 are honest.
+	// 3 of 6: trustees 2, 3 and 4 misbehave, 1, 5 and 6 are honest. The
+	// requester checks the proofs of the first three valid answers only
+	// (more only to replace one that fails), so 5 and 6 answer late: the
+	// cheater's answer is among the first and must be caught and replaced.
 	f := newNetFed(t, netOptions{n: 6, t: 3, wrap: func(index int, h http.Handler) http.Handler {
 		switch index {
+		case 5, 6:
+			return delayDecrypt(h, 200*time.Millisecond)
 		case 2: // a wrong share
 			return rewriteAnswer(h, shiftV)
 		case 3: // a head whose signature does not verify

@@ -101,10 +101,13 @@ type EpochPublicShare struct {
 
 // decryptAnswerJSON is the wire form of an [Answer]. []byte fields travel
 // as standard base64.
+//
+// Batches replaced the per-session "partials" of earlier builds: a client
+// of those finds no partial decryptions in this answer and refuses it.
 type decryptAnswerJSON struct {
 	Trustee     string   `json:"trustee"`
 	Index       int      `json:"index"`
-	Partials    [][]byte `json:"partials"`
+	Batches     [][]byte `json:"batches"` // escrow.BatchAnswer encodings, one per epoch
 	RecordIndex int64    `json:"record_index"`
 	Record      []byte   `json:"record"`
 	Head        string   `json:"head"`
@@ -427,18 +430,18 @@ func (s *Server) handleDecrypt(w *statusWriter, r *http.Request) {
 		s.writeError(w, refusalStatus(refusal.Code), refusal.Code, refusal.Err.Error())
 		return
 	}
-	s.metrics.observeDecision(true, "", len(ans.Partials), took)
+	s.metrics.observeDecision(true, "", ans.Sessions(), took)
 	out := decryptAnswerJSON{
 		Trustee:     ans.Trustee,
 		Index:       ans.Index,
-		Partials:    make([][]byte, len(ans.Partials)),
+		Batches:     make([][]byte, len(ans.Batches)),
 		RecordIndex: ans.RecordIndex,
 		Record:      ans.Record,
 		Head:        string(ans.Head),
 		Proof:       hashesToBytes(ans.Proof),
 	}
-	for i, p := range ans.Partials {
-		out.Partials[i] = p.Marshal()
+	for i, b := range ans.Batches {
+		out.Batches[i] = b.Marshal()
 	}
 	s.writeJSON(w, http.StatusOK, out)
 }

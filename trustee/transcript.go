@@ -13,18 +13,24 @@ import (
 
 // TranscriptVersion is the value of the "version" field that starts an
 // encoded [Transcript].
-const TranscriptVersion = "keyquorum/v1/decrypt-transcript"
+//
+// Version 2 holds each answer's batched partial decryptions (one
+// [escrow.BatchAnswer] per epoch, with one composite proof) where version
+// 1 held one partial decryption and proof per session; this build reads
+// version 2 only.
+const TranscriptVersion = "keyquorum/v2/decrypt-transcript"
 
 // ErrBadTranscript: the transcript is malformed, or what it holds does not
 // verify (a checkpoint, an inclusion proof, a record that does not grant
-// the request, a partial decryption's proof). The error says which
+// the request, a batch's proof). The error says which
 // trustee's answer and what.
 var ErrBadTranscript = errors.New("trustee: decryption transcript does not verify")
 
 // Transcript is everything an independent party needs to re-check a
 // warranted decryption offline, with the group file alone: the signed
-// request as sent, and every answer the requester used, with its partial
-// decryptions and their DLEQ proofs, the decision record, the trustee's
+// request as sent, and every answer the requester combined, with its
+// batches of partial decryptions and their composite DLEQ proofs, the
+// decision record, the trustee's
 // signed checkpoint and the record's inclusion proof. [Decrypt] fills one
 // when [DecryptOptions.Transcript] is set; [VerifyTranscript] checks it.
 // It holds no secret: the partial decryptions open nothing without the
@@ -43,7 +49,7 @@ type Transcript struct {
 type TranscriptAnswer struct {
 	Trustee     string   `json:"trustee"`
 	Index       int      `json:"index"`
-	Partials    [][]byte `json:"partials"`
+	Batches     [][]byte `json:"batches"` // escrow.BatchAnswer encodings, one per epoch
 	RecordIndex int64    `json:"record_index"`
 	Record      []byte   `json:"record"`
 	Checkpoint  string   `json:"checkpoint"`
@@ -92,8 +98,8 @@ func (t *Transcript) record(wire []byte, answers []verifiedAnswer) {
 	for _, va := range answers {
 		a := va.ans
 		ta := TranscriptAnswer{Trustee: a.Trustee, Index: a.Index, RecordIndex: a.RecordIndex, Record: a.Record, Checkpoint: string(a.Head), Proof: hashesToBytes(a.Proof)}
-		for _, p := range a.Partials {
-			ta.Partials = append(ta.Partials, p.Marshal())
+		for _, b := range a.Batches {
+			ta.Batches = append(ta.Batches, b.Marshal())
 		}
 		t.Answers = append(t.Answers, ta)
 	}
@@ -137,7 +143,7 @@ func VerifyTranscript(g *escrow.GroupFile, t *Transcript) (*TranscriptCheck, err
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrBadTranscript, err)
 	}
-	job.requestID = hex.EncodeToString(req.ID[:])
+	job.requestID, job.reqID = hex.EncodeToString(req.ID[:]), req.ID
 	check := &TranscriptCheck{Warrant: w.ID, Sessions: len(req.Envelopes)}
 	seen := map[int]bool{}
 	for _, ta := range t.Answers {
@@ -176,12 +182,12 @@ func (j *decryptJob) verifyTranscriptAnswer(ta TranscriptAnswer) error {
 	if ans.Proof, err = bytesToHashes(ta.Proof); err != nil {
 		return err
 	}
-	for i, b := range ta.Partials {
-		p, err := escrow.ParsePartialDecryption(b)
+	for i, b := range ta.Batches {
+		p, err := escrow.ParseBatchAnswer(b)
 		if err != nil {
-			return fmt.Errorf("partial decryption %d: %w", i, err)
+			return fmt.Errorf("batch %d: %w", i, err)
 		}
-		ans.Partials = append(ans.Partials, p)
+		ans.Batches = append(ans.Batches, p)
 	}
 	if _, err := j.verify(ans, verifier); err != nil {
 		return err
@@ -189,11 +195,13 @@ func (j *decryptJob) verifyTranscriptAnswer(ta TranscriptAnswer) error {
 	if _, err := CheckCosigned(j.g, ta.Trustee, ans.Head); err != nil {
 		return err
 	}
-	for i, p := range ans.Partials {
-		env := j.envs[i]
-		eg := j.groups[env.Context.Epoch]
-		if err := p.Verify(eg.PublicShares[ta.Index], env, j.key.Public); err != nil {
-			return fmt.Errorf("partial decryption of session %s: %w", env.Context.SessionID, err)
+	for k, g := range j.byEpoch {
+		Xi, ok := j.groups[g.epoch].PublicShares[ta.Index]
+		if !ok {
+			return fmt.Errorf("no public share for trustee %d in epoch %d", ta.Index, g.epoch)
+		}
+		if err := ans.Batches[k].Verify(Xi, j.reqID, g.envs, j.key.Public); err != nil {
+			return fmt.Errorf("batch of epoch %d: %w", g.epoch, err)
 		}
 	}
 	return nil

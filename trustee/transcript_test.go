@@ -40,12 +40,13 @@ func TestTranscriptRoundTripAndVerify(t *testing.T) {
 
 	// Each alteration is refused with ErrBadTranscript.
 	for name, edit := range map[string]func(*trustee.Transcript){
-		"partial from another answer": func(x *trustee.Transcript) { x.Answers[0].Partials[0] = x.Answers[1].Partials[0] },
-		"record index":                func(x *trustee.Transcript) { x.Answers[0].RecordIndex++ },
-		"checkpoint of another":       func(x *trustee.Transcript) { x.Answers[0].Checkpoint = x.Answers[1].Checkpoint },
-		"too few answers":             func(x *trustee.Transcript) { x.Answers = x.Answers[:1] },
-		"answer given twice":          func(x *trustee.Transcript) { x.Answers = append(x.Answers[:1], x.Answers[0]) },
-		"request altered":             func(x *trustee.Transcript) { x.Request[len(x.Request)-1] ^= 1 },
+		"batch from another answer": func(x *trustee.Transcript) { x.Answers[0].Batches[0] = x.Answers[1].Batches[0] },
+		"one V altered":             func(x *trustee.Transcript) { x.Answers[0].Batches[0] = shiftBatchV(x.Answers[0].Batches[0], 1) },
+		"record index":              func(x *trustee.Transcript) { x.Answers[0].RecordIndex++ },
+		"checkpoint of another":     func(x *trustee.Transcript) { x.Answers[0].Checkpoint = x.Answers[1].Checkpoint },
+		"too few answers":           func(x *trustee.Transcript) { x.Answers = x.Answers[:1] },
+		"answer given twice":        func(x *trustee.Transcript) { x.Answers = append(x.Answers[:1], x.Answers[0]) },
+		"request altered":           func(x *trustee.Transcript) { x.Request[len(x.Request)-1] ^= 1 },
 		"cosignatures stripped": func(x *trustee.Transcript) {
 			for i := range x.Answers {
 				text, sigs, _ := strings.Cut(x.Answers[i].Checkpoint, "\n\n")
@@ -67,10 +68,11 @@ func TestTranscriptRoundTripAndVerify(t *testing.T) {
 }
 
 func FuzzParseTranscript(f *testing.F) {
-	tr := trustee.Transcript{Request: []byte("r"), Answers: []trustee.TranscriptAnswer{{Trustee: "trustee-1", Index: 1, Partials: [][]byte{{1}}, Record: []byte("{}"), Checkpoint: "c\n", Proof: [][]byte{{2}}}}}
+	tr := trustee.Transcript{Request: []byte("r"), Answers: []trustee.TranscriptAnswer{{Trustee: "trustee-1", Index: 1, Batches: [][]byte{{1}}, Record: []byte("{}"), Checkpoint: "c\n", Proof: [][]byte{{2}}}}}
 	b, _ := tr.Marshal()
 	f.Add(b)
 	f.Add([]byte(`{"version":"keyquorum/v1/decrypt-transcript"}`))
+	f.Add([]byte(`{"version":"keyquorum/v2/decrypt-transcript"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		x, err := trustee.ParseTranscript(b)
 		if err != nil {

@@ -227,11 +227,14 @@ func printTrusteeOutcomes(w io.Writer, ts []trustee.TrusteeResult) {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, t := range ts {
 		if t.Status == trustee.StatusGranted {
-			cosigned := ""
+			note := ""
 			if len(t.CosignedBy) > 0 {
-				cosigned = ", checkpoint cosigned by " + strings.Join(t.CosignedBy, ", ")
+				note = ", checkpoint cosigned by " + strings.Join(t.CosignedBy, ", ")
 			}
-			fmt.Fprintf(tw, "  %s\tgranted\t(decision logged as record %d%s)\n", t.Name, t.RecordIndex, cosigned)
+			if !t.Used {
+				note += "; answer not needed, so its proofs were not checked"
+			}
+			fmt.Fprintf(tw, "  %s\tgranted\t(decision logged as record %d%s)\n", t.Name, t.RecordIndex, note)
 		}
 	}
 	for _, g := range groupOutcomes(ts) {

@@ -59,6 +59,7 @@ func decryptCommand() *cli.Command {
 			&cli.StringFlag{Name: "capture", Required: true, Usage: "capture `FILE` (from keyquorum simulate)", EnvVars: envVar("capture")},
 			&cli.StringFlag{Name: "out", Required: true, Usage: "`DIR` to write the sessions and summary.json into (new or empty)", EnvVars: envVar("out")},
 			&cli.DurationFlag{Name: "timeout", Value: 10 * time.Second, Usage: "time allowed for each attempt at each trustee", EnvVars: envVar("timeout")},
+			&cli.IntFlag{Name: "chunk", Value: trustee.DefaultChunkSessions, Usage: "most sessions per request: more are asked for in several signed requests, one after another, each logged by every trustee (and each counted against a judge's rate limit)", EnvVars: envVar("chunk")},
 			keyPassphraseFileFlag(),
 			jsonFlag(),
 			&cli.StringFlag{Name: "state", Usage: "`FILE` of the checkpoints each trustee showed this requester (created on the first run, updated after each); a trustee whose log forked since is named and its answer not used", EnvVars: envVar("state")},
@@ -273,6 +274,9 @@ func decryptAction(c *cli.Context) error {
 	if c.Duration("timeout") <= 0 {
 		return decryptBadInput("--timeout must be positive")
 	}
+	if n := c.Int("chunk"); n < 1 || n > escrow.MaxRequestSessions {
+		return decryptBadInput("--chunk %d: give 1 to %d sessions per request", n, escrow.MaxRequestSessions)
+	}
 	sel := selectWarrantedSessions(capture, w, g)
 	if len(sel.sessions) == 0 {
 		return noSessionsError(c.String("capture"), capture, w, sel)
@@ -295,7 +299,7 @@ func decryptAction(c *cli.Context) error {
 	for i, s := range sel.sessions {
 		envs[i] = s.Envelope
 	}
-	opts := trustee.DecryptOptions{Timeout: c.Duration("timeout")}
+	opts := trustee.DecryptOptions{Timeout: c.Duration("timeout"), ChunkSessions: c.Int("chunk")}
 	statePath := c.String("state")
 	if statePath != "" {
 		if opts.Seen, _, err = readStateFile(statePath); err != nil {
@@ -313,7 +317,8 @@ func decryptAction(c *cli.Context) error {
 	bar := newCombineProgress(c.App.ErrWriter, len(envs))
 	if bar != nil {
 		opts.Progress = bar.update
-		fmt.Fprintf(c.App.ErrWriter, "asking %d trustees about %d sessions...\n", len(g.Trustees), len(envs))
+		requests := (len(envs) + opts.ChunkSessions - 1) / opts.ChunkSessions
+		fmt.Fprintf(c.App.ErrWriter, "asking %d trustees about %d sessions in %d request(s)...\n", len(g.Trustees), len(envs), requests)
 	}
 	res, derr := trustee.Decrypt(c.Context, g, clients, warrantBytes, key, envs, opts)
 	bar.finish()
@@ -518,7 +523,7 @@ func (p *combineProgress) update(done, total int) {
 	p.last = time.Now()
 	const width = 40
 	filled := width * done / max(total, 1)
-	fmt.Fprintf(p.w, "\rcombining [%s%s] %d/%d sessions", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), done, total)
+	fmt.Fprintf(p.w, "\rdecrypting [%s%s] %d/%d sessions", strings.Repeat("=", filled), strings.Repeat(" ", width-filled), done, total)
 	p.drawn = true
 }
 

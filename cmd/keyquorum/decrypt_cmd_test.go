@@ -335,7 +335,7 @@ func TestDecryptCommand(t *testing.T) {
 	if s.Outcome != "ok" || s.SessionsRequested != len(want) || s.SessionsRecovered != len(want) || len(s.Trustees) != 5 || s.MessagesBad != 0 {
 		t.Fatalf("summary %+v", s)
 	}
-	if !strings.Contains(stdout, fmt.Sprintf("%d decrypted", len(want))) || strings.Contains(stderr, "combining") {
+	if !strings.Contains(stdout, fmt.Sprintf("%d decrypted", len(want))) || strings.Contains(stderr, "decrypting [") {
 		t.Errorf("stdout %q stderr %q", stdout, stderr)
 	}
 

@@ -28,6 +28,8 @@ func TestMain(m *testing.M) {
 
 func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{Dir: "testdata", Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
+		// benchjson SESSIONS TRUSTEES checks stdout as bench decrypt --json.
+		"benchjson": benchDecryptSane,
 		// waitfor HOST:PORT... waits until each address accepts TCP
 		// connections (trustees started in the background), at most 30 s.
 		"waitfor": func(ts *testscript.TestScript, neg bool, args []string) {

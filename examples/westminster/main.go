@@ -223,7 +223,7 @@ func request(nodes []*trustee.Node, g *escrow.Group, warrant []byte, req *escrow
 	if err != nil {
 		return 0, nil, err
 	}
-	partials := map[escrow.SessionID][]*escrow.PartialDecryption{}
+	var batches []*escrow.BatchAnswer // one per granting trustee: every session is of epoch g
 	var refusals []string
 	for _, n := range nodes {
 		ans, err := n.Decide(r.Marshal())
@@ -233,18 +233,25 @@ func request(nodes []*trustee.Node, g *escrow.Group, warrant []byte, req *escrow
 		} else if err != nil {
 			return 0, nil, err
 		}
-		for _, p := range ans.Partials {
-			partials[p.SessionID] = append(partials[p.SessionID], p)
+		batches = append(batches, ans.Batches...)
+	}
+	parsed := make([]*escrow.Envelope, len(sessions))
+	for i, c := range sessions {
+		if parsed[i], err = escrow.ParseEnvelope(c.session.Envelope); err != nil {
+			return 0, nil, err
 		}
 	}
 	read := 0
-	for _, c := range sessions {
-		env, err := escrow.ParseEnvelope(c.session.Envelope)
-		if err != nil {
-			return 0, nil, err
-		}
-		res, err := escrow.Combine(g, env, req, partials[c.ctx.SessionID])
-		if err == nil && readsAs(env, res.Key, c, authors) {
+	c, err := escrow.NewCombiner(g, req)
+	if err != nil {
+		return 0, nil, err
+	}
+	res, err := c.CombineBatch(r.ID, parsed, batches)
+	if err != nil {
+		return 0, refusals, nil // too few trustees granted: nothing opens
+	}
+	for i, c := range sessions {
+		if res.Errs[i] == nil && readsAs(parsed[i], res.Keys[i], c, authors) {
 			read++
 		}
 	}

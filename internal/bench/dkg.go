@@ -10,6 +10,7 @@ import (
 
 	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/fedrun"
+	"github.com/keyquorum/keyquorum/internal/netlab"
 )
 
 // DKGConfig says what to measure.
@@ -18,6 +19,9 @@ type DKGConfig struct {
 	WorkDir   string // removed by the caller
 	Trustees  int
 	Threshold int
+	// Lab, if set, runs each trustee in a network namespace of its own
+	// behind a link with this delay and loss (see package netlab).
+	Lab *netlab.Config
 }
 
 // DKGResult is what was measured: one dealerless key generation among
@@ -47,6 +51,10 @@ type DKGResult struct {
 	// Setup is initialising and starting the trustee processes (an
 	// argon2id key derivation each), not counted.
 	Setup time.Duration `json:"setup_ns"`
+	// NetemDelay and NetemLoss are each trustee link's one-way delay and
+	// loss probability, with DKGConfig.Lab (else zero and absent).
+	NetemDelay time.Duration `json:"netem_delay_ns,omitempty"`
+	NetemLoss  float64       `json:"netem_loss,omitempty"`
 }
 
 // DKG runs the benchmark: it sets up and starts cfg.Trustees trustee
@@ -69,8 +77,11 @@ func DKG(ctx context.Context, cfg DKGConfig) (*DKGResult, error) {
 	}
 	f, err := fedrun.Setup(ctx, fedrun.Options{
 		Binary: cfg.Binary, Dir: cfg.WorkDir, Names: names, Threshold: cfg.Threshold,
-		Judges: []string{vkey}, Passphrase: "bench", KeyGeneration: fedrun.KeyGenerationDKG,
+		Judges: []string{vkey}, Passphrase: "bench", KeyGeneration: fedrun.KeyGenerationDKG, Lab: cfg.Lab,
 	})
+	if cfg.Lab != nil {
+		res.NetemDelay, res.NetemLoss = cfg.Lab.Delay, cfg.Lab.Loss
+	}
 	if err != nil {
 		return nil, err
 	}

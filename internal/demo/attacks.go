@@ -88,7 +88,7 @@ func runAttacks(w *world) ([]Attack, int, int, error) {
 	if err != nil {
 		return nil, 0, 0, err
 	}
-	attacks = append(attacks, Attack{Name: "substitute the requester key to read another session", Succeeded: len(d.partials) > 0, Outcome: refusalSummary(d.refusals)})
+	attacks = append(attacks, Attack{Name: "substitute the requester key to read another session", Succeeded: len(d.batches) > 0, Outcome: refusalSummary(d.refusals)})
 	return attacks, len(outside), recovered, nil
 }
 

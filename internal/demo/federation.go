@@ -181,7 +181,12 @@ func (f *federation) close() {
 // decryption is what a requester holds after one request: every verified
 // partial decryption, the keys it combined, and each trustee's refusal.
 type decryption struct {
-	partials map[escrow.SessionID][]*escrow.PartialDecryption
+	// batches holds the granted answers' partial decryptions, by epoch
+	// (one escrow.BatchAnswer per trustee), over the request's envelopes
+	// of that epoch (envs), for request reqID.
+	batches  map[uint32][]*escrow.BatchAnswer
+	envs     map[uint32][]*escrow.Envelope
+	reqID    [16]byte
 	keys     map[escrow.SessionID][]byte
 	refusals []error
 	answers  []memberAnswer // every trustee asked, in roster order
@@ -208,7 +213,12 @@ func (f *federation) request(w *world, warrant []byte, req *escrow.RequesterKey,
 		return nil, err
 	}
 	wire := r.Marshal()
-	d := &decryption{partials: map[escrow.SessionID][]*escrow.PartialDecryption{}, keys: map[escrow.SessionID][]byte{}}
+	d := &decryption{batches: map[uint32][]*escrow.BatchAnswer{}, envs: map[uint32][]*escrow.Envelope{}, reqID: r.ID, keys: map[escrow.SessionID][]byte{}}
+	for _, b := range envelopes {
+		if env, err := escrow.ParseEnvelope(b); err == nil {
+			d.envs[env.Context.Epoch] = append(d.envs[env.Context.Epoch], env)
+		}
+	}
 	for _, n := range f.members {
 		if down[n.index()] {
 			continue
@@ -232,26 +242,39 @@ func (f *federation) request(w *world, warrant []byte, req *escrow.RequesterKey,
 		if err := trustee.VerifyInclusion(tree, ans.RecordIndex, ans.Record, ans.Proof); err != nil {
 			return nil, fmt.Errorf("demo: %s: %w", n.name(), err)
 		}
-		for _, p := range ans.Partials {
-			d.partials[p.SessionID] = append(d.partials[p.SessionID], p)
+		for _, b := range ans.Batches {
+			d.batches[b.Epoch] = append(d.batches[b.Epoch], b)
 		}
 	}
-	for _, b := range envelopes {
-		env, err := escrow.ParseEnvelope(b)
-		if err != nil {
-			continue
-		}
-		g, ok := w.groups[env.Context.Epoch]
+	d.keys = d.combine(w, req)
+	return d, nil
+}
+
+// combine opens every session of the request it can with the batches
+// received, re-encrypted to req: per epoch, one batch combination, which
+// checks the proofs of the answers it needs.
+func (d *decryption) combine(w *world, req *escrow.RequesterKey) map[escrow.SessionID][]byte {
+	keys := map[escrow.SessionID][]byte{}
+	for epoch, bs := range d.batches {
+		g, ok := w.groups[epoch]
 		if !ok {
 			continue
 		}
-		res, err := escrow.Combine(g, env, req, d.partials[env.Context.SessionID])
+		c, err := escrow.NewCombiner(g, req)
 		if err != nil {
 			continue
 		}
-		d.keys[env.Context.SessionID] = res.Key
+		res, err := c.CombineBatch(d.reqID, d.envs[epoch], bs)
+		if err != nil {
+			continue
+		}
+		for j, e := range d.envs[epoch] {
+			if res.Errs[j] == nil {
+				keys[e.Context.SessionID] = res.Keys[j]
+			}
+		}
 	}
-	return d, nil
+	return keys
 }
 
 func (d *decryption) read(w *world, c *sim.Captured) ([]string, bool) {
@@ -267,18 +290,17 @@ func (d *decryption) read(w *world, c *sim.Captured) ([]string, bool) {
 // partial decryptions it received.
 func (d *decryption) exposedTo(w *world, sessions []*sim.Captured) int {
 	n := 0
+	var mine map[escrow.SessionID][]byte // combined with w's requester key, if needed
 	for _, c := range sessions {
 		if _, ok := d.read(w, c); ok {
 			n++
 			continue
 		}
-		env := w.envelope(c)
-		if env == nil {
-			continue
+		if mine == nil {
+			mine = d.combine(w, w.requester)
 		}
-		g := w.groups[env.Context.Epoch]
-		if res, err := escrow.Combine(g, env, w.requester, d.partials[env.Context.SessionID]); err == nil {
-			if _, ok := readSession(w, c, res.Key); ok {
+		if K, ok := mine[c.Context.SessionID]; ok {
+			if _, ok := readSession(w, c, K); ok {
 				n++
 			}
 		}

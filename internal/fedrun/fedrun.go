@@ -23,6 +23,15 @@
 // [LocalDKG] runs the same ceremony with every participant in this one
 // process and no network: the baseline of the DKG benchmark, and the
 // demo's in-process mode.
+//
+// # At a distance
+//
+// With [Options.Lab] each trustee runs on a network stack of its own (a
+// Linux network namespace made by package netlab, the process started
+// under `ip netns exec`), reached over a link that delays and drops
+// packets: the trustees of five organisations on five machines far
+// apart, on one machine. This process, the requester or coordinator,
+// stays in its own namespace and reaches them over the lab.
 package fedrun
 
 import (
@@ -42,6 +51,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/escrow"
+	"github.com/keyquorum/keyquorum/internal/netlab"
 	"github.com/keyquorum/keyquorum/trustee"
 	"go.dedis.ch/kyber/v3"
 )
@@ -87,6 +97,13 @@ type Options struct {
 	// group key under different policies.
 	Dealt       *escrow.GroupFile
 	DealtShares []escrow.DealtShare
+
+	// Lab, if set, puts each trustee on a network stack of its own, far
+	// from the others: Setup makes a [netlab.Lab] of one namespace per
+	// trustee with this delay and loss on each trustee's link (Hosts is
+	// filled in), every trustee serves there, and Close removes it. Linux
+	// and root only; see [netlab.Available].
+	Lab *netlab.Config
 }
 
 // Federation is a set-up federation.
@@ -105,7 +122,8 @@ type Federation struct {
 	Trustees []*Trustee
 
 	opts   Options
-	signed []byte // the contents of GroupPath
+	signed []byte      // the contents of GroupPath
+	lab    *netlab.Lab // with Options.Lab
 }
 
 // Trustee is one trustee process and its data directory.
@@ -125,6 +143,7 @@ type Trustee struct {
 
 	bin      string
 	passFile string
+	host     *netlab.Host // its namespace, with Options.Lab
 
 	mu   sync.Mutex
 	cmd  *exec.Cmd
@@ -139,7 +158,7 @@ type Trustee struct {
 // descriptors, has each import its sealed share with `keyquorum trustee
 // import-share` and then sign the group file with `keyquorum trustee
 // sign-group`, one after another. Nothing is served yet.
-func Setup(ctx context.Context, o Options) (*Federation, error) {
+func Setup(ctx context.Context, o Options) (fed *Federation, err error) {
 	if o.KeyGeneration == "" {
 		o.KeyGeneration = KeyGenerationDKG
 	}
@@ -167,16 +186,24 @@ func Setup(ctx context.Context, o Options) (*Federation, error) {
 	if err := os.WriteFile(passFile, []byte(o.Passphrase+"\n"), 0o600); err != nil {
 		return nil, err
 	}
-	ports, err := freePorts(len(o.Names))
+	addrs, err := f.addresses(len(o.Names))
 	if err != nil {
 		return nil, err
 	}
+	defer func() {
+		if err != nil {
+			f.closeLab()
+		}
+	}()
 	for i, name := range o.Names {
-		f.Trustees = append(f.Trustees, &Trustee{
+		t := &Trustee{
 			Name: name, Index: i + 1, Dir: filepath.Join(o.Dir, name),
-			Addr: net.JoinHostPort("127.0.0.1", strconv.Itoa(ports[i])),
-			bin:  o.Binary, passFile: passFile,
-		})
+			Addr: addrs[i], bin: o.Binary, passFile: passFile,
+		}
+		if f.lab != nil {
+			t.host = &f.lab.Hosts[i]
+		}
+		f.Trustees = append(f.Trustees, t)
 	}
 	// trustee init, two at a time (argon2id is the cost).
 	kdf := []string{}
@@ -286,7 +313,7 @@ judges = [%s]
 judges_required = 1
 max_window = "744h"
 max_validity = "744h"
-max_sessions_per_warrant = 100000
+max_sessions_per_warrant = 1000000
 rate_limit = %d
 rate_period = "24h"
 retention_epochs = %d
@@ -300,11 +327,12 @@ func (f *Federation) StartAll(ctx context.Context) error {
 }
 
 // Close stops every running trustee (SIGTERM, then SIGKILL after a grace
-// period).
+// period), and removes their namespaces with Options.Lab.
 func (f *Federation) Close() {
 	for _, t := range f.Trustees {
 		t.Stop(5 * time.Second)
 	}
+	f.closeLab()
 }
 
 // Members returns the trustees the group file lists, in its roster
@@ -372,8 +400,11 @@ func (t *Trustee) Start(ctx context.Context) error {
 		t.mu.Unlock()
 		return err
 	}
-	args := append([]string{"trustee", "serve", "--dir", t.Dir, "--passphrase-file", t.passFile}, t.ServeArgs...)
-	cmd := exec.Command(t.bin, args...)
+	argv := append([]string{t.bin, "trustee", "serve", "--dir", t.Dir, "--passphrase-file", t.passFile}, t.ServeArgs...)
+	if t.host != nil {
+		argv = t.host.Command(argv...)
+	}
+	cmd := exec.Command(argv[0], argv[1:]...)
 	cmd.Stdout, cmd.Stderr = logs, logs
 	cmd.SysProcAttr = childProcAttr()
 	if err := cmd.Start(); err != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/keyquorum/keyquorum/ceremony"
 	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/internal/fedrun"
+	"github.com/keyquorum/keyquorum/internal/netlab"
 	"github.com/keyquorum/keyquorum/internal/sim"
 	"github.com/keyquorum/keyquorum/trustee"
 	"go.dedis.ch/kyber/v3"
@@ -78,6 +79,7 @@ type fixtureConfig struct {
 	down      []int                                      // trustees (1-based) not started: the first ceremony leaves them out
 	timeout   time.Duration                              // the ceremonies' phase timeout (default 3 s)
 	hook      func(fed *fedrun.Federation, phase string) // runs after each phase of the first ceremony
+	lab       *netlab.Config                             // each trustee in a namespace of its own, links delayed and lossy
 }
 
 // fixture is a federation of trustee processes together with everything a
@@ -167,6 +169,7 @@ func newFixture(t *testing.T, cfg fixtureConfig) *fixture {
 	if cfg.dkg {
 		opts.KeyGeneration, opts.Epochs, opts.Dealer = fedrun.KeyGenerationDKG, nil, nil
 	}
+	opts.Lab = cfg.lab
 	fed, err := fedrun.Setup(ctx, opts)
 	if err != nil {
 		t.Fatal(err)

@@ -186,8 +186,8 @@ func TestNoWitnessQuorumReleasesNothing(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the same request with trustee-2 back: %v", err)
 	}
-	if ans.RecordIndex != before || len(ans.Partials) != 1 {
-		t.Fatalf("answer under record %d with %d partials, want record %d", ans.RecordIndex, len(ans.Partials), before)
+	if ans.RecordIndex != before || ans.Sessions() != 1 {
+		t.Fatalf("answer under record %d with %d sessions answered, want record %d", ans.RecordIndex, ans.Sessions(), before)
 	}
 	if n, _ := logSize(ctx, t1); n != after {
 		t.Fatalf("the retried request was logged again: %d records, want %d", n, after)
