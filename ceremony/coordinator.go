@@ -1,7 +1,6 @@
 package ceremony
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -626,17 +625,15 @@ func (co *coordinator) signAndCommit(ctx context.Context) error {
 			return fmt.Errorf("%w: %s did not sign the group file: %v", ErrCeremonyFailed, co.ps[i].m.Name, err)
 		}
 	}
-	// Merge the signature lines of every holder's signed copy.
-	base := append(slices.Clone(text), '\n')
-	signed := slices.Clone(base)
+	// Merge the signatures of every holder's signed copy.
+	signed := text
 	for _, p := range co.ps {
 		if !signer(p) {
 			continue
 		}
-		if !bytes.HasPrefix(p.signed, base) {
-			return fmt.Errorf("%w: %s signed another text", ErrCeremonyFailed, p.m.Name)
+		if signed, err = escrow.MergeGroupSignatures(signed, p.signed); err != nil {
+			return fmt.Errorf("%w: %s signed another text: %v", ErrCeremonyFailed, p.m.Name, err)
 		}
-		signed = append(signed, p.signed[len(text)+1:]...)
 	}
 	if _, _, err := escrow.VerifyGroupFile(signed, true); err != nil {
 		return fmt.Errorf("%w: the signed group file does not verify: %v", ErrCeremonyFailed, err)

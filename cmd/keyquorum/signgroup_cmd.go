@@ -19,7 +19,9 @@ func trusteeSignGroupCommand() *cli.Command {
 			"The node checks that the file lists it with its own identity key, log key, TLS pin and address,\n" +
 			"and that every epoch it holds a share of has the commitment that share was dealt under; then it\n" +
 			"adds its signature with its log key, keeping the others, and writes OUT (which may be IN, so the\n" +
-			"trustees can sign one after another). Run it after keyquorum trustee import-share, before serve.",
+			"trustees can sign one after another). Run it after keyquorum trustee import-share, before serve.\n" +
+			"The group file is one JSON object with the signatures inside (\"signatures\"); a version 1 file\n" +
+			"(JSON followed by signature lines) is rewritten as version 2 and signed afresh by each trustee.",
 		Flags: []cli.Flag{
 			trusteeDirFlag(),
 			passphraseFileFlag(),
@@ -40,6 +42,15 @@ func trusteeSignGroup(c *cli.Context) error {
 		return cli.Exit(err.Error(), 2)
 	}
 	g, err := escrow.ReadGroupFile(b)
+	converted := false
+	if errors.Is(err, escrow.ErrGroupFileV1) {
+		// A version 1 file's signatures sign its version 1 text: this
+		// trustee checks the group and signs its version 2 file afresh.
+		if b, err = escrow.ConvertGroupFileV1(b); err == nil {
+			g, err = escrow.ReadGroupFile(b)
+			converted = true
+		}
+	}
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("%s: %v", in, err), 2)
 	}
@@ -63,6 +74,9 @@ func trusteeSignGroup(c *cli.Context) error {
 		return err
 	}
 	w := c.App.Writer
+	if converted {
+		fmt.Fprintf(w, "%s is a version 1 group file: rewrote it as version 2, without its old signatures (each trustee signs again)\n", in)
+	}
 	fmt.Fprintf(w, "%s signed %s; wrote %s\n", node.id.Name, in, out)
 	_, _, err = escrow.VerifyGroupFile(signed, true)
 	switch {
