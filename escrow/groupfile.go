@@ -2,7 +2,6 @@ package escrow
 
 import (
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -70,16 +69,9 @@ func (g *GroupFile) HolderIndices(e GroupEpoch) []int {
 // ErrBadGroupFile wraps every group-file validation failure.
 var ErrBadGroupFile = errors.New("escrow: bad group file")
 
-// Marshal encodes the group file as indented JSON.
+// Marshal encodes the group file as indented JSON, without signatures.
 func (g *GroupFile) Marshal() ([]byte, error) {
-	if err := g.Validate(); err != nil {
-		return nil, err
-	}
-	b, err := json.MarshalIndent(g, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
+	return (&SignedGroupFile{GroupFile: *g}).Marshal()
 }
 
 // ParseGroupFile decodes and validates an unsigned group file. Unknown

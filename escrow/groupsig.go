@@ -111,14 +111,9 @@ func ParseSignedGroupFile(b []byte) (*SignedGroupFile, error) {
 	if bytes.HasPrefix(b, []byte(v1Prefix)) {
 		return nil, fmt.Errorf("%w; convert it: each trustee in turn runs keyquorum trustee sign-group --group FILE --out FILE, which rewrites it as version 2 and signs it", ErrGroupFileV1)
 	}
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
 	var s SignedGroupFile
-	if err := dec.Decode(&s); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadGroupFile, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrBadGroupFile)
+	if err := decodeStrict(b, &s); err != nil {
+		return nil, err
 	}
 	again, err := s.Marshal()
 	if err != nil {
@@ -142,6 +137,20 @@ func ParseSignedGroupFile(b []byte) (*SignedGroupFile, error) {
 		}
 	}
 	return &s, nil
+}
+
+// decodeStrict decodes the one JSON object in b into v, refusing unknown
+// fields and anything after the object.
+func decodeStrict(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadGroupFile, err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return fmt.Errorf("%w: trailing data after the JSON object", ErrBadGroupFile)
+	}
+	return nil
 }
 
 // signer returns the roster member whose log key is named name, or nil.
@@ -329,14 +338,9 @@ func ConvertGroupFileV1(b []byte) ([]byte, error) {
 	if i := bytes.Index(b, []byte("\n}\n\n")); i >= 0 {
 		text = b[:i+3]
 	}
-	dec := json.NewDecoder(bytes.NewReader(text))
-	dec.DisallowUnknownFields()
 	var g GroupFile
-	if err := dec.Decode(&g); err != nil {
-		return nil, fmt.Errorf("%w: version 1: %w", ErrBadGroupFile, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: version 1: trailing data after the JSON object", ErrBadGroupFile)
+	if err := decodeStrict(text, &g); err != nil {
+		return nil, err
 	}
 	g.Version = GroupFileVersion
 	out, err := g.Marshal()
