@@ -41,6 +41,7 @@ func trusteeCommand() *cli.Command {
 			trusteeApproveCommand(),
 			trusteeStatusCommand(),
 			trusteePassphraseCommand(),
+			trusteeTLSCommand(),
 		},
 	}
 }
