@@ -285,12 +285,12 @@ func MergeGroupSignatures(base, other []byte) ([]byte, error) {
 // wrapping [ErrGroupUnsigned] that names the trustees missing; a bad or
 // outside signature with [ErrGroupSignature].
 func VerifyGroupFile(signed []byte, requireAll bool) (*GroupFile, []byte, error) {
+	if s, err := ParseSignedGroupFile(signed); err == nil && len(s.Signatures) == 0 {
+		return nil, nil, fmt.Errorf("%w: the file carries no signatures; have the trustees sign it", ErrGroupUnsigned)
+	}
 	s, text, err := openGroupFile(signed)
 	if err != nil {
 		return nil, nil, err
-	}
-	if len(s.Signatures) == 0 {
-		return nil, nil, fmt.Errorf("%w: the file carries no signatures; have the trustees sign it", ErrGroupUnsigned)
 	}
 	have := map[string]bool{}
 	for _, sig := range s.Signatures {
