@@ -56,6 +56,17 @@
 // operator writes. Approvals, completions, aborts and share erasures are
 // audit records ([Node.RecordCeremony]) written before they take effect.
 //
+// # TLS keys and their pins
+//
+// Clients reach a node over TLS with the certificate's key pinned in the
+// signed group file, not vouched for by any CA. [Vault.RotateTLS] gives a
+// node a new key and returns a [PinUpdate] ("old pin, new pin"), which the
+// node signs with its log key, the key the group file already lists for
+// it; [OpenPinUpdate] checks one against the group file a client trusts,
+// and [ApplyPinUpdate] makes the next group file, which every trustee
+// signs. Until a client has that file, it refuses the node
+// ([ErrPinMismatch]).
+//
 // # What a node cannot prevent
 //
 // Any t trustees that pool their shares can decrypt every envelope of every

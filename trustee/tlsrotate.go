@@ -15,23 +15,6 @@ import (
 	"golang.org/x/mod/sumdb/note"
 )
 
-// # TLS certificate rotation
-//
-// Clients reach a trustee by the pin of its TLS key in the signed group
-// file, so a new TLS key is a change of the group file. [Vault.RotateTLS]
-// replaces the node's key and self-signed certificate in its store and
-// returns a [PinUpdate]: the trustee's statement, signed with its log key
-// (the key the group file already lists for it), that its pin changed
-// from the old one to the new one. Anyone holding the current signed
-// group file checks the statement against it ([OpenPinUpdate]): by the
-// trustee the file names, from the pin the file holds. [ApplyPinUpdate]
-// folds it into the next group file, which every trustee then signs
-// (escrow.SignGroupFile) as after a ceremony; the rotated trustee's own
-// signature vouches for its new pin there too. The node serves the new
-// certificate from its next start, so a client with the old file is
-// refused at once (ErrPinMismatch) rather than talking to a key the
-// trustee no longer vouches for.
-
 // PinUpdateVersion is the first line of a pin update.
 const PinUpdateVersion = "keyquorum tls pin update v1"
 
