@@ -109,7 +109,7 @@ const v1Prefix = "{\n  \"version\": \"keyquorum group v1\","
 // roster order; they are not verified.
 func ParseSignedGroupFile(b []byte) (*SignedGroupFile, error) {
 	if bytes.HasPrefix(b, []byte(v1Prefix)) {
-		return nil, fmt.Errorf("%w; convert it: each trustee in turn runs keyquorum trustee sign-group --group FILE --out FILE, which rewrites it as version 2 and signs it", ErrGroupFileV1)
+		return nil, fmt.Errorf("%w; convert it: each trustee in turn runs keyquorum trustee sign-group --dir DIR --group FILE --out FILE, which rewrites it as version 2 and signs it", ErrGroupFileV1)
 	}
 	var s SignedGroupFile
 	if err := decodeStrict(b, &s); err != nil {
