@@ -234,6 +234,13 @@ func trusteeServe(c *cli.Context) error {
 	control := &http.Server{Handler: trustee.ControlHandler(trustee.ControlConfig{
 		Host: host, LogSigner: id.LogSigner,
 		Status: func() (any, error) { _, g := cur.get(); return node.Status(g, host) },
+		SignGroup: func(b []byte) ([]byte, error) {
+			stored, err := vault.EpochShares()
+			if err != nil {
+				return nil, err
+			}
+			return trustee.SignGroupAsNode(b, id, stored)
+		},
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go control.Serve(cl)
 	defer func() { control.Close(); os.Remove(filepath.Join(dir, trustee.ControlSocketName)) }()

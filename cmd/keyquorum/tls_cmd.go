@@ -25,7 +25,8 @@ func trusteeTLSCommand() *cli.Command {
 				"already lists for it. The node serves the new certificate from its next start; clients\n" +
 				"holding the old group file refuse it until they have the next one. To make that:\n" +
 				"  keyquorum group apply-pin-update --group group.json --update OUT --out group.next\n" +
-				"then every trustee signs group.next (keyquorum trustee sign-group), as after a ceremony.",
+				"then every trustee signs group.next (keyquorum trustee sign-group, which a running node does over\n" +
+				"its control socket), as after a ceremony.",
 			Flags: []cli.Flag{
 				trusteeDirFlag(),
 				passphraseFileFlag(),

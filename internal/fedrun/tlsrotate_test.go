@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -18,7 +19,8 @@ import (
 // processes: a client pinned to the old key is refused by the restarted
 // node with ErrPinMismatch, the signed pin update checks against the
 // group file clients hold, the next group file made from it is signed by
-// every trustee, and a client pinned to the new key connects.
+// every running trustee over its control socket, and a client pinned to
+// the new key connects.
 func TestTLSRotation(t *testing.T) {
 	fx := newFixture(t, fixtureConfig{trustees: 3, threshold: 2})
 	fed := fx.fed
@@ -82,18 +84,25 @@ func TestTLSRotation(t *testing.T) {
 		t.Fatalf("info names %q", info.Name)
 	}
 
-	// The next group file, signed by every trustee (each stopped in turn
-	// to sign with its store, as sign-group needs), verifies with the new
-	// pin and nothing else changed.
+	// The running trustee-1 refuses, over its control socket, to sign
+	// the old group file, which pins its old key.
+	out, err := exec.CommandContext(ctx, keyquorumBin, "trustee", "sign-group", "--dir", t1.Dir, "--group", fed.GroupPath, "--out", filepath.Join(fed.Dir, "x")).CombinedOutput()
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 || !strings.Contains(string(out), "with TLS pin") {
+		t.Fatalf("signing the old group file after the rotation: %v\n%s", err, out)
+	}
+
+	// The next group file, signed by every trustee while it serves (over
+	// its control socket: no passphrase, no restart), verifies with the
+	// new pin and nothing else changed.
 	next := filepath.Join(fed.Dir, "group.next")
 	keyquorum("group", "apply-pin-update", "--group", fed.GroupPath, "--update", update, "--out", next)
 	for _, tr := range fed.Trustees {
-		if err := tr.Stop(10 * time.Second); err != nil {
-			t.Fatal(err)
+		out := keyquorum("trustee", "sign-group", "--dir", tr.Dir, "--group", next, "--out", next)
+		if !strings.Contains(out, tr.Name+" signed "+next) {
+			t.Fatalf("sign-group over %s's control socket: %s", tr.Name, out)
 		}
-		keyquorum("trustee", "sign-group", "--dir", tr.Dir, "--passphrase-file", passFile, "--group", next, "--out", next)
-		if err := tr.Start(ctx); err != nil {
-			t.Fatal(err)
+		if !tr.Running() {
+			t.Fatalf("%s stopped", tr.Name)
 		}
 	}
 	nb, err := os.ReadFile(next)
