@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -1090,6 +1091,38 @@ func TestNoLogNoInstall(t *testing.T) {
 	for _, ev := range ns[2].events {
 		if ev.Kind == EventCompleted {
 			t.Fatal("a completion was logged")
+		}
+	}
+}
+
+// TestHandlerRouting: each ceremony endpoint takes POST only (405 with
+// Allow: POST otherwise), and a path that is no ceremony call is a 404;
+// both are JSON errors with the bad-message code.
+func TestHandlerRouting(t *testing.T) {
+	n := newCeremonyNode(t, 1)
+	for _, tc := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{http.MethodGet, PathCeremonyPrepare, http.StatusMethodNotAllowed, "POST"},
+		{http.MethodPut, PathCeremonyCommit, http.StatusMethodNotAllowed, "POST"},
+		{http.MethodPost, "/v1/ceremony/nothing", http.StatusNotFound, ""},
+		{http.MethodPost, PathCeremonyAbort, http.StatusForbidden, ""}, // a bad id: the call itself answers
+	} {
+		req, err := http.NewRequest(tc.method, n.srv.URL+tc.path, strings.NewReader(`{"id":"c-unknown"}`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var e apiError
+		err = json.NewDecoder(resp.Body).Decode(&e)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != tc.status || resp.Header.Get("Allow") != tc.allow || e.Error.Code == "" {
+			t.Errorf("%s %s: %d, Allow %q, error %+v (%v)", tc.method, tc.path, resp.StatusCode, resp.Header.Get("Allow"), e.Error, err)
 		}
 	}
 }

@@ -1,19 +1,20 @@
 package ceremony
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/keyquorum/keyquorum/escrow"
+	"github.com/keyquorum/keyquorum/internal/retry"
 )
 
 // DKGOptions configures [RunDKG].
@@ -203,29 +204,31 @@ func (co *coordinator) setup() error {
 }
 
 // call makes one call, retrying transport failures until the phase
-// timeout.
+// timeout, after jittered waits (internal/retry) from 50-100 ms doubling
+// up to 0.5-1 s, so the relay's calls to a trustee that is restarting do
+// not arrive in lockstep.
 func (co *coordinator) call(ctx context.Context, p *participant, path string, call *CeremonyCall) (*CeremonyAnswer, error) {
-	deadline := time.Now().Add(co.opts.PhaseTimeout)
-	wait := 50 * time.Millisecond
-	for {
-		cctx, cancel := context.WithDeadline(ctx, deadline)
-		ans, err := p.c.Ceremony(cctx, path, call)
-		cancel()
-		if err == nil || !errors.Is(err, ErrUnreachable) || time.Now().Add(wait).After(deadline) || ctx.Err() != nil {
-			if err == nil && co.opts.Observe != nil {
-				co.mu.Lock()
-				co.opts.Observe(p.m.Name, path, ans)
-				co.mu.Unlock()
-			}
-			return ans, err
-		}
-		select {
-		case <-ctx.Done():
+	pctx, cancel := context.WithTimeout(ctx, co.opts.PhaseTimeout)
+	defer cancel()
+	var ans *CeremonyAnswer
+	backoff := retry.Backoff{Attempts: math.MaxInt, Initial: 100 * time.Millisecond, Max: time.Second}
+	_, err := backoff.Do(pctx, nil, func(err error) bool { return errors.Is(err, ErrUnreachable) }, func() error {
+		var err error
+		ans, err = p.c.Ceremony(pctx, path, call)
+		return err
+	})
+	if err != nil {
+		if ctx.Err() != nil {
 			return nil, ctx.Err()
-		case <-time.After(wait):
 		}
-		wait = min(2*wait, time.Second)
+		return nil, err
 	}
+	if co.opts.Observe != nil {
+		co.mu.Lock()
+		co.opts.Observe(p.m.Name, path, ans)
+		co.mu.Unlock()
+	}
+	return ans, nil
 }
 
 // each calls fn for every live participant in parallel.
@@ -626,17 +629,15 @@ func (co *coordinator) signAndCommit(ctx context.Context) error {
 			return fmt.Errorf("%w: %s did not sign the group file: %v", ErrCeremonyFailed, co.ps[i].m.Name, err)
 		}
 	}
-	// Merge the signature lines of every holder's signed copy.
-	base := append(slices.Clone(text), '\n')
-	signed := slices.Clone(base)
+	// Merge the signatures of every holder's signed copy.
+	signed := text
 	for _, p := range co.ps {
 		if !signer(p) {
 			continue
 		}
-		if !bytes.HasPrefix(p.signed, base) {
-			return fmt.Errorf("%w: %s signed another text", ErrCeremonyFailed, p.m.Name)
+		if signed, err = escrow.MergeGroupSignatures(signed, p.signed); err != nil {
+			return fmt.Errorf("%w: %s signed another text: %v", ErrCeremonyFailed, p.m.Name, err)
 		}
-		signed = append(signed, p.signed[len(text)+1:]...)
 	}
 	if _, _, err := escrow.VerifyGroupFile(signed, true); err != nil {
 		return fmt.Errorf("%w: the signed group file does not verify: %v", ErrCeremonyFailed, err)

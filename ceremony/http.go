@@ -180,6 +180,13 @@ type Handler struct {
 
 	once sync.Once
 	sem  chan struct{}
+	mux  *http.ServeMux
+}
+
+// ceremonyPaths are the endpoints a [Handler] serves.
+var ceremonyPaths = []string{
+	PathCeremonyPrepare, PathCeremonyStart, PathCeremonyDeliver, PathCeremonyTimeout,
+	PathCeremonyFinish, PathCeremonySign, PathCeremonyCommit, PathCeremonyAbort,
 }
 
 // Defaults of a [Handler].
@@ -195,11 +202,23 @@ func (hd *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			n = DefaultMaxConcurrentCalls
 		}
 		hd.sem = make(chan struct{}, n)
+		hd.mux = http.NewServeMux()
+		for _, p := range ceremonyPaths {
+			hd.mux.HandleFunc("POST "+p, func(w http.ResponseWriter, r *http.Request) { hd.serveCall(w, r, p) })
+			hd.mux.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
+				w.Header().Set("Allow", http.MethodPost)
+				WriteError(w, http.StatusMethodNotAllowed, CodeCeremonyBadMessage, "ceremony calls are POST")
+			})
+		}
+		hd.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+			WriteError(w, http.StatusNotFound, CodeCeremonyBadMessage, fmt.Sprintf("no ceremony call %q", truncateForLog(r.URL.Path)))
+		})
 	})
-	if r.Method != http.MethodPost {
-		WriteError(w, http.StatusMethodNotAllowed, CodeCeremonyBadMessage, "ceremony calls are POST")
-		return
-	}
+	hd.mux.ServeHTTP(w, r)
+}
+
+// serveCall answers one POSTed call to path.
+func (hd *Handler) serveCall(w http.ResponseWriter, r *http.Request, path string) {
 	select {
 	case hd.sem <- struct{}{}:
 		defer func() { <-hd.sem }()
@@ -225,13 +244,13 @@ func (hd *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, http.StatusBadRequest, CodeCeremonyBadMessage, "the ceremony call is not valid JSON: "+err.Error())
 		return
 	}
-	ans, err := hd.Host.Serve(r.URL.Path, &call)
+	ans, err := hd.Host.Serve(path, &call)
 	if err != nil {
 		status, code := ErrorStatus(err)
 		if status == http.StatusInternalServerError {
 			code = "internal"
 			if hd.OnError != nil {
-				hd.OnError(r.URL.Path, err)
+				hd.OnError(path, err)
 			}
 		}
 		WriteError(w, status, code, err.Error())

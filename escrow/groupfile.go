@@ -1,9 +1,7 @@
 package escrow
 
 import (
-	"bytes"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -15,8 +13,10 @@ import (
 	"go.dedis.ch/kyber/v3"
 )
 
-// GroupFileVersion is the version field of a group file.
-const GroupFileVersion = "keyquorum group v1"
+// GroupFileVersion is the version field of a group file. Version 2 holds
+// its signatures inside the JSON object (see [SignedGroupFile]); version 1
+// ([ErrGroupFileV1]) had them as note signature lines after it.
+const GroupFileVersion = "keyquorum group v2"
 
 // GroupFile is the public description of a trustee group: who the trustees
 // are, the threshold, and for each epoch the group key, its Feldman
@@ -90,39 +90,25 @@ func (g *GroupFile) HolderIndices(e GroupEpoch) []int {
 // ErrBadGroupFile wraps every group-file validation failure.
 var ErrBadGroupFile = errors.New("escrow: bad group file")
 
-// Marshal encodes the group file as indented JSON.
+// Marshal encodes the group file as indented JSON, without signatures.
 func (g *GroupFile) Marshal() ([]byte, error) {
-	if err := g.Validate(); err != nil {
-		return nil, err
-	}
-	b, err := json.MarshalIndent(g, "", "  ")
-	if err != nil {
-		return nil, err
-	}
-	return append(b, '\n'), nil
+	return (&SignedGroupFile{GroupFile: *g}).Marshal()
 }
 
-// ParseGroupFile decodes and validates a group file. Unknown fields are
-// refused, and the encoding must be the canonical one [GroupFile.Marshal]
-// writes.
+// ParseGroupFile decodes and validates an unsigned group file. Unknown
+// fields are refused, and the encoding must be the canonical one
+// [GroupFile.Marshal] writes. A file with signatures is refused: read it
+// with [VerifyGroupFile] (a client) or [ReadGroupFile] (a trustee's own
+// copy), which check them.
 func ParseGroupFile(b []byte) (*GroupFile, error) {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	var g GroupFile
-	if err := dec.Decode(&g); err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrBadGroupFile, err)
-	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, fmt.Errorf("%w: trailing data after the JSON object", ErrBadGroupFile)
-	}
-	again, err := g.Marshal()
+	s, err := ParseSignedGroupFile(b)
 	if err != nil {
 		return nil, err
 	}
-	if !bytes.Equal(again, b) {
-		return nil, fmt.Errorf("%w: not in canonical form (was it edited by hand? regenerate it)", ErrBadGroupFile)
+	if len(s.Signatures) > 0 {
+		return nil, fmt.Errorf("%w: the file carries signatures where an unsigned group file was expected; give the file as the dealer or the ceremony wrote it", ErrBadGroupFile)
 	}
-	return &g, nil
+	return &s.GroupFile, nil
 }
 
 // Validate checks the roster, threshold and every epoch's key material.

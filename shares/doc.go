@@ -19,8 +19,9 @@
 //
 // A [Share] carries its x-coordinate in Share.Index, 1-based, exactly as
 // written in the share file and in every error message. (kyber's PriShare
-// counts from 0 and evaluates at I+1; this package does not use that
-// convention anywhere in its API.) Indices run from 1 to [MaxShares], which
+// counts from 0 and evaluates at I+1; this package does the polynomial
+// arithmetic with kyber's share package but does not use that convention
+// anywhere in its API.) Indices run from 1 to [MaxShares], which
 // keeps an index in one byte and n small enough that checking every share
 // is cheap.
 //

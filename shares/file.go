@@ -39,6 +39,14 @@ func numChunks(size int64) int64 {
 // bytes.
 func ciphertextSize(size int64) int64 { return size + numChunks(size)*tagSize }
 
+// The file is encrypted in chunks with the STREAM construction (Hoang,
+// Reyhanitabar, Rogaway and Vizár, "Online Authenticated-Encryption and
+// its Nonce-Reuse Misuse-Resistance", CRYPTO 2015), as age does. This part
+// stays hand-written: kyber's share package splits scalars, not files, and
+// kyber has no streaming AEAD; golang.org/x/crypto offers the
+// ChaCha20-Poly1305 AEAD used for each chunk but no chunking, and age's
+// own STREAM lives in an internal package that cannot be imported.
+
 // chunkNonce is the STREAM nonce of chunk k: an 11-byte big-endian counter
 // and a last-chunk flag.
 func chunkNonce(k int64, final bool) []byte {

@@ -10,7 +10,27 @@ import (
 
 	"github.com/keyquorum/keyquorum/internal/group"
 	"go.dedis.ch/kyber/v3"
+	"go.dedis.ch/kyber/v3/share"
 )
+
+// The polynomial arithmetic is kyber's share package (go.dedis.ch/kyber/v3/share):
+// PriPoly evaluates the shares and commits to the coefficients, PubPoly
+// evaluates and checks public shares, RecoverSecret and RecoverCommit
+// interpolate at 0. What stays written here, and why:
+//
+//   - the coefficients are drawn with [group.RandomScalar] from an
+//     io.Reader, where share.NewPriPoly picks them from a cipher.Stream:
+//     the randomness stays a plain reader, and the test vectors and every
+//     dealt group stay what they were;
+//   - kyber's indices are 0-based (PriShare.I, evaluated at I+1); [Share]
+//     names the 1-based x-coordinate, and the conversion is in one place
+//     (priShares, pubShares);
+//   - checking that shares beyond the threshold lie on the polynomial:
+//     kyber would rebuild the whole polynomial (share.RecoverPriPoly and
+//     RecoverPubPoly, t² point multiplications for points), where
+//     interpolating at each extra index ([lagrangeAt]) costs t per share;
+//   - [LagrangeCoefficients]: kyber exports only the interpolated value,
+//     not the coefficients, which a combiner reuses across many points.
 
 // MaxShares is the largest number of shares a split can have, and so the
 // largest share index.
@@ -51,14 +71,12 @@ func (c *Commitment) PublicKey() kyber.Point { return c.Points[0].Clone() }
 // PublicShare returns f(index)·G = Σ A_j·index^j, the public key that
 // share index's value must match.
 func (c *Commitment) PublicShare(index int) kyber.Point {
-	x := group.Scalar().SetInt64(int64(index))
-	// Horner's rule in the exponent: acc = acc·x + A_j, from the top.
-	acc := c.Points[len(c.Points)-1].Clone()
-	for j := len(c.Points) - 2; j >= 0; j-- {
-		acc = group.Point().Mul(x, acc)
-		acc.Add(acc, c.Points[j])
-	}
-	return acc
+	return c.pubPoly().Eval(index - 1).V
+}
+
+// pubPoly is c as kyber's public polynomial over the base point G.
+func (c *Commitment) pubPoly() *share.PubPoly {
+	return share.NewPubPoly(group.Suite(), nil, c.Points)
 }
 
 // Verify checks that s is a share of the split c commits to. It returns an
@@ -71,7 +89,7 @@ func (c *Commitment) Verify(s Share) error {
 	if err := checkShare(s); err != nil {
 		return err
 	}
-	if !group.Point().Mul(s.Value, nil).Equal(c.PublicShare(s.Index)) {
+	if !c.pubPoly().Check(&share.PriShare{I: s.Index - 1, V: s.Value}) {
 		return &InconsistentShareError{Index: s.Index}
 	}
 	return nil
@@ -148,22 +166,16 @@ func Split(secret kyber.Scalar, t, n int, rand io.Reader) ([]Share, *Commitment,
 		}
 		coeffs[j] = a
 	}
-	c := &Commitment{Points: make([]kyber.Point, t)}
-	for j, a := range coeffs {
-		c.Points[j] = group.Point().Mul(a, nil)
-	}
+	poly := share.CoefficientsToPriPoly(group.Suite(), coeffs)
+	_, points := poly.Commit(nil).Info()
 	shares := make([]Share, n)
-	for i := range shares {
-		x := group.Scalar().SetInt64(int64(i + 1))
-		// Horner's rule: y = (…(a_{t−1}·x + a_{t−2})·x …)·x + a_0.
-		y := coeffs[t-1].Clone()
-		for j := t - 2; j >= 0; j-- {
-			y.Mul(y, x)
-			y.Add(y, coeffs[j])
-		}
-		shares[i] = Share{Index: i + 1, Value: y}
+	for i, ps := range poly.Shares(n) {
+		shares[i] = Share{Index: ps.I + 1, Value: ps.V}
 	}
-	return shares, c, nil
+	for _, a := range coeffs {
+		a.Zero()
+	}
+	return shares, &Commitment{Points: points}, nil
 }
 
 func checkSplitParams(t, n int) error {
@@ -272,9 +284,9 @@ func Recover(shares []Share, t int) (kyber.Scalar, error) {
 		return nil, tooFewShares(len(shares), t)
 	}
 	base := xs[:t]
-	secret := group.Scalar()
-	for i, l := range lagrangeAt(0, base) {
-		secret.Add(secret, group.Scalar().Mul(l, shares[i].Value))
+	secret, err := share.RecoverSecret(group.Suite(), priShares(shares[:t]), t, t)
+	if err != nil {
+		return nil, fmt.Errorf("shares: %w", err) // unreachable: t valid, distinct shares
 	}
 	for _, extra := range shares[t:] {
 		y := group.Scalar()
@@ -316,6 +328,10 @@ func RecoverPoint(points []IndexedPoint, t int) (kyber.Point, error) {
 		return nil, tooFewShares(len(points), t)
 	}
 	base := xs[:t]
+	result, err := share.RecoverCommit(group.Suite(), pubShares(points[:t]), t, t)
+	if err != nil {
+		return nil, fmt.Errorf("shares: %w", err) // unreachable: t valid, distinct points
+	}
 	combine := func(x int) kyber.Point {
 		acc := group.Point()
 		for i, l := range lagrangeAt(x, base) {
@@ -323,7 +339,6 @@ func RecoverPoint(points []IndexedPoint, t int) (kyber.Point, error) {
 		}
 		return acc
 	}
-	result := combine(0)
 	for _, extra := range points[t:] {
 		if !combine(extra.Index).Equal(extra.Point) {
 			return nil, fmt.Errorf("%w: point %d does not lie on the polynomial through points %s; check each point's proof to find the bad one",
@@ -365,6 +380,24 @@ func RecoverWithCommitment(shares []Share, c *Commitment) (kyber.Scalar, error) 
 		return nil, errors.New("shares: recovered secret does not match the commitment's public key; this is a bug, please report it")
 	}
 	return secret, nil
+}
+
+// priShares converts shares to kyber's 0-based private shares.
+func priShares(ss []Share) []*share.PriShare {
+	out := make([]*share.PriShare, len(ss))
+	for i, s := range ss {
+		out[i] = &share.PriShare{I: s.Index - 1, V: s.Value}
+	}
+	return out
+}
+
+// pubShares converts indexed points to kyber's 0-based public shares.
+func pubShares(ps []IndexedPoint) []*share.PubShare {
+	out := make([]*share.PubShare, len(ps))
+	for i, p := range ps {
+		out[i] = &share.PubShare{I: p.Index - 1, V: p.Point}
+	}
+	return out
 }
 
 func joinInts(xs []int) string {

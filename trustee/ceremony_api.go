@@ -23,7 +23,7 @@ func (s *Server) addCeremonyRoutes() {
 		ceremony.PathCeremonyFinish: "ceremony-finish", ceremony.PathCeremonySign: "ceremony-sign",
 		ceremony.PathCeremonyCommit: "ceremony-commit", ceremony.PathCeremonyAbort: "ceremony-abort",
 	} {
-		s.routes[path] = route{http.MethodPost, name, s.handleCeremony}
+		s.handle(http.MethodPost, path, name, s.handleCeremony)
 	}
 }
 

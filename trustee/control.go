@@ -11,9 +11,11 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/keyquorum/keyquorum/ceremony"
+	"github.com/keyquorum/keyquorum/escrow"
 	"golang.org/x/mod/sumdb/note"
 )
 
@@ -23,7 +25,8 @@ import (
 // directory (ControlSocketName), created owner-only (mode 0600 in a
 // directory the node refuses to use if others can write to it), which the
 // public API cannot reach: to approve a ceremony proposal, to sign one it
-// proposes, and to read the node's status. Whoever can connect to it is
+// proposes, to sign a group file (after checking it as [SignGroupAsNode]
+// does), and to read the node's status. Whoever can connect to it is
 // the operator, as whoever can read the store and the passphrase is.
 
 // ControlSocketName is the control socket's file name in the node's
@@ -41,6 +44,7 @@ const (
 	pathControlSign    = "/v1/proposal/sign"
 	pathControlStatus  = "/v1/status"
 	pathControlBackup  = "/v1/backup"
+	pathControlGroup   = "/v1/group/sign"
 )
 
 // ErrControl: the control socket could not be reached or refused the
@@ -56,6 +60,10 @@ type ControlConfig struct {
 	// Backup writes a backup of the node ([WriteBackup]); nil: the
 	// node takes none.
 	Backup func(w io.Writer) error
+	// SignGroup, if set, checks a group file and returns it with this
+	// node's signature added ([SignGroupAsNode]); its errors are the
+	// caller's bad input.
+	SignGroup func(groupFile []byte) ([]byte, error)
 }
 
 // controlCall is the body of a control call.
@@ -72,6 +80,7 @@ type ControlAnswer struct {
 	Summary  string `json:"summary,omitempty"`
 	Signed   string `json:"signed,omitempty"`
 	Approved bool   `json:"approved"`
+	Trustee  string `json:"trustee,omitempty"` // the node that signed a group file
 }
 
 // ListenControl creates the control socket in dir, owner-only. A stale
@@ -170,6 +179,20 @@ func ControlHandler(cfg ControlConfig) http.Handler {
 		}
 		writeControlJSON(w, ControlAnswer{Ceremony: p.ID, Kind: p.Kind, Hash: p.Hash(), Signed: string(signed)})
 	})
+	if cfg.SignGroup != nil {
+		mux.HandleFunc("POST "+pathControlGroup, func(w http.ResponseWriter, r *http.Request) {
+			c, ok := decode(w, r)
+			if !ok {
+				return
+			}
+			signed, err := cfg.SignGroup([]byte(c.Group))
+			if err != nil {
+				ceremony.WriteError(w, http.StatusBadRequest, CodeBadRequest, err.Error())
+				return
+			}
+			writeControlJSON(w, ControlAnswer{Signed: string(signed), Trustee: strings.TrimSuffix(cfg.LogSigner.Name(), escrow.LogKeyName(""))})
+		})
+	}
 	mux.HandleFunc("GET "+pathControlStatus, func(w http.ResponseWriter, r *http.Request) {
 		st, err := cfg.Status()
 		if err != nil {
@@ -328,6 +351,17 @@ func (c *ControlClient) SignProposal(p *ceremony.Proposal) ([]byte, error) {
 		return nil, err
 	}
 	return []byte(a.Signed), nil
+}
+
+// SignGroup has the running node check a group file and add its
+// signature ([ControlConfig.SignGroup]); it returns the signed file and
+// the name of the key that signed.
+func (c *ControlClient) SignGroup(groupFile []byte) ([]byte, string, error) {
+	var a ControlAnswer
+	if err := c.do(http.MethodPost, pathControlGroup, controlCall{Group: string(groupFile)}, &a); err != nil {
+		return nil, "", err
+	}
+	return []byte(a.Signed), a.Trustee, nil
 }
 
 // Status returns the node's status as JSON.

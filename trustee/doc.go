@@ -92,7 +92,19 @@
 // trustees' witnesses can. Before it signs anything a node asks them for
 // the latest checkpoint of its log they cosigned ([CheckWitnesses],
 // [PathWitnessLatest]) and refuses to serve a log behind it
-// ([ErrBehindWitnesses]); a restored store must hear from them all.
+// ([ErrBehindWitnesses]); a restored store must hear from
+// enough of them (n − w) to be sure.
+//
+// # TLS keys and their pins
+//
+// Clients reach a node over TLS with the certificate's key pinned in the
+// signed group file, not vouched for by any CA. [Vault.RotateTLS] gives a
+// node a new key and returns a [PinUpdate] ("old pin, new pin"), which the
+// node signs with its log key, the key the group file already lists for
+// it; [OpenPinUpdate] checks one against the group file a client trusts,
+// and [ApplyPinUpdate] makes the next group file, which every trustee
+// signs. Until a client has that file, it refuses the node
+// ([ErrPinMismatch]).
 //
 // # What a node cannot prevent
 //

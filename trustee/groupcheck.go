@@ -81,3 +81,18 @@ func CheckGroupAgainstShares(g *escrow.GroupFile, me Descriptor, stored []escrow
 	}
 	return nil
 }
+
+// SignGroupAsNode is what a trustee does to sign a group file (unsigned,
+// or signed by other trustees): it checks the file against its identity
+// and stored shares ([CheckGroupAgainstShares]) and adds its signature
+// with its log key (escrow.SignGroupFile), keeping the others.
+func SignGroupAsNode(groupFile []byte, id *Identity, stored []escrow.EpochShare) ([]byte, error) {
+	g, err := escrow.ReadGroupFile(groupFile)
+	if err != nil {
+		return nil, err
+	}
+	if err := CheckGroupAgainstShares(g, id.Descriptor(), stored); err != nil {
+		return nil, err
+	}
+	return escrow.SignGroupFile(groupFile, id.LogSigner)
+}

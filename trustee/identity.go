@@ -31,7 +31,8 @@ const IdentityVersion = "keyquorum node identity v1"
 
 // TLSValidity is how long a node's self-signed certificate is valid.
 // Clients trust it by its pin in the group file, not by a chain, so a long
-// life costs nothing; a node that wants a new key makes a new node.
+// life costs nothing; a node that wants a new key rotates it
+// ([Vault.RotateTLS]) and publishes the new pin in a signed [PinUpdate].
 const TLSValidity = 10 * 365 * 24 * time.Hour
 
 // ErrNoIdentity: the store's vault holds no node identity yet.
@@ -82,13 +83,32 @@ func GenerateIdentity(name, address string, now time.Time, rand io.Reader) (*Ide
 	if err != nil {
 		return nil, fmt.Errorf("trustee: log key: %w", err)
 	}
+	cert, err := generateTLSCertificate(name, host, now, rand)
+	if err != nil {
+		return nil, err
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		return nil, fmt.Errorf("trustee: log key: %w", err)
+	}
+	return &Identity{
+		Name: name, Address: address, Key: kem,
+		LogSigner: signer, LogKey: vkey, logSignerKey: skey,
+		TLS: cert,
+	}, nil
+}
+
+// generateTLSCertificate makes an ECDSA P-256 key and a self-signed
+// certificate for host, valid from now (less an hour, for clock skew)
+// for [TLSValidity].
+func generateTLSCertificate(name, host string, now time.Time, rand io.Reader) (tls.Certificate, error) {
 	tlsKey, err := ecdsa.GenerateKey(elliptic.P256(), rand)
 	if err != nil {
-		return nil, fmt.Errorf("trustee: TLS key: %w", err)
+		return tls.Certificate{}, fmt.Errorf("trustee: TLS key: %w", err)
 	}
 	serial, err := randSerial(rand)
 	if err != nil {
-		return nil, err
+		return tls.Certificate{}, err
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial,
@@ -106,21 +126,13 @@ func GenerateIdentity(name, address string, now time.Time, rand io.Reader) (*Ide
 	}
 	der, err := x509.CreateCertificate(rand, tmpl, tmpl, &tlsKey.PublicKey, tlsKey)
 	if err != nil {
-		return nil, fmt.Errorf("trustee: TLS certificate: %w", err)
+		return tls.Certificate{}, fmt.Errorf("trustee: TLS certificate: %w", err)
 	}
 	leaf, err := x509.ParseCertificate(der)
 	if err != nil {
-		return nil, fmt.Errorf("trustee: TLS certificate: %w", err)
+		return tls.Certificate{}, fmt.Errorf("trustee: TLS certificate: %w", err)
 	}
-	signer, err := note.NewSigner(skey)
-	if err != nil {
-		return nil, fmt.Errorf("trustee: log key: %w", err)
-	}
-	return &Identity{
-		Name: name, Address: address, Key: kem,
-		LogSigner: signer, LogKey: vkey, logSignerKey: skey,
-		TLS: tls.Certificate{Certificate: [][]byte{der}, PrivateKey: tlsKey, Leaf: leaf},
-	}, nil
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: tlsKey, Leaf: leaf}, nil
 }
 
 func randSerial(rand io.Reader) (*big.Int, error) {

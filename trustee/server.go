@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -139,7 +140,10 @@ type Server struct {
 	metrics *Metrics
 	maxBody int64
 	logKey  string
-	routes  map[string]route
+	// mux routes METHOD /path patterns (Go 1.22 http.ServeMux) to the
+	// handlers [Server.handle] registered, and every other request to
+	// the JSON 404 and 405 answers.
+	mux *http.ServeMux
 	// ceremonyHandler serves the key-ceremony endpoints; nil: none.
 	ceremonyHandler *ceremony.Handler
 	// busy holds a token per decryption request in progress; a full
@@ -161,11 +165,8 @@ const MaxConcurrentDecrypts = 16
 // CodeBusy is the API error code of a node at capacity.
 const CodeBusy = "busy"
 
-type route struct {
-	method  string
-	name    string // metrics and log label
-	handler func(w *statusWriter, r *http.Request)
-}
+// otherRoute is the metrics and log label of a request no endpoint takes.
+const otherRoute = "other"
 
 // ServerOption configures a [Server].
 type ServerOption func(*Server)
@@ -231,21 +232,42 @@ func NewServer(node *Node, opts ...ServerOption) *Server {
 		s.unauth = newClientLimiter(DefaultUnauthenticatedBurst, DefaultUnauthenticatedEvery)
 	}
 	s.busy = make(chan struct{}, MaxConcurrentDecrypts)
-	s.routes = map[string]route{
-		PathDecrypt:     {http.MethodPost, "decrypt", s.handleDecrypt},
-		PathInfo:        {http.MethodGet, "info", s.handleInfo},
-		PathHead:        {http.MethodGet, "head", s.handleHead},
-		PathRecords:     {http.MethodGet, "records", s.handleRecords},
-		PathInclusion:   {http.MethodGet, "inclusion", s.handleInclusion},
-		PathConsistency: {http.MethodGet, "consistency", s.handleConsistency},
-		PathHealth:      {http.MethodGet, "health", s.handleHealth},
-		PathMetrics:     {http.MethodGet, "metrics", s.handleMetrics},
-		// C2SP tlog-witness, for the other trustees' logs.
-		PathAddCheckpoint: {http.MethodPost, "add-checkpoint", s.handleAddCheckpoint},
-		PathWitnessLatest: {http.MethodGet, "witness-latest", s.handleWitnessLatest},
-	}
+	s.mux = http.NewServeMux()
+	s.mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w.(*statusWriter), http.StatusNotFound, CodeNotFound, fmt.Sprintf("no endpoint %s on this trustee; the API lives under /v1/", truncateForLog(r.URL.Path)))
+	})
+	s.handle(http.MethodPost, PathDecrypt, "decrypt", s.handleDecrypt)
+	s.handle(http.MethodGet, PathInfo, "info", s.handleInfo)
+	s.handle(http.MethodGet, PathHead, "head", s.handleHead)
+	s.handle(http.MethodGet, PathRecords, "records", s.handleRecords)
+	s.handle(http.MethodGet, PathInclusion, "inclusion", s.handleInclusion)
+	s.handle(http.MethodGet, PathConsistency, "consistency", s.handleConsistency)
+	s.handle(http.MethodGet, PathHealth, "health", s.handleHealth)
+	s.handle(http.MethodGet, PathMetrics, "metrics", s.handleMetrics)
+	// C2SP tlog-witness, for the other trustees' logs.
+	s.handle(http.MethodPost, PathAddCheckpoint, "add-checkpoint", s.handleAddCheckpoint)
+	s.handle(http.MethodGet, PathWitnessLatest, "witness-latest", s.handleWitnessLatest)
 	s.addCeremonyRoutes()
 	return s
+}
+
+// handle serves method requests for path (a GET endpoint takes HEAD too,
+// as http.ServeMux does) with h, labelled name in metrics and logs; any
+// other method on path gets the JSON 405 with an Allow header.
+func (s *Server) handle(method, path, name string, h func(w *statusWriter, r *http.Request)) {
+	s.mux.HandleFunc(method+" "+path, func(rw http.ResponseWriter, r *http.Request) {
+		w := rw.(*statusWriter)
+		w.route = name
+		h(w, r)
+	})
+	// The pattern without a method is less specific: it takes only the
+	// methods the one above does not.
+	s.mux.HandleFunc(path, func(rw http.ResponseWriter, r *http.Request) {
+		w := rw.(*statusWriter)
+		w.route = name
+		w.Header().Set("Allow", method)
+		s.writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, fmt.Sprintf("%s takes %s, not %s", path, method, truncateForLog(r.Method)))
+	})
 }
 
 // Metrics returns the metrics the server updates.
@@ -258,6 +280,7 @@ type statusWriter struct {
 	status int
 	code   string
 	bytes  int64
+	route  string // the endpoint's label; otherRoute if none took it
 }
 
 func (w *statusWriter) WriteHeader(status int) {
@@ -284,19 +307,15 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	start := time.Now()
 	w := &statusWriter{ResponseWriter: rw}
 	w.Header().Set("X-Content-Type-Options", "nosniff")
-	rt, ok := s.routes[r.URL.Path]
-	name := "other"
-	switch {
-	case !ok:
+	w.route = otherRoute
+	if r.URL.Path == "" || r.URL.Path[0] != '/' || path.Clean(r.URL.Path) != r.URL.Path {
+		// http.ServeMux would redirect to the clean path: an API client
+		// gets the 404 it would get for any other unknown path.
 		s.writeError(w, http.StatusNotFound, CodeNotFound, fmt.Sprintf("no endpoint %s on this trustee; the API lives under /v1/", truncateForLog(r.URL.Path)))
-	case r.Method != rt.method && !(rt.method == http.MethodGet && r.Method == http.MethodHead):
-		name = rt.name
-		w.Header().Set("Allow", rt.method)
-		s.writeError(w, http.StatusMethodNotAllowed, CodeMethodNotAllowed, fmt.Sprintf("%s takes %s, not %s", r.URL.Path, rt.method, truncateForLog(r.Method)))
-	default:
-		name = rt.name
-		rt.handler(w, r)
+	} else {
+		s.mux.ServeHTTP(w, r)
 	}
+	name := w.route
 	if w.status == 0 {
 		w.status = http.StatusOK
 	}
@@ -305,13 +324,13 @@ func (s *Server) ServeHTTP(rw http.ResponseWriter, r *http.Request) {
 	if w.status >= 500 {
 		level = slog.LevelError
 	}
-	path := r.URL.Path
-	if !ok {
-		path = truncateForLog(path)
+	logPath := r.URL.Path
+	if name == otherRoute {
+		logPath = truncateForLog(logPath)
 	}
 	s.log.LogAttrs(r.Context(), level, "request",
 		slog.String("method", truncateForLog(r.Method)),
-		slog.String("path", path),
+		slog.String("path", logPath),
 		slog.Int("status", w.status),
 		slog.String("code", w.code),
 		slog.Duration("took", time.Since(start)),

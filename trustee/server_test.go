@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/keyquorum/keyquorum/auditlog"
+	"github.com/keyquorum/keyquorum/ceremony"
 	"github.com/keyquorum/keyquorum/escrow"
 	"github.com/keyquorum/keyquorum/trustee"
 	"golang.org/x/mod/sumdb/note"
@@ -634,5 +635,67 @@ func TestMetricsExposeDecisions(t *testing.T) {
 	}
 	if t.Failed() {
 		t.Logf("metrics:\n%s", body)
+	}
+}
+
+// TestServerRouting: every endpoint answers its method (GET ones HEAD
+// too); any other method gets a JSON 405 naming it with an Allow header,
+// an unknown or unclean path a JSON 404 (never a redirect); metrics label
+// 405s by the endpoint and 404s as "other".
+func TestServerRouting(t *testing.T) {
+	f := newNetFed(t, netOptions{n: 1, t: 1})
+	base := f.servers[0].URL
+	hc := f.httpsClient(0)
+	hc.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	do := func(method, path string) *http.Response {
+		t.Helper()
+		req, err := http.NewRequest(method, base+path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return resp
+	}
+	for _, tc := range []struct{ method, path, allow string }{
+		{http.MethodPost, trustee.PathInfo, "GET"},
+		{http.MethodDelete, trustee.PathHead, "GET"},
+		{http.MethodPut, trustee.PathHealth, "GET"},
+		{http.MethodGet, trustee.PathDecrypt, "POST"},
+		{http.MethodGet, trustee.PathAddCheckpoint, "POST"},
+		{http.MethodGet, ceremony.PathCeremonyStart, "POST"},
+		{http.MethodPatch, ceremony.PathCeremonyAbort, "POST"},
+	} {
+		resp := do(tc.method, tc.path)
+		if got := resp.Header.Get("Allow"); got != tc.allow {
+			t.Errorf("%s %s: Allow %q, want %q", tc.method, tc.path, got, tc.allow)
+		}
+		e := expectError(t, resp, http.StatusMethodNotAllowed, trustee.CodeMethodNotAllowed)
+		if want := tc.path + " takes " + tc.allow + ", not " + tc.method; e.Error.Message != want {
+			t.Errorf("message %q, want %q", e.Error.Message, want)
+		}
+	}
+	for _, p := range []string{"/v1/nothing-here", "/v1/info/", "/v1//info", "/v1/log/../info", "/", "/v1/ceremony/"} {
+		expectError(t, do(http.MethodGet, p), http.StatusNotFound, trustee.CodeNotFound)
+	}
+	resp := do(http.MethodHead, trustee.PathHealth)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("HEAD %s: %d", trustee.PathHealth, resp.StatusCode)
+	}
+	resp = do(http.MethodGet, trustee.PathMetrics)
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		`keyquorum_trustee_http_requests_total{code="405",endpoint="info"} 1`,
+		`keyquorum_trustee_http_requests_total{code="405",endpoint="ceremony-start"} 1`,
+		`keyquorum_trustee_http_requests_total{code="404",endpoint="other"} 6`,
+		`keyquorum_trustee_http_requests_total{code="200",endpoint="health"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("metrics lack %s", want)
+		}
 	}
 }

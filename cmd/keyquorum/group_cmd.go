@@ -39,7 +39,7 @@ func groupCommand() *cli.Command {
 				&cli.StringFlag{Name: "start", Usage: "first epoch's start (YYYY-MM-DD, today, or days from today like -30d; default today, UTC)", EnvVars: envVar("start")},
 			},
 			Action: groupDeal,
-		}},
+		}, groupApplyPinUpdateCommand()},
 	}
 }
 

@@ -263,6 +263,13 @@ func trusteeServe(c *cli.Context) error {
 			return st, err
 		},
 		Backup: func(w io.Writer) error { _, err := trustee.WriteBackup(w, store, dir, id.Name); return err },
+		SignGroup: func(b []byte) ([]byte, error) {
+			stored, err := vault.EpochShares()
+			if err != nil {
+				return nil, err
+			}
+			return trustee.SignGroupAsNode(b, id, stored)
+		},
 	}), ReadHeaderTimeout: 10 * time.Second}
 	go control.Serve(cl)
 	defer func() { control.Close(); os.Remove(filepath.Join(dir, trustee.ControlSocketName)) }()

@@ -19,7 +19,10 @@ func trusteeSignGroupCommand() *cli.Command {
 			"The node checks that the file lists it with its own identity key, log key, TLS pin and address,\n" +
 			"and that every epoch it holds a share of has the commitment that share was dealt under; then it\n" +
 			"adds its signature with its log key, keeping the others, and writes OUT (which may be IN, so the\n" +
-			"trustees can sign one after another). Run it after keyquorum trustee import-share, before serve.",
+			"trustees can sign one after another). Run it after keyquorum trustee import-share, before serve;\n" +
+			"while the node serves, it signs over the node's control socket (no passphrase needed).\n" +
+			"The group file is one JSON object with the signatures inside (\"signatures\"); a version 1 file\n" +
+			"(JSON followed by signature lines) is rewritten as version 2 and signed afresh by each trustee.",
 		Flags: []cli.Flag{
 			trusteeDirFlag(),
 			passphraseFileFlag(),
@@ -39,31 +42,50 @@ func trusteeSignGroup(c *cli.Context) error {
 	if err != nil {
 		return cli.Exit(err.Error(), 2)
 	}
-	g, err := escrow.ReadGroupFile(b)
+	_, err = escrow.ReadGroupFile(b) // refused before the passphrase is asked for
+	converted := false
+	if errors.Is(err, escrow.ErrGroupFileV1) {
+		// A version 1 file's signatures sign its version 1 text: this
+		// trustee checks the group and signs its version 2 file afresh.
+		if b, err = escrow.ConvertGroupFileV1(b); err == nil {
+			_, err = escrow.ReadGroupFile(b)
+			converted = true
+		}
+	}
 	if err != nil {
 		return cli.Exit(fmt.Sprintf("%s: %v", in, err), 2)
 	}
+	var signed []byte
+	var who string
 	node, err := unlockNode(c, dir)
-	if err != nil {
+	switch {
+	case errors.Is(err, trustee.ErrStoreLocked):
+		// The node is running: it checks and signs over its control
+		// socket, with the same checks.
+		if signed, who, err = trustee.NewControlClient(dir).SignGroup(b); err != nil {
+			return cli.Exit(fmt.Sprintf("%s: %v", in, err), 2)
+		}
+	case err != nil:
 		return err
-	}
-	defer node.close()
-	stored, err := node.vault.EpochShares()
-	if err != nil {
-		return err
-	}
-	if err := trustee.CheckGroupAgainstShares(g, node.id.Descriptor(), stored); err != nil {
-		return cli.Exit(fmt.Sprintf("%s: %v", in, err), 2)
-	}
-	signed, err := escrow.SignGroupFile(b, node.id.LogSigner)
-	if err != nil {
-		return cli.Exit(fmt.Sprintf("%s: %v", in, err), 2)
+	default:
+		defer node.close()
+		stored, err := node.vault.EpochShares()
+		if err != nil {
+			return err
+		}
+		if signed, err = trustee.SignGroupAsNode(b, node.id, stored); err != nil {
+			return cli.Exit(fmt.Sprintf("%s: %v", in, err), 2)
+		}
+		who = node.id.Name
 	}
 	if err := replaceStateFile(out, signed, 0o644); err != nil {
 		return err
 	}
 	w := c.App.Writer
-	fmt.Fprintf(w, "%s signed %s; wrote %s\n", node.id.Name, in, out)
+	if converted {
+		fmt.Fprintf(w, "%s is a version 1 group file: rewrote it as version 2, without its old signatures (each trustee signs again)\n", in)
+	}
+	fmt.Fprintf(w, "%s signed %s; wrote %s\n", who, in, out)
 	_, _, err = escrow.VerifyGroupFile(signed, true)
 	switch {
 	case err == nil:

@@ -43,6 +43,7 @@ func trusteeCommand() *cli.Command {
 			trusteePassphraseCommand(),
 			trusteeBackupCommand(),
 			trusteeRestoreCommand(),
+			trusteeTLSCommand(),
 		},
 	}
 }
