@@ -111,7 +111,9 @@ func TestFederationAtADistance(t *testing.T) {
 		}
 	}
 
-	// A third down: two answers cannot make a quorum of three.
+	// A third down: the two left cannot make a quorum of three, and
+	// neither even answers: each reaches one of the w = 2 witnesses its
+	// release needs, so it refuses with witness-quorum and releases nothing.
 	if err := fx.fed.Trustees[0].Kill(); err != nil {
 		t.Fatal(err)
 	}
@@ -120,8 +122,13 @@ func TestFederationAtADistance(t *testing.T) {
 	if !errors.Is(err, trustee.ErrInsufficientQuorum) || !errors.As(err, &qe) || errors.Is(err, trustee.ErrQuorumRefused) {
 		t.Fatalf("with three of five down: %v, want a *QuorumError for ErrInsufficientQuorum", err)
 	}
-	if qe.Usable != 2 || qe.Threshold != 3 || qe.Unrecovered != 3 || len(res.Keys) != 0 {
+	if qe.Usable != 0 || qe.Threshold != 3 || qe.Unrecovered != 3 || len(res.Keys) != 0 {
 		t.Errorf("quorum error: usable %d, threshold %d, %d unrecovered, %d keys", qe.Usable, qe.Threshold, qe.Unrecovered, len(res.Keys))
+	}
+	for _, i := range []int{2, 4} {
+		if r := res.Trustees[i]; r.Code != trustee.CodeWitnessQuorum {
+			t.Errorf("%s: %s %q (%s), want a %s refusal", r.Name, r.Status, r.Code, r.Reason, trustee.CodeWitnessQuorum)
+		}
 	}
 	for _, name := range []string{"trustee-1", "trustee-2", "trustee-4"} {
 		if !strings.Contains(err.Error(), name+" unreachable") {
