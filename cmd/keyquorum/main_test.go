@@ -30,6 +30,10 @@ func TestScripts(t *testing.T) {
 	testscript.Run(t, testscript.Params{Dir: "testdata", Cmds: map[string]func(ts *testscript.TestScript, neg bool, args []string){
 		// benchjson SESSIONS TRUSTEES checks stdout as bench decrypt --json.
 		"benchjson": benchDecryptSane,
+		// sighup DIR sends SIGHUP to the trustee serve process of DIR
+		// (relative to the script's work directory) and gives it two
+		// seconds to act on it.
+		"sighup": sighupServe,
 		// waitfor HOST:PORT... waits until each address accepts TCP
 		// connections (trustees started in the background), at most 30 s.
 		"waitfor": func(ts *testscript.TestScript, neg bool, args []string) {
