@@ -156,7 +156,7 @@ func unsetText(t *testing.T, p *Proposal) string {
 // TestDKGWitnessQuorum: the group file a DKG makes carries the proposal's
 // w, and a rotation keeps it.
 func TestDKGWitnessQuorum(t *testing.T) {
-	_, roster := ceremonyFederation(t, 3)
+	ns, roster := ceremonyFederation(t, 3)
 	t0 := time.Date(2026, 11, 1, 0, 0, 0, 0, time.UTC)
 	p, err := DKGProposal(roster, 2, escrow.GroupEpoch{Epoch: 1, ValidFrom: t0, ValidUntil: t0.Add(30 * 24 * time.Hour)}, time.Now().Add(10*time.Minute), rand.Reader)
 	if err != nil {
@@ -181,5 +181,15 @@ func TestDKGWitnessQuorum(t *testing.T) {
 	}
 	if got := rep2.Group.Witnesses(); got != 2 || len(rep2.Group.Epochs) != 2 {
 		t.Fatalf("after a rotation: w=%d, %d epochs; want w=2 kept", got, len(rep2.Group.Epochs))
+	}
+	// A rotation that would change w is refused: that takes a reshare.
+	p3, err := RotationProposal(rep2.Signed, t0, 0, time.Now().Add(10*time.Minute), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	one := 1
+	p3.WitnessQuorum = &one
+	if _, _, err := ns[0].host.Approve(sign(p3, rep2.Signed), rep2.Signed); !errors.Is(err, ErrCeremonyRefused) || !strings.Contains(err.Error(), "witness quorum") {
+		t.Fatalf("approving a rotation that changes w: %v, want a refusal naming the witness quorum", err)
 	}
 }
